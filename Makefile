@@ -1,0 +1,68 @@
+# The front door. `make demo` and `make test` set everything up on a fresh Debian machine: they
+# install what is missing with apt-get, configure, build and run.
+#
+#   make demo      install, build (Release), run the main job
+#   make test      install, build, run the whole test suite (CTest)
+#   make sanitize  the test suite under ThreadSanitizer, then AddressSanitizer + UBSan
+#   make bench     build the benchmarks and run them against their peers (see bench/RESULTS.md)
+#   make format    clang-format the sources
+
+BUILD_DIR ?= build
+JOBS ?= $(shell nproc)
+CTEST_FLAGS ?= --output-on-failure -j $(JOBS)
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+# Debian packages needed to build and test; benchmarks add their peers.
+DEPS := cmake ninja-build g++ make ccache pkg-config libgtest-dev libgmock-dev
+BENCH_DEPS := libbenchmark-dev libtbb-dev
+
+CONFIGURE = cmake -S . -G Ninja -Wno-dev
+
+.PHONY: all deps bench-deps demo test sanitize tsan asan bench format clean
+
+all: test
+
+deps:
+	@missing=$$(for p in $(DEPS) $(EXTRA_DEPS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "parmill: installing missing Debian packages:" $$missing; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends $$missing; \
+	fi
+
+bench-deps:
+	@$(MAKE) --no-print-directory deps EXTRA_DEPS="$(BENCH_DEPS)"
+
+$(BUILD_DIR)/release/build.ninja: CMakeLists.txt
+	$(CONFIGURE) -B $(BUILD_DIR)/release -DCMAKE_BUILD_TYPE=Release
+
+demo: bench-deps $(BUILD_DIR)/release/build.ninja
+	cmake --build $(BUILD_DIR)/release --target example_demo
+	$(BUILD_DIR)/release/examples/example_demo
+
+test: bench-deps $(BUILD_DIR)/release/build.ninja
+	cmake --build $(BUILD_DIR)/release
+	cd $(BUILD_DIR)/release && ctest $(CTEST_FLAGS)
+
+sanitize: tsan asan
+
+tsan: deps
+	$(CONFIGURE) -B $(BUILD_DIR)/tsan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS=-O1 \
+	  -DPARMILL_SANITIZE=thread -DPARMILL_BUILD_BENCH=OFF
+	cmake --build $(BUILD_DIR)/tsan
+	cd $(BUILD_DIR)/tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" ctest $(CTEST_FLAGS)
+
+asan: deps
+	$(CONFIGURE) -B $(BUILD_DIR)/asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS=-O1 \
+	  -DPARMILL_SANITIZE=address,undefined -DPARMILL_BUILD_BENCH=OFF
+	cmake --build $(BUILD_DIR)/asan
+	cd $(BUILD_DIR)/asan && ASAN_OPTIONS="detect_leaks=1:abort_on_error=1" UBSAN_OPTIONS="print_stacktrace=1" ctest $(CTEST_FLAGS)
+
+bench: bench-deps $(BUILD_DIR)/release/build.ninja
+	cmake --build $(BUILD_DIR)/release
+	bench/run.sh $(BUILD_DIR)/release
+
+format:
+	clang-format -i $$(git ls-files '*.hpp' '*.cpp')
+
+clean:
+	rm -rf $(BUILD_DIR)

@@ -1,0 +1,128 @@
+// parmill/outcome.hpp: the result of one item, a value or an error that names the item.
+#pragma once
+
+#include <cstddef>
+#include <exception>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+
+namespace parmill {
+
+/// How an item failed.
+enum class failure_kind {
+  exception, ///< the worker threw; the message is the exception's what()
+  crashed,   ///< the process or rank that held the item died (signal or exit status in the message)
+  timed_out, ///< the item ran past its time limit and its worker was stopped
+  cancelled, ///< the run stopped before the item finished (early exit, error policy, Ctrl-C)
+};
+
+/// The name of a failure kind as used in messages: "exception", "crashed", ...
+[[nodiscard]] constexpr std::string_view to_string(failure_kind kind) noexcept {
+  switch (kind) {
+  case failure_kind::exception: return "exception";
+  case failure_kind::crashed: return "crashed";
+  case failure_kind::timed_out: return "timed_out";
+  case failure_kind::cancelled: return "cancelled";
+  }
+  return "unknown";
+}
+
+/// Why one item failed: which item, on which worker, what kind of failure, and the message.
+/// `exception` holds the original exception only when it was thrown in this process (inline and
+/// thread backends); across a process or rank boundary only its type and message survive.
+struct item_error {
+  std::size_t index = 0;        ///< the item's position in the input, counting from 0
+  std::size_t worker = 0;       ///< the index of the worker that held the item
+  failure_kind kind = failure_kind::exception; ///< what happened
+  std::string message;          ///< the exception's what(), or a description of the crash
+  std::exception_ptr exception; ///< the original exception, when it is in this process
+
+  /// One line for people: "item 12 on worker 3: exception: bad header".
+  [[nodiscard]] std::string describe() const {
+    return "item " + std::to_string(index) + " on worker " + std::to_string(worker) + ": " +
+           std::string(to_string(kind)) + ": " + message;
+  }
+};
+
+/// Thrown by `outcome::value()` and by a map whose error policy is `raise`. `error()` says which
+/// item failed and how; when the original exception is in this process it is nested in this one
+/// (get it with `std::rethrow_if_nested`).
+class item_failed : public std::runtime_error {
+public:
+  /// Builds the exception; what() is `error.describe()`.
+  explicit item_failed(item_error error)
+      : std::runtime_error(error.describe()), error_(std::move(error)) {}
+  /// The failure this exception reports.
+  [[nodiscard]] const item_error& error() const noexcept { return error_; }
+
+private:
+  item_error error_;
+};
+
+/// Throws `item_failed` for `error`, with the original exception nested when there is one.
+[[noreturn]] inline void throw_item_failed(const item_error& error) {
+  if (error.exception) {
+    try {
+      std::rethrow_exception(error.exception);
+    } catch (...) {
+      std::throw_with_nested(item_failed(error));
+    }
+  }
+  throw item_failed(error);
+}
+
+/// The outcome of one item: its index in the input and either a value or an `item_error`.
+/// Access to the value of a failed outcome throws `item_failed`; it is never undefined.
+template <class T> class outcome {
+public:
+  using value_type = T; ///< the type of a successful result
+
+  /// A successful outcome for the item at `index`.
+  outcome(std::size_t index, T value) : index_(index), state_(std::in_place_index<0>, std::move(value)) {}
+  /// A failed outcome; its index is the error's.
+  explicit outcome(item_error error) : index_(error.index), state_(std::in_place_index<1>, std::move(error)) {}
+
+  /// True when the item produced a value.
+  [[nodiscard]] bool has_value() const noexcept { return state_.index() == 0; }
+  /// Same as `has_value()`.
+  explicit operator bool() const noexcept { return has_value(); }
+  /// The item's position in the input, counting from 0.
+  [[nodiscard]] std::size_t index() const noexcept { return index_; }
+
+  /// The value; throws `item_failed` when the item failed.
+  [[nodiscard]] T& value() & { return check(), std::get<0>(state_); }
+  /// The value; throws `item_failed` when the item failed.
+  [[nodiscard]] const T& value() const& { return check(), std::get<0>(state_); }
+  /// The value, moved out; throws `item_failed` when the item failed.
+  [[nodiscard]] T&& value() && { return check(), std::get<0>(std::move(state_)); }
+
+  /// The value; throws `item_failed` when the item failed (checked, unlike std::optional).
+  [[nodiscard]] T& operator*() & { return value(); }
+  /// The value; throws `item_failed` when the item failed.
+  [[nodiscard]] const T& operator*() const& { return value(); }
+  /// The value, moved out; throws `item_failed` when the item failed.
+  [[nodiscard]] T&& operator*() && { return std::move(*this).value(); }
+  /// Member access to the value; throws `item_failed` when the item failed.
+  [[nodiscard]] T* operator->() { return &value(); }
+  /// Member access to the value; throws `item_failed` when the item failed.
+  [[nodiscard]] const T* operator->() const { return &value(); }
+
+  /// The error; throws std::logic_error when the item succeeded.
+  [[nodiscard]] const item_error& error() const {
+    if (has_value()) throw std::logic_error("parmill::outcome::error(): the item succeeded");
+    return std::get<1>(state_);
+  }
+
+private:
+  void check() const {
+    if (!has_value()) throw_item_failed(std::get<1>(state_));
+  }
+
+  std::size_t index_;
+  std::variant<T, item_error> state_;
+};
+
+} // namespace parmill
