@@ -1,10 +1,11 @@
-// The main job for now: checksums of many generated blocks on the thread backend, with a summary.
+// The main job for now: checksums of many generated blocks through parmill::map on the thread
+// backend, with a progress bar and a summary. (The parmill command replaces it when it lands.)
 #include <parmill/parmill.hpp>
 
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
-#include <vector>
+#include <ranges>
 
 namespace {
 
@@ -21,16 +22,17 @@ std::uint64_t checksum_block(std::uint64_t seed, std::size_t size) {
 } // namespace
 
 int main() {
-  constexpr std::size_t blocks = 20000, block_size = 4096;
-  parmill::thread_pool pool; // one thread per core
-  std::vector<std::uint64_t> sums(blocks);
+  constexpr std::uint64_t blocks = 200000;
+  constexpr std::size_t block_size = 4096;
+  const auto backend = parmill::threads(); // one worker per core
   const auto start = std::chrono::steady_clock::now();
-  for (std::size_t i = 0; i < blocks; ++i) pool.post([&sums, i] { sums[i] = checksum_block(i, block_size); });
-  pool.wait();
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::uint64_t combined = 0;
-  for (auto s : sums) combined ^= s;
-  std::printf("demo: %zu blocks of %zu bytes on %zu threads in %.3f s (%.0f blocks/s), combined checksum %016llx\n",
-              blocks, block_size, pool.size(), seconds, blocks / seconds, static_cast<unsigned long long>(combined));
+  for (auto& r : parmill::map(backend, std::views::iota(std::uint64_t{0}, blocks),
+                              [](std::uint64_t i) { return checksum_block(i, block_size); }, {.progress = "blocks"}))
+    combined ^= *r;
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::printf("demo: %llu blocks of %zu bytes on %zu threads in %.2f s (%.0f blocks/s), combined checksum %016llx\n",
+              static_cast<unsigned long long>(blocks), block_size, backend.workers(), seconds,
+              static_cast<double>(blocks) / seconds, static_cast<unsigned long long>(combined));
   return 0;
 }

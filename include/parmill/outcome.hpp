@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <exception>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -74,8 +75,32 @@ private:
   throw item_failed(error);
 }
 
+namespace detail {
+
+/// An `item_error` kept on the heap, so that an outcome is hardly bigger than its value (failures
+/// are rare; values are not). Copies are deep.
+class boxed_error {
+public:
+  explicit boxed_error(item_error e) : error_(std::make_unique<item_error>(std::move(e))) {}
+  boxed_error(const boxed_error& other) : error_(std::make_unique<item_error>(*other.error_)) {}
+  boxed_error(boxed_error&&) noexcept = default;
+  boxed_error& operator=(const boxed_error& other) {
+    if (this != &other) error_ = std::make_unique<item_error>(*other.error_);
+    return *this;
+  }
+  boxed_error& operator=(boxed_error&&) noexcept = default;
+  ~boxed_error() = default;
+  [[nodiscard]] const item_error& get() const noexcept { return *error_; }
+
+private:
+  std::unique_ptr<item_error> error_;
+};
+
+} // namespace detail
+
 /// The outcome of one item: its index in the input and either a value or an `item_error`.
-/// Access to the value of a failed outcome throws `item_failed`; it is never undefined.
+/// Access to the value of a failed outcome throws `item_failed`; it is never undefined. An outcome
+/// is the size of its value plus two words: the error, when there is one, lives on the heap.
 template <class T> class outcome {
 public:
   using value_type = T; ///< the type of a successful result
@@ -113,16 +138,16 @@ public:
   /// The error; throws std::logic_error when the item succeeded.
   [[nodiscard]] const item_error& error() const {
     if (has_value()) throw std::logic_error("parmill::outcome::error(): the item succeeded");
-    return std::get<1>(state_);
+    return std::get<1>(state_).get();
   }
 
 private:
   void check() const {
-    if (!has_value()) throw_item_failed(std::get<1>(state_));
+    if (!has_value()) throw_item_failed(std::get<1>(state_).get());
   }
 
   std::size_t index_;
-  std::variant<T, item_error> state_;
+  std::variant<T, detail::boxed_error> state_;
 };
 
 } // namespace parmill

@@ -2,6 +2,10 @@
 #pragma once
 
 #include "parmill/backend.hpp"
+#include "parmill/map.hpp"
+#include "parmill/map_options.hpp"
 #include "parmill/outcome.hpp"
+#include "parmill/progress.hpp"
 #include "parmill/thread_pool.hpp"
 #include "parmill/worker_context.hpp"
+#include "parmill/workers.hpp"

@@ -1,0 +1,404 @@
+// parmill/detail/map_engine.hpp: the state a map shares between its consumer and its workers.
+//
+// Items are read in order, in chunks, by whichever worker needs work (under the input lock), and
+// only while the window has room. A worker runs its chunk and hands the outcomes back as one
+// chunk; the consumer yields chunks in input order (a reorder buffer keyed by chunk number) or in
+// completion order. Locks are taken per chunk, never per item. A halting failure sets a cutoff:
+// items after it do not start, and iteration throws at it.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <exception>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <ranges>
+#include <stop_token>
+#include <utility>
+#include <vector>
+
+#include "parmill/backend.hpp"
+#include "parmill/detail/worker_slots.hpp"
+#include "parmill/map_options.hpp"
+#include "parmill/outcome.hpp"
+#include "parmill/progress.hpp"
+#include "parmill/thread_pool.hpp"
+
+namespace parmill::detail {
+
+inline constexpr std::size_t max_auto_chunk = 16384;
+inline constexpr std::size_t chunks_per_worker_in_window = 4;
+inline constexpr std::int64_t target_chunk_nanoseconds = 4'000'000;
+inline constexpr std::size_t no_cutoff = static_cast<std::size_t>(-1);
+
+template <class View, class Worker> class map_engine {
+public:
+  using input = std::ranges::range_value_t<View>;
+  using slots = worker_slots<Worker, input>;
+  using result = typename slots::result;
+
+private:
+  // Move-only items are moved out of the input as they are read (pass such a container as an
+  // rvalue, so the map owns it).
+  static constexpr bool moves_items_out = !std::is_copy_constructible_v<input>;
+public:
+  map_engine(View view, Worker worker, const backend& where, map_options options)
+      : view_(std::move(view)), where_(where), options_(std::move(options)),
+        workers_(where.kind() == backend_kind::inline_ ? 1 : std::max<std::size_t>(1, where.workers())),
+        slots_(std::move(worker), workers_), chunk_(options_.chunk ? options_.chunk : 1) {
+    if (options_.on_error == on_error::raise) options_.max_failures = 0;
+  }
+
+  map_engine(const map_engine&) = delete;
+  map_engine& operator=(const map_engine&) = delete;
+
+  /// Stops the workers and waits for them; items in flight are dropped.
+  ~map_engine() { stop_and_join(); }
+
+  /// Starts reading and the workers. Called once, by the first `begin()`.
+  void start() {
+    if (where_.pool() != nullptr && where_.pool()->current_thread_index())
+      throw std::logic_error("parmill::map: a map on a thread_pool cannot be iterated from one of that "
+                             "pool's own threads (its workers would wait for the thread that waits for them)");
+    next_read_ = std::ranges::begin(view_);
+    if constexpr (std::ranges::sized_range<View>) total_ = static_cast<std::size_t>(std::ranges::size(view_));
+    if (!options_.progress.empty()) {
+      std::optional<std::uint64_t> total;
+      if constexpr (std::ranges::sized_range<View>) total = static_cast<std::uint64_t>(std::ranges::size(view_));
+      bar_ = std::make_unique<progress_bar>(options_.progress, total);
+    }
+    if (where_.kind() == backend_kind::inline_) return;
+    thread_pool* pool = where_.pool();
+    if (pool == nullptr) pool = &own_pool_.emplace(workers_);
+    running_ = workers_;
+    for (std::size_t w = 0; w < workers_; ++w) pool->post([this, w] { worker_loop(w); });
+  }
+
+  /// The next outcome, or null at the end. Throws `item_failed` at a halting failure, and the
+  /// input's own exception when reading the input threw.
+  outcome<result>* next() {
+    for (;;) {
+      while (position_ < current_.outcomes.size()) {
+        outcome<result>& o = current_.outcomes[position_++];
+        const std::size_t cutoff = cutoff_.load(std::memory_order_acquire);
+        if (o.index() > cutoff) continue; // not started because of a halting failure
+        if (!o.has_value()) {
+          // In the order outcomes are yielded, the failure beyond the budget halts the run.
+          if (failures_yielded_ == options_.max_failures) {
+            finished_ = true;
+            throw_item_failed(o.error());
+          }
+          ++failures_yielded_;
+        }
+        return &o;
+      }
+      if (finished_ || !take_chunk()) {
+        finished_ = true;
+        finish_progress();
+        if (input_error_) std::rethrow_exception(std::exchange(input_error_, nullptr));
+        return nullptr;
+      }
+    }
+  }
+
+private:
+  struct input_chunk {
+    std::size_t seq = 0;
+    std::size_t first = 0;
+    std::vector<input> items;
+  };
+  struct result_chunk {
+    std::size_t seq = 0;
+    std::vector<outcome<result>> outcomes;
+  };
+
+  [[nodiscard]] bool stopping() const noexcept { return stop_.stop_requested(); }
+
+  std::size_t window() const noexcept {
+    if (options_.window) return options_.window;
+    return workers_ * chunks_per_worker_in_window * std::max<std::size_t>(1, chunk_.load(std::memory_order_relaxed));
+  }
+
+  /// Reads the next chunk when the window has room. False when there is nothing more to read.
+  bool acquire(input_chunk& c) {
+    std::lock_guard input_guard(input_mutex_);
+    if (input_ended_) return false;
+    std::size_t want = where_.kind() == backend_kind::inline_ ? 1 : chunk_.load(std::memory_order_relaxed);
+    if constexpr (std::ranges::sized_range<View>) {
+      // Guided scheduling: near the end of a sized input, chunks shrink so that the workers finish
+      // together instead of one running the last big chunk alone.
+      if (options_.chunk == 0 && total_ > next_index_)
+        want = std::min(want, std::max<std::size_t>(1, (total_ - next_index_) / (2 * workers_)));
+    }
+    {
+      std::unique_lock lock(mutex_);
+      want = std::max<std::size_t>(1, std::min(want, window()));
+      ++workers_waiting_;
+      space_.wait(lock, [&] { return stopping() || in_flight_ == 0 || in_flight_ + want <= window(); });
+      --workers_waiting_;
+      if (stopping() || cutoff_.load(std::memory_order_acquire) != no_cutoff) return close_input(lock);
+      in_flight_ += want;
+    }
+    c.items.clear();
+    c.items.reserve(want);
+    bool ended = false;
+    try {
+      while (c.items.size() < want && next_read_ != std::ranges::end(view_)) {
+        if constexpr (moves_items_out) {
+          c.items.push_back(std::ranges::iter_move(next_read_));
+        } else {
+          c.items.push_back(*next_read_);
+        }
+        ++next_read_;
+      }
+      ended = c.items.size() < want;
+    } catch (...) {
+      input_error_ = std::current_exception(); // read by the consumer once it has yielded the rest
+      ended = true;
+    }
+    c.first = next_index_;
+    next_index_ += c.items.size();
+    std::unique_lock lock(mutex_);
+    in_flight_ -= want - c.items.size();
+    if (!c.items.empty()) c.seq = issued_++;
+    if (ended) close_input(lock);
+    return !c.items.empty();
+  }
+
+  // Called with both locks held.
+  bool close_input(std::unique_lock<std::mutex>&) {
+    input_ended_ = true;
+    input_closed_ = true;
+    if (consumer_waiting_) ready_cv_.notify_one();
+    return false;
+  }
+
+  /// Runs the items of `c` on worker `w`, with retries and the error policy.
+  void process(std::size_t w, input_chunk& c, result_chunk& r) {
+    const worker_context context{.index = w, .count = workers_, .backend = where_.kind(), .stop = stop_.get_token()};
+    r.seq = c.seq;
+    r.outcomes.clear();
+    r.outcomes.reserve(c.items.size());
+    std::uint64_t failed = 0, cancelled = 0;
+    const auto started = std::chrono::steady_clock::now();
+    for (std::size_t i = 0; i < c.items.size(); ++i) {
+      const std::size_t index = c.first + i;
+      if (stopping() || index > cutoff_.load(std::memory_order_relaxed)) {
+        r.outcomes.emplace_back(item_error{.index = index, .worker = w, .kind = failure_kind::cancelled,
+                                           .message = "not started: the run stopped", .exception = nullptr});
+        ++cancelled;
+        continue;
+      }
+      for (std::size_t attempt = 0;; ++attempt) {
+        try {
+          r.outcomes.emplace_back(index, slots_.call(w, context, c.items[i]));
+          break;
+        } catch (...) {
+          if (attempt < options_.retries && !stopping()) continue;
+          ++failed;
+          record_failure(index);
+          r.outcomes.emplace_back(failure(index, w, std::current_exception()));
+          break;
+        }
+      }
+    }
+    if (options_.chunk == 0 && !c.items.empty()) adapt_chunk(c.items.size(), std::chrono::steady_clock::now() - started);
+    if (bar_) {
+      bar_->fail(failed);
+      bar_->advance(c.items.size() - failed - cancelled);
+    }
+  }
+
+  static item_error failure(std::size_t index, std::size_t w, std::exception_ptr e) {
+    item_error error{.index = index, .worker = w, .kind = failure_kind::exception, .message = {}, .exception = e};
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& x) {
+      error.message = x.what();
+    } catch (...) {
+      error.message = "an exception not derived from std::exception";
+    }
+    return error;
+  }
+
+  /// Notes a failure at `index`. Once more than `max_failures` are known, the (max_failures+1)-th
+  /// smallest failing index is where the run halts at the latest (failures found later can only
+  /// lower it), so no item after it needs to start.
+  void record_failure(std::size_t index) {
+    if (options_.max_failures == unlimited) return;
+    std::lock_guard lock(failure_mutex_);
+    failure_indices_.insert(index);
+    if (failure_indices_.size() > options_.max_failures + 1) failure_indices_.erase(std::prev(failure_indices_.end()));
+    if (failure_indices_.size() == options_.max_failures + 1)
+      cutoff_.store(*failure_indices_.rbegin(), std::memory_order_release);
+  }
+
+  /// Grows or shrinks the automatic chunk so that one chunk takes about 4 ms.
+  void adapt_chunk(std::size_t items, std::chrono::steady_clock::duration took) {
+    const auto ns = std::max<std::int64_t>(1, std::chrono::duration_cast<std::chrono::nanoseconds>(took).count());
+    const auto per_item = std::max<std::int64_t>(1, ns / static_cast<std::int64_t>(items));
+    const auto ideal = static_cast<std::size_t>(std::max<std::int64_t>(1, target_chunk_nanoseconds / per_item));
+    const std::size_t now = chunk_.load(std::memory_order_relaxed);
+    chunk_.store(std::clamp<std::size_t>(ideal, 1, std::min(max_auto_chunk, now * 4)), std::memory_order_relaxed);
+  }
+
+  /// Hands `r` to the consumer and gives `r` a spent buffer back, so chunks reuse their memory.
+  void complete(result_chunk& r) {
+    bool wake = false;
+    {
+      std::lock_guard lock(mutex_);
+      const std::size_t seq = r.seq;
+      if (options_.order == order::input) {
+        ready_by_seq_.emplace(seq, std::move(r));
+        wake = consumer_waiting_ && seq == next_to_yield_;
+      } else {
+        ready_fifo_.push_back(std::move(r));
+        wake = consumer_waiting_;
+      }
+      r = result_chunk{};
+      if (!spare_.empty()) {
+        r.outcomes = std::move(spare_.back());
+        spare_.pop_back();
+      }
+    }
+    if (wake) ready_cv_.notify_one(); // after unlocking, so the consumer does not wake into a held lock
+  }
+
+  void worker_loop(std::size_t w) {
+    try {
+      input_chunk c;
+      result_chunk r;
+      while (acquire(c)) {
+        process(w, c, r);
+        complete(r);
+      }
+    } catch (...) {
+      // Not an item's failure (those are outcomes): the engine itself failed, e.g. out of memory.
+      // Its chunk is lost, so the run stops and the consumer rethrows this.
+      std::lock_guard lock(mutex_);
+      if (!engine_error_) engine_error_ = std::current_exception();
+      stop_.request_stop();
+    }
+    slots_.release(w); // the worker's own object is destroyed on its own thread
+    std::lock_guard lock(mutex_);
+    --running_;
+    ready_cv_.notify_all();
+    space_.notify_all();
+  }
+
+  /// Makes the next chunk current; false at the end of the run.
+  bool take_chunk() {
+    std::unique_lock lock(mutex_);
+    in_flight_ -= current_.outcomes.size(); // the consumer is done with the current chunk
+    current_.outcomes.clear();
+    if (current_.outcomes.capacity() != 0 && spare_.size() < workers_) spare_.push_back(std::move(current_.outcomes));
+    position_ = 0;
+    if (workers_waiting_) space_.notify_one();
+    for (;;) {
+      if (engine_error_) std::rethrow_exception(engine_error_);
+      if (options_.order == order::input) {
+        auto it = ready_by_seq_.find(next_to_yield_);
+        if (it != ready_by_seq_.end()) {
+          current_ = std::move(it->second);
+          ready_by_seq_.erase(it);
+          ++next_to_yield_;
+          return true;
+        }
+        if (input_closed_ && next_to_yield_ == issued_) return false;
+      } else {
+        if (!ready_fifo_.empty()) {
+          current_ = std::move(ready_fifo_.front());
+          ready_fifo_.pop_front();
+          ++next_to_yield_;
+          return true;
+        }
+        if (input_closed_ && next_to_yield_ == issued_) return false;
+      }
+      if (where_.kind() == backend_kind::inline_) {
+        lock.unlock();
+        run_inline_step();
+        lock.lock();
+        continue;
+      }
+      consumer_waiting_ = true;
+      ready_cv_.wait(lock);
+      consumer_waiting_ = false;
+    }
+  }
+
+  /// The inline backend: the consumer reads and runs the next item itself.
+  void run_inline_step() {
+    input_chunk c;
+    if (!acquire(c)) return;
+    result_chunk r;
+    process(0, c, r);
+    complete(r);
+  }
+
+  void finish_progress() {
+    if (bar_) bar_->finish();
+  }
+
+  void stop_and_join() {
+    stop_.request_stop();
+    {
+      std::unique_lock lock(mutex_);
+      space_.notify_all();
+      ready_cv_.wait(lock, [&] { return running_ == 0; });
+    }
+    own_pool_.reset();
+    if (where_.kind() == backend_kind::inline_) slots_.release(0);
+    finish_progress();
+  }
+
+  View view_;
+  backend where_;
+  map_options options_;
+  std::size_t workers_;
+  slots slots_;
+  std::atomic<std::size_t> chunk_;
+  std::stop_source stop_;
+  std::unique_ptr<progress_bar> bar_;
+  std::optional<thread_pool> own_pool_;
+
+  std::mutex input_mutex_; // guards the input's iterator and index
+  std::ranges::iterator_t<View> next_read_{};
+  std::size_t next_index_ = 0;
+  std::size_t total_ = 0; // the input's size, when it is a sized range
+  std::exception_ptr input_error_;
+  bool input_ended_ = false;
+
+  std::mutex mutex_; // guards what follows
+  std::condition_variable space_;    // workers wait here for room in the window
+  std::condition_variable ready_cv_; // the consumer waits here for outcomes; the destructor for workers
+  std::size_t in_flight_ = 0;
+  std::size_t issued_ = 0;
+  std::size_t next_to_yield_ = 0;
+  std::size_t running_ = 0;
+  std::size_t workers_waiting_ = 0;
+  bool consumer_waiting_ = false;
+  bool input_closed_ = false; // no chunk will be issued after `issued_`
+  std::exception_ptr engine_error_;
+  std::map<std::size_t, result_chunk> ready_by_seq_;
+  std::deque<result_chunk> ready_fifo_;
+  std::vector<std::vector<outcome<result>>> spare_; // spent outcome buffers, for reuse
+
+  std::atomic<std::size_t> cutoff_{no_cutoff}; // no item after this index starts
+  std::mutex failure_mutex_;                   // guards failure_indices_ (failures only)
+  std::set<std::size_t> failure_indices_;      // the smallest max_failures+1 failing indices
+
+  // The consumer's own (no lock): the chunk being yielded.
+  result_chunk current_;
+  std::size_t position_ = 0;
+  bool finished_ = false;
+  std::size_t failures_yielded_ = 0;
+};
+
+} // namespace parmill::detail

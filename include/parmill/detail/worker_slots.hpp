@@ -1,0 +1,71 @@
+// parmill/detail/worker_slots.hpp: runs one item on worker i, building its state on first use.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <optional>
+#include <type_traits>
+#include <variant>
+#include <vector>
+
+#include "parmill/worker_context.hpp"
+#include "parmill/workers.hpp"
+
+namespace parmill::detail {
+
+/// What a worker returns, with `void` turned into `std::monostate` so every item has a value.
+template <class R> using stored_result_t = std::conditional_t<std::is_void_v<R>, std::monostate, R>;
+
+/// Calls `f(args...)`, giving `std::monostate` for a `void` result.
+template <class F, class... A> stored_result_t<std::invoke_result_t<F, A...>> call_storing(F&& f, A&&... a) {
+  if constexpr (std::is_void_v<std::invoke_result_t<F, A...>>) {
+    std::invoke(std::forward<F>(f), std::forward<A>(a)...);
+    return {};
+  } else {
+    return std::invoke(std::forward<F>(f), std::forward<A>(a)...);
+  }
+}
+
+/// A plain function as a worker: stateless, shared by every worker.
+template <class Worker, class In> class worker_slots {
+public:
+  using result = stored_result_t<std::invoke_result_t<const Worker&, In&>>;
+  worker_slots(Worker w, std::size_t /*workers*/) : worker_(std::move(w)) {}
+  result call(std::size_t, const worker_context&, In& item) const { return call_storing(worker_, item); }
+  void release(std::size_t) noexcept {}
+
+private:
+  Worker worker_;
+};
+
+/// A `per_worker` factory as a worker: worker i's object is built by the factory inside worker i,
+/// the first time it gets an item, and destroyed by `release(i)` (called by worker i as it ends).
+template <class Factory, class In> class worker_slots<per_worker_factory<Factory>, In> {
+public:
+  using object = std::invoke_result_t<Factory&, const worker_context&>;
+  using result = stored_result_t<std::invoke_result_t<object&, In&>>;
+
+  worker_slots(per_worker_factory<Factory> w, std::size_t workers) : factory_(std::move(w.factory)), slots_(workers) {}
+
+  result call(std::size_t i, const worker_context& context, In& item) {
+    auto& slot = slots_[i].value;
+    if (!slot) slot.emplace(built{factory_, context}); // a failure here fails this item; retried next
+    return call_storing(*slot, item);
+  }
+  void release(std::size_t i) noexcept { slots_[i].value.reset(); }
+
+private:
+  // Converts to the object by calling the factory, so the object is built in place (no move).
+  struct built {
+    Factory& factory;
+    const worker_context& context;
+    operator object() const { return factory(context); } // NOLINT(google-explicit-constructor)
+  };
+  struct alignas(64) slot {
+    std::optional<object> value;
+  };
+  Factory factory_;
+  std::vector<slot> slots_;
+};
+
+} // namespace parmill::detail

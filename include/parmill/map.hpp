@@ -1,0 +1,90 @@
+// parmill/map.hpp: a lazy, bounded parallel map over any input range, on any backend.
+#pragma once
+
+#include <iterator>
+#include <memory>
+#include <ranges>
+#include <stdexcept>
+#include <utility>
+
+#include "parmill/backend.hpp"
+#include "parmill/detail/map_engine.hpp"
+#include "parmill/map_options.hpp"
+#include "parmill/outcome.hpp"
+#include "parmill/workers.hpp"
+
+namespace parmill {
+
+/// The range `parmill::map` returns: a single-pass input range of `outcome<R>`, one per item.
+/// Nothing runs until `begin()`; leaving the loop early or destroying the range stops the work
+/// and joins every worker before the destructor returns. Movable, so it composes with
+/// `std::views` (`parmill::map(...) | std::views::take(10)`).
+template <class View, class Worker> class map_range : public std::ranges::view_interface<map_range<View, Worker>> {
+  using engine = detail::map_engine<View, Worker>;
+
+public:
+  using result_type = typename engine::result; ///< what the worker returns (monostate for void)
+
+  /// An input iterator over the outcomes; `*it` is the current `outcome<result_type>&`, valid
+  /// until the iterator is incremented.
+  class iterator {
+  public:
+    using iterator_concept = std::input_iterator_tag;
+    using difference_type = std::ptrdiff_t;
+    using value_type = outcome<result_type>;
+
+    iterator() = default;
+    value_type& operator*() const { return *current_; }
+    value_type* operator->() const { return current_; }
+    /// Moves to the next outcome; may block until one is ready. Throws `item_failed` at a
+    /// halting failure (after which the iterator is at the end).
+    iterator& operator++() {
+      current_ = nullptr;
+      current_ = engine_->next();
+      return *this;
+    }
+    void operator++(int) { ++*this; }
+    friend bool operator==(const iterator& it, std::default_sentinel_t) noexcept { return it.current_ == nullptr; }
+
+  private:
+    friend class map_range;
+    iterator(engine* e, value_type* first) : engine_(e), current_(first) {}
+    engine* engine_ = nullptr;
+    value_type* current_ = nullptr;
+  };
+
+  /// Built by `parmill::map`.
+  map_range(View view, Worker worker, const backend& where, map_options options)
+      : engine_(std::make_unique<engine>(std::move(view), std::move(worker), where, std::move(options))) {}
+
+  /// Starts the run and returns the first outcome's position. May be called once.
+  iterator begin() {
+    if (started_) throw std::logic_error("parmill::map: a map is a single-pass range; begin() was already called");
+    started_ = true;
+    engine_->start();
+    return iterator(engine_.get(), engine_->next());
+  }
+  /// The end.
+  std::default_sentinel_t end() const noexcept { return {}; }
+
+private:
+  std::unique_ptr<engine> engine_;
+  bool started_ = false;
+};
+
+/// Runs `worker` over every item of `inputs` on `where`, lazily and in bounded memory, yielding
+/// one `outcome` per item (see `map_options` for order, window, chunks, errors, retries and
+/// progress). `worker` is a function of one item (called with an lvalue of the item's value type)
+/// or `parmill::per_worker(factory)`. Items are copied out of `inputs` as they are read (moved,
+/// for move-only types); pass an lvalue range to have the map refer to it (it must outlive the
+/// map) or an rvalue to have the map own it. On the threads backend a plain worker function is
+/// called from several threads at once.
+template <std::ranges::input_range Inputs, class Worker>
+  requires std::ranges::viewable_range<Inputs>
+[[nodiscard]] auto map(const backend& where, Inputs&& inputs, Worker worker, map_options options = {}) {
+  using view = std::views::all_t<Inputs>;
+  return map_range<view, Worker>(std::views::all(std::forward<Inputs>(inputs)), std::move(worker), where,
+                                 std::move(options));
+}
+
+} // namespace parmill

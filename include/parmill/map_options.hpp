@@ -1,0 +1,53 @@
+// parmill/map_options.hpp: how a map orders, bounds, chunks, retries and reports its work.
+#pragma once
+
+#include <cstddef>
+#include <limits>
+#include <string>
+
+namespace parmill {
+
+/// The order in which a map yields outcomes.
+enum class order {
+  input,      ///< the order of the input, whatever order items finish in (the default)
+  completion, ///< as soon as they finish; items handed to a worker together stay together
+};
+
+/// What a map does when an item fails (after its retries).
+enum class on_error {
+  /// No item after the failed one (in input order) starts; iteration yields every outcome
+  /// before it and then throws `item_failed` for it. The default.
+  raise,
+  /// Failures come out as outcomes and the run goes on, until `max_failures` is exceeded.
+  yield,
+};
+
+/// No limit, for `map_options::max_failures`.
+inline constexpr std::size_t unlimited = std::numeric_limits<std::size_t>::max();
+
+/// Options of `parmill::map`; every field has a sensible default, so name only what you change:
+/// `{.order = parmill::order::completion, .progress = "files"}`.
+struct map_options {
+  /// Input order (default) or completion order.
+  parmill::order order = parmill::order::input;
+  /// Most items in flight at once: read from the input but not yet yielded. 0 (default) means
+  /// four chunks per worker, so it grows with the worker count and the chunk size; never
+  /// unbounded. Memory is proportional to this, never to the input's length.
+  std::size_t window = 0;
+  /// Items handed to a worker at a time. 0 (default) means automatic: the first chunk is one item,
+  /// and chunks grow until one takes about 4 ms (at most 16384 items), shrinking again near the
+  /// end of a sized input; so slow items go one by one and tiny items run fast with no tuning.
+  std::size_t chunk = 0;
+  /// `raise` (default) or `yield`.
+  parmill::on_error on_error = parmill::on_error::raise;
+  /// With `yield`: at most this many failures are yielded; the next one, counted in the order
+  /// outcomes are yielded (so deterministically in input order), halts the run as `raise` does.
+  /// Default: no limit.
+  std::size_t max_failures = unlimited;
+  /// How many more times a failed item is tried, on the same worker, before its failure counts.
+  std::size_t retries = 0;
+  /// A label turns on a progress bar on standard error (see parmill/progress.hpp); empty: none.
+  std::string progress{};
+};
+
+} // namespace parmill

@@ -1,0 +1,410 @@
+// Conformance tests of parmill/map.hpp, each swept over backends (inline, threads) and worker
+// counts (1, 2, 8).
+#include <parmill/map.hpp>
+#include <parmill/thread_pool.hpp>
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <latch>
+#include <memory>
+#include <mutex>
+#include <numeric>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+struct where {
+  parmill::backend_kind kind;
+  std::size_t workers;
+  parmill::backend make() const {
+    return kind == parmill::backend_kind::inline_ ? parmill::inline_backend() : parmill::threads(workers);
+  }
+};
+
+void PrintTo(const where& w, std::ostream* os) { *os << to_string(w.kind) << "(" << w.workers << ")"; }
+
+class Map : public ::testing::TestWithParam<where> {
+protected:
+  parmill::backend backend() const { return GetParam().make(); }
+  std::size_t workers() const { return GetParam().kind == parmill::backend_kind::inline_ ? 1 : GetParam().workers; }
+};
+
+INSTANTIATE_TEST_SUITE_P(Backends, Map,
+                         ::testing::Values(where{parmill::backend_kind::inline_, 1}, where{parmill::backend_kind::threads, 1},
+                                           where{parmill::backend_kind::threads, 2}, where{parmill::backend_kind::threads, 8}),
+                         [](const auto& info) {
+                           return std::string(to_string(info.param.kind)) + "_" + std::to_string(info.param.workers);
+                         });
+
+std::vector<int> iota_vector(int n) {
+  std::vector<int> v(static_cast<std::size_t>(n));
+  std::iota(v.begin(), v.end(), 0);
+  return v;
+}
+
+TEST_P(Map, InputOrderYieldsEveryItemOnceInOrderWithItsIndex) {
+  const auto input = iota_vector(20000);
+  std::size_t expected = 0;
+  for (auto& r : parmill::map(backend(), input, [](int x) { return x * 3; })) {
+    ASSERT_EQ(r.index(), expected);
+    ASSERT_EQ(*r, static_cast<int>(expected) * 3);
+    ++expected;
+  }
+  EXPECT_EQ(expected, input.size());
+}
+
+TEST_P(Map, CompletionOrderYieldsEveryItemExactlyOnce) {
+  const auto input = iota_vector(20000);
+  std::vector<int> seen(input.size(), 0);
+  for (auto& r : parmill::map(backend(), input, [](int x) { return x; }, {.order = parmill::order::completion})) {
+    ASSERT_EQ(*r, static_cast<int>(r.index()));
+    ++seen[r.index()];
+  }
+  EXPECT_TRUE(std::all_of(seen.begin(), seen.end(), [](int n) { return n == 1; }));
+}
+
+TEST(MapCompletionOrder, LetsAFastItemOvertakeASlowOne) {
+  for (std::size_t workers : {2U, 8U}) {
+    // Item 0 cannot finish until item 1 has been yielded: only completion order can do that.
+    std::latch item1_yielded(1);
+    std::vector<int> order;
+    for (auto& r : parmill::map(
+             parmill::threads(workers), iota_vector(2),
+             [&](int x) {
+               if (x == 0) item1_yielded.wait();
+               return x;
+             },
+             {.order = parmill::order::completion, .chunk = 1})) {
+      order.push_back(*r);
+      if (*r == 1) item1_yielded.count_down();
+    }
+    EXPECT_EQ(order, (std::vector<int>{1, 0})) << workers << " workers";
+  }
+}
+
+TEST_P(Map, TheWindowBoundsItemsInFlight) {
+  constexpr std::size_t window = 16;
+  std::atomic<std::size_t> read{0};
+  std::size_t yielded = 0, most_in_flight = 0;
+  auto counted = std::views::iota(0, 5000) | std::views::transform([&](int x) {
+                   read.fetch_add(1);
+                   return x;
+                 });
+  for (auto& r : parmill::map(backend(), counted, [](int x) { return x; }, {.window = window})) {
+    ++yielded; // read.load() - yielded counts this one as in flight until now
+    most_in_flight = std::max(most_in_flight, read.load() - (yielded - 1));
+    (void)r;
+  }
+  EXPECT_EQ(yielded, 5000U);
+  EXPECT_LE(most_in_flight, window);
+}
+
+TEST_P(Map, TheDefaultWindowIsBoundedForAnEndlessInput) {
+  std::atomic<std::size_t> read{0};
+  auto endless = std::views::iota(0) | std::views::transform([&](int x) {
+                   read.fetch_add(1);
+                   return x;
+                 });
+  std::size_t taken = 0;
+  for (auto& r : parmill::map(backend(), endless, [](int x) { return x; })) {
+    ASSERT_EQ(r.index(), taken);
+    if (++taken == 100000) break;
+  }
+  // Four chunks of at most 16384 items per worker, never more.
+  EXPECT_LE(read.load(), taken + workers() * 4 * 16384);
+}
+
+TEST_P(Map, AnEndlessGeneratorIsConsumedLazily) {
+  std::atomic<long> read{0};
+  auto endless = std::views::iota(0L) | std::views::transform([&](long x) {
+                   read.fetch_add(1);
+                   return x;
+                 });
+  auto squares = parmill::map(backend(), endless, [](long x) { return x * x; }, {.window = 8});
+  EXPECT_EQ(read.load(), 0) << "nothing is read before iteration starts";
+  long n = 0;
+  for (auto& r : squares) {
+    ASSERT_EQ(*r, n * n);
+    if (++n == 100) break;
+  }
+  EXPECT_LE(read.load(), 100 + 8);
+}
+
+TEST_P(Map, ComposesWithStandardViews) {
+  auto first_five = parmill::map(backend(), iota_vector(1000), [](int x) { return x + 1; }) |
+                    std::views::take(5) | std::views::transform([](auto& r) { return *r; });
+  std::vector<int> got;
+  for (int x : first_five) got.push_back(x);
+  EXPECT_EQ(got, (std::vector<int>{1, 2, 3, 4, 5}));
+}
+
+TEST_P(Map, RaiseYieldsEverythingBeforeTheFailureThenThrowsIt) {
+  std::vector<std::size_t> yielded;
+  try {
+    for (auto& r : parmill::map(backend(), iota_vector(10000), [](int x) {
+           if (x == 5000) throw std::runtime_error("bad item");
+           return x;
+         }))
+      yielded.push_back(r.index());
+    FAIL() << "the failure must be thrown";
+  } catch (const parmill::item_failed& e) {
+    EXPECT_EQ(e.error().index, 5000U);
+    EXPECT_EQ(e.error().kind, parmill::failure_kind::exception);
+    EXPECT_EQ(e.error().message, "bad item");
+    EXPECT_LT(e.error().worker, workers());
+    EXPECT_THROW(std::rethrow_if_nested(e), std::runtime_error);
+  }
+  ASSERT_EQ(yielded.size(), 5000U);
+  for (std::size_t i = 0; i < yielded.size(); ++i) ASSERT_EQ(yielded[i], i);
+}
+
+TEST_P(Map, RaiseStartsNoItemAfterTheFailure) {
+  std::atomic<int> highest_started{-1};
+  auto run = [&] {
+    for (auto& r : parmill::map(backend(), iota_vector(100000), [&](int x) {
+           int seen = highest_started.load();
+           while (x > seen && !highest_started.compare_exchange_weak(seen, x)) {
+           }
+           if (x == 10) throw std::runtime_error("stop here");
+           return x;
+         }))
+      (void)r;
+  };
+  EXPECT_THROW(run(), parmill::item_failed);
+  // Items already handed out when item 10 failed may have started; nothing read later did.
+  EXPECT_LT(highest_started.load(), 10 + static_cast<int>(workers() * 4 * 16384));
+}
+
+TEST_P(Map, YieldReportsEveryFailureAsAnOutcomeAndGoesOn) {
+  std::size_t failures = 0, values = 0;
+  for (auto& r : parmill::map(backend(), iota_vector(1000), [](int x) {
+                   if (x % 10 == 3) throw std::invalid_argument("item " + std::to_string(x));
+                   return x;
+                 },
+                 {.on_error = parmill::on_error::yield})) {
+    if (r) {
+      ++values;
+    } else {
+      ++failures;
+      EXPECT_EQ(r.index() % 10, 3U);
+      EXPECT_EQ(r.error().message, "item " + std::to_string(r.index()));
+      EXPECT_THROW((void)r.value(), parmill::item_failed);
+    }
+  }
+  EXPECT_EQ(values, 900U);
+  EXPECT_EQ(failures, 100U);
+}
+
+TEST_P(Map, MaxFailuresStopsAYieldingRunThatFailsTooOften) {
+  std::size_t failures_yielded = 0, last_index = 0;
+  try {
+    for (auto& r : parmill::map(backend(), iota_vector(1000), [](int x) {
+                     if (x % 100 == 50) throw std::runtime_error("bad");
+                     return x;
+                   },
+                   {.on_error = parmill::on_error::yield, .max_failures = 3})) {
+      if (!r) ++failures_yielded;
+      last_index = r.index();
+    }
+    FAIL() << "the fourth failure must stop the run";
+  } catch (const parmill::item_failed& e) {
+    EXPECT_EQ(e.error().index, 350U) << "input order: the failure that exceeds the budget";
+  }
+  EXPECT_EQ(failures_yielded, 3U);
+  EXPECT_EQ(last_index, 349U);
+}
+
+TEST_P(Map, RetriesTryAFailedItemAgainBeforeItCounts) {
+  std::mutex m;
+  std::vector<int> attempts(100, 0);
+  auto flaky = [&](int x) {
+    int n;
+    {
+      std::lock_guard g(m);
+      n = ++attempts[static_cast<std::size_t>(x)];
+    }
+    if (x % 2 == 0 && n <= 2) throw std::runtime_error("transient");
+    if (x == 99) throw std::runtime_error("permanent");
+    return x;
+  };
+  std::size_t ok = 0, failed = 0;
+  for (auto& r : parmill::map(backend(), iota_vector(100), flaky, {.on_error = parmill::on_error::yield, .retries = 2}))
+    r ? ++ok : ++failed;
+  EXPECT_EQ(ok, 99U);
+  EXPECT_EQ(failed, 1U);
+  EXPECT_EQ(attempts[0], 3);
+  EXPECT_EQ(attempts[1], 1);
+  EXPECT_EQ(attempts[99], 3);
+}
+
+TEST_P(Map, PerWorkerFactoryRunsOncePerWorkerInsideItWithItsIndex) {
+  struct model {
+    std::size_t worker;
+    std::thread::id built_on;
+    int operator()(int x) const {
+      EXPECT_EQ(std::this_thread::get_id(), built_on) << "a worker's object is used on the thread that built it";
+      return x + static_cast<int>(worker) * 1000000;
+    }
+  };
+  std::mutex m;
+  std::vector<std::size_t> built;
+  auto factory = parmill::per_worker([&](const parmill::worker_context& context) {
+    EXPECT_EQ(context.count, workers());
+    EXPECT_EQ(context.backend, GetParam().kind);
+    std::lock_guard g(m);
+    built.push_back(context.index);
+    return model{context.index, std::this_thread::get_id()};
+  });
+  std::set<std::size_t> used;
+  for (auto& r : parmill::map(backend(), iota_vector(5000), factory)) {
+    const std::size_t worker = static_cast<std::size_t>(*r / 1000000);
+    EXPECT_EQ(*r % 1000000, static_cast<int>(r.index()));
+    used.insert(worker);
+  }
+  std::sort(built.begin(), built.end());
+  EXPECT_TRUE(std::adjacent_find(built.begin(), built.end()) == built.end()) << "each worker builds once";
+  EXPECT_EQ(std::set<std::size_t>(built.begin(), built.end()), used) << "only workers that got items built one";
+  for (std::size_t w : built) EXPECT_LT(w, workers());
+}
+
+struct scaled_worker {
+  int factor;
+  scaled_worker(const parmill::worker_context& context, int base) : factor(base + static_cast<int>(context.index) * 0) {}
+  int operator()(int x) const { return x * factor; }
+};
+
+TEST_P(Map, PerWorkerOfATypeBuildsItFromTheContextAndArguments) {
+  std::size_t n = 0;
+  for (auto& r : parmill::map(backend(), iota_vector(100), parmill::per_worker<scaled_worker>(7))) {
+    EXPECT_EQ(*r, static_cast<int>(r.index()) * 7);
+    ++n;
+  }
+  EXPECT_EQ(n, 100U);
+}
+
+TEST_P(Map, PerWorkerObjectsLiveUntilTheMapEnds) {
+  auto alive = std::make_shared<std::atomic<int>>(0);
+  struct tracked {
+    std::shared_ptr<std::atomic<int>> alive;
+    explicit tracked(std::shared_ptr<std::atomic<int>> a) : alive(std::move(a)) { alive->fetch_add(1); }
+    tracked(const tracked&) = delete;
+    ~tracked() { alive->fetch_sub(1); }
+    int operator()(int x) const { return x; }
+  };
+  {
+    auto m = parmill::map(backend(), iota_vector(1000), parmill::per_worker([alive](const parmill::worker_context&) {
+                            return tracked(alive);
+                          }));
+    for (auto& r : m) (void)r;
+  }
+  EXPECT_EQ(alive->load(), 0);
+}
+
+TEST_P(Map, BreakingOutEarlyStopsAndJoinsPromptly) {
+  std::atomic<long> calls{0};
+  {
+    auto endless = std::views::iota(0L);
+    for (auto& r : parmill::map(backend(), endless, [&](long x) {
+           calls.fetch_add(1);
+           return x;
+         })) {
+      if (r.index() == 10) break;
+    }
+  }
+  const long after_break = calls.load();
+  EXPECT_LE(after_break, 11 + static_cast<long>(workers() * 4 * 16384));
+  EXPECT_EQ(calls.load(), after_break) << "no item runs once the map is destroyed";
+}
+
+TEST_P(Map, AConsumerThatThrowsStopsTheWork) {
+  std::atomic<long> calls{0};
+  auto run = [&] {
+    for (auto& r : parmill::map(backend(), std::views::iota(0L), [&](long x) {
+           calls.fetch_add(1);
+           return x;
+         }))
+      if (r.index() == 100) throw std::domain_error("consumer gave up");
+  };
+  EXPECT_THROW(run(), std::domain_error);
+  const long after = calls.load();
+  EXPECT_EQ(calls.load(), after);
+}
+
+TEST_P(Map, AnInputThatThrowsEndsTheRunWithItsExceptionAfterTheItemsBeforeIt) {
+  auto failing = std::views::iota(0, 1000) | std::views::transform([](int x) {
+                   if (x == 600) throw std::length_error("input broke");
+                   return x;
+                 });
+  std::size_t n = 0;
+  auto run = [&] {
+    for (auto& r : parmill::map(backend(), failing, [](int x) { return x; })) {
+      EXPECT_EQ(r.index(), n);
+      ++n;
+    }
+  };
+  EXPECT_THROW(run(), std::length_error);
+  EXPECT_EQ(n, 600U);
+}
+
+TEST_P(Map, VoidWorkersYieldAnOutcomePerItem) {
+  std::atomic<int> sum{0};
+  std::size_t n = 0;
+  for (auto& r : parmill::map(backend(), iota_vector(100), [&](int x) { sum.fetch_add(x); })) {
+    EXPECT_TRUE(r.has_value());
+    ++n;
+  }
+  EXPECT_EQ(n, 100U);
+  EXPECT_EQ(sum.load(), 4950);
+}
+
+TEST_P(Map, MoveOnlyItemsAndResultsMoveThrough) {
+  std::vector<std::unique_ptr<int>> input;
+  for (int i = 0; i < 100; ++i) input.push_back(std::make_unique<int>(i));
+  int sum = 0;
+  for (auto& r : parmill::map(backend(), std::move(input), [](std::unique_ptr<int>& p) { return std::move(p); }))
+    sum += *r.value();
+  EXPECT_EQ(sum, 4950);
+}
+
+TEST_P(Map, AnEmptyInputYieldsNothing) {
+  std::vector<int> empty;
+  for (auto& r : parmill::map(backend(), empty, [](int x) { return x; })) FAIL() << r.index();
+}
+
+TEST_P(Map, IsSinglePass) {
+  auto m = parmill::map(backend(), iota_vector(3), [](int x) { return x; });
+  for (auto& r : m) (void)r;
+  EXPECT_THROW((void)m.begin(), std::logic_error);
+}
+
+TEST(MapOnAPool, RunsOnTheCallersPoolAndRefusesToRunFromInsideIt) {
+  parmill::thread_pool pool(2);
+  long sum = 0;
+  for (auto& r : parmill::map(pool, iota_vector(1000), [](int x) { return long{x}; })) sum += *r;
+  EXPECT_EQ(sum, 499500);
+  auto inside = pool.submit([&pool] {
+    for (auto& r : parmill::map(pool, iota_vector(10), [](int x) { return x; })) (void)r;
+  });
+  EXPECT_THROW(inside.get(), std::logic_error);
+}
+
+TEST(MapInline, RunsInTheCallersThreadInInputOrder) {
+  const auto caller = std::this_thread::get_id();
+  std::vector<int> calls;
+  for (auto& r : parmill::map(parmill::inline_backend(), iota_vector(50), [&](int x) {
+         EXPECT_EQ(std::this_thread::get_id(), caller);
+         calls.push_back(x);
+         return x;
+       })) {
+    EXPECT_EQ(calls.back(), static_cast<int>(r.index())) << "inline runs each item just before yielding it";
+  }
+  EXPECT_EQ(calls, iota_vector(50));
+}
+
+} // namespace

@@ -1,0 +1,127 @@
+// Conformance tests of parmill/progress.hpp: formatting, log and terminal output, counting.
+#include <parmill/map.hpp>
+#include <parmill/progress.hpp>
+
+#include <gtest/gtest.h>
+#include <pty.h>
+#include <unistd.h>
+
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+std::string drain(int fd) {
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n <= 0) break;
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  return out;
+}
+
+parmill::progress_snapshot snapshot(std::uint64_t done, std::optional<std::uint64_t> total, std::uint64_t failed = 0) {
+  return {.label = "files", .done = done, .failed = failed, .total = total, .elapsed_seconds = 2.0, .rate = 225.0, .finished = false};
+}
+
+TEST(ProgressFormat, BarWithATotalShowsPercentBarCountsElapsedEtaAndRate) {
+  const std::string line = parmill::format_progress_bar(snapshot(450, 1000), 80);
+  EXPECT_EQ(line.size(), 80U) << line;
+  EXPECT_EQ(line.rfind("files  45% |", 0), 0U) << line;
+  EXPECT_NE(line.find("#-"), std::string::npos) << line;
+  EXPECT_NE(line.find("| 450/1000 [00:02<00:02, 225.0/s]"), std::string::npos) << line;
+}
+
+TEST(ProgressFormat, BarFitsANarrowTerminalByDroppingTheBar) {
+  const std::string line = parmill::format_progress_bar(snapshot(450, 1000), 40);
+  EXPECT_LE(line.size(), 40U);
+  EXPECT_EQ(line.find('|'), std::string::npos) << line;
+}
+
+TEST(ProgressFormat, WithoutATotalShowsCountElapsedAndRate) {
+  EXPECT_EQ(parmill::format_progress_bar(snapshot(450, std::nullopt, 3), 80), "files 450 [00:02, 225.0/s] 3 failed");
+}
+
+TEST(ProgressFormat, LogLinesAndTheFinalSummary) {
+  EXPECT_EQ(parmill::format_progress_line(snapshot(450, 1000, 3)),
+            "files: 450/1000 (45%), 3 failed, 00:02 elapsed, 225.0/s, ETA 00:02");
+  auto final = snapshot(1000, 1000, 3);
+  final.finished = true;
+  EXPECT_EQ(parmill::format_progress_line(final), "files: 997 done, 3 failed in 2.00 s (500.0/s)");
+}
+
+TEST(ProgressBar, OnANonTerminalWritesPlainLinesAndNeverACarriageReturn) {
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  {
+    parmill::progress_bar bar({.label = "log", .total = 10, .fd = fds[1], .terminal = std::nullopt, .interval = {}});
+    bar.advance(7);
+    bar.fail(3);
+  }
+  ::close(fds[1]);
+  const std::string out = drain(fds[0]);
+  ::close(fds[0]);
+  EXPECT_EQ(out.find('\r'), std::string::npos) << out;
+  EXPECT_NE(out.find("log: 7 done, 3 failed in "), std::string::npos) << out;
+  EXPECT_EQ(out.back(), '\n');
+}
+
+TEST(ProgressBar, OnATerminalRedrawsInPlaceThroughAPseudoTerminal) {
+  int master = -1, slave = -1;
+  winsize size{.ws_row = 24, .ws_col = 60, .ws_xpixel = 0, .ws_ypixel = 0};
+  ASSERT_EQ(::openpty(&master, &slave, nullptr, nullptr, &size), 0);
+  {
+    parmill::progress_bar bar({.label = "tty", .total = 4, .fd = slave, .terminal = std::nullopt, .interval = {}});
+    bar.advance(4);
+  }
+  ::close(slave);
+  const std::string out = drain(master); // ends with EIO once the slave side is closed
+  ::close(master);
+  EXPECT_EQ(out.rfind("\rtty 100% |", 0), 0U) << out;
+  EXPECT_NE(out.find("| 4/4 ["), std::string::npos) << out;
+  EXPECT_NE(out.find("tty: 4 done, 0 failed in "), std::string::npos) << out;
+  const auto first_line = out.substr(1, out.find_first_of("\r\n", 1) - 1);
+  EXPECT_LE(first_line.size(), 59U) << "fits the terminal's 60 columns: " << first_line;
+}
+
+TEST(ProgressBar, CountsExactlyFromManyThreads) {
+  parmill::progress_bar bar({.label = "", .total = std::nullopt, .fd = -1, .terminal = false, .interval = {}});
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&bar] {
+      for (int i = 0; i < 100000; ++i) (i % 10 == 0) ? bar.fail() : bar.advance();
+    });
+  for (auto& t : threads) t.join();
+  const auto s = bar.snapshot();
+  EXPECT_EQ(s.done, 400000U);
+  EXPECT_EQ(s.failed, 40000U);
+}
+
+TEST(ProgressView, CountsTheElementsOfARangeAndFinishesAtTheEnd) {
+  std::vector<int> files{1, 2, 3, 4, 5};
+  testing::internal::CaptureStderr();
+  int sum = 0;
+  for (int x : parmill::progress(files, "files")) sum += x;
+  const std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_EQ(sum, 15);
+  EXPECT_NE(err.find("files: 5 done, 0 failed in "), std::string::npos) << err;
+}
+
+TEST(ProgressOfAMap, ReportsDoneAndFailedItems) {
+  std::vector<int> input(100);
+  for (int i = 0; i < 100; ++i) input[static_cast<std::size_t>(i)] = i;
+  testing::internal::CaptureStderr();
+  for (auto& r : parmill::map(parmill::threads(2), input, [](int x) {
+         if (x % 25 == 0) throw std::runtime_error("bad");
+         return x;
+       },
+       {.on_error = parmill::on_error::yield, .progress = "items"}))
+    (void)r;
+  const std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("items: 96 done, 4 failed in "), std::string::npos) << err;
+}
+
+} // namespace
