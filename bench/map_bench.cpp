@@ -1,7 +1,9 @@
 // (a) 1,000,000 items of about 1 us each, input order, 2 threads, default options: parmill::map
 // against the plain sequential loop and oneTBB's parallel_for at several grain sizes (the best is
-// the peer). (b) An endless input of 10,000,000 items through the map: peak memory is reported
-// by bench/run.sh from /proc (VmHWM) before and after. (c) progress_bar updates.
+// the peer). (b) An endless input through the map, stopped after 1,000,000 and 10,000,000 items:
+// the process's peak memory (VmHWM) before and after; run each alone in a fresh process
+// (--benchmark_filter='endless/1000000$', then 'endless/10000000$') so that the peaks compare.
+// (c) The cost of one progress_bar update from one and from two threads.
 #include <parmill/parmill.hpp>
 
 #include <benchmark/benchmark.h>
@@ -85,7 +87,8 @@ std::int64_t peak_rss_kib() {
   return -1;
 }
 
-void parmill_map_endless_10M(benchmark::State& state) {
+void parmill_map_endless(benchmark::State& state) {
+  const auto stop_after = static_cast<std::size_t>(state.range(0));
   for (auto _ : state) {
     const auto before = peak_rss_kib();
     std::uint64_t sum = 0;
@@ -93,13 +96,13 @@ void parmill_map_endless_10M(benchmark::State& state) {
     for (auto& r : parmill::map(parmill::threads(2), std::views::iota(std::uint64_t{0}),
                                 [](std::uint64_t x) { return std::string(64, static_cast<char>('a' + x % 26)); })) {
       sum += r->size();
-      if (r.index() + 1 == 10'000'000) break;
+      if (r.index() + 1 == stop_after) break;
     }
     benchmark::DoNotOptimize(sum);
     state.counters["peak_rss_before_kib"] = static_cast<double>(before);
     state.counters["peak_rss_after_kib"] = static_cast<double>(peak_rss_kib());
   }
-  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * 10'000'000));
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * stop_after));
 }
 
 void progress_bar_advance(benchmark::State& state) {
@@ -120,6 +123,6 @@ BENCHMARK(sequential_loop)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(parmill_map_threads2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(tbb_parallel_for)->RangeMultiplier(10)->Range(1, 100000)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(tbb_parallel_for_auto)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(parmill_map_endless_10M)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
+BENCHMARK(parmill_map_endless)->Arg(1'000'000)->Arg(10'000'000)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
 BENCHMARK(progress_bar_advance)->Threads(1)->Threads(2);
 BENCHMARK_MAIN();

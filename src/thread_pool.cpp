@@ -45,6 +45,7 @@ struct alignas(64) worker_queue {
   spinlock lock;
   task_ring ring;
   std::atomic<std::size_t> queued{0};
+  std::atomic<std::size_t> enqueued{0}; // written only under `lock`; read by all_done()
   alignas(64) std::atomic<std::size_t> completed{0}; // written only by the owning thread
 };
 
@@ -88,7 +89,6 @@ public:
         return;
       }
     }
-    submitted_.fetch_add(1, std::memory_order_relaxed);
     // A task posted from one of the pool's threads stays local; others are dealt round robin.
     std::size_t target = own_index();
     if (target == not_a_worker) target = external_round_robin++ % queues_.size();
@@ -97,6 +97,7 @@ public:
       std::lock_guard guard(q.lock);
       q.ring.push(std::move(t));
       q.queued.store(q.ring.size(), std::memory_order_relaxed);
+      q.enqueued.store(q.enqueued.load(std::memory_order_relaxed) + 1, std::memory_order_release);
     }
     // Dekker with a sleeper that registers, then looks at the queues once more before sleeping.
     std::atomic_thread_fence(std::memory_order_seq_cst);
@@ -202,7 +203,7 @@ private:
 
   bool take(std::size_t self, task& out) {
     const std::size_t n = queues_.size();
-    const std::size_t start = self == not_a_worker ? 0 : self;
+    const std::size_t start = self == not_a_worker ? external_round_robin++ : self;
     for (std::size_t k = 0; k < n; ++k) {
       worker_queue& q = queues_[(start + k) % n];
       if (q.queued.load(std::memory_order_relaxed) == 0) continue;
@@ -242,10 +243,14 @@ private:
                        [](const worker_queue& q) { return q.queued.load(std::memory_order_relaxed) != 0; });
   }
 
+  // Completions are read before submissions: a task counts as submitted before it can complete,
+  // so equal sums read in this order mean that nothing submitted was still pending.
   [[nodiscard]] bool all_done() const noexcept {
     std::size_t done = external_completed_.load(std::memory_order_acquire);
     for (const auto& q : queues_) done += q.completed.load(std::memory_order_acquire);
-    return done == submitted_.load(std::memory_order_acquire);
+    std::size_t submitted = 0;
+    for (const auto& q : queues_) submitted += q.enqueued.load(std::memory_order_acquire);
+    return done == submitted;
   }
 
   void notify_waiters_if_done() {
@@ -304,7 +309,6 @@ private:
   std::vector<worker_queue> queues_;
   std::vector<std::thread> threads_;
   std::stop_source stop_;
-  alignas(64) std::atomic<std::size_t> submitted_{0};
   alignas(64) std::atomic<std::size_t> external_completed_{0};
   alignas(64) std::atomic<int> sleepers_{0};
   std::atomic<unsigned> wake_epoch_{0};
