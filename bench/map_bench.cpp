@@ -23,14 +23,16 @@ constexpr std::size_t items = 1'000'000;
 
 /// About 1 us of dependent arithmetic that the compiler cannot remove or vectorise.
 std::uint64_t one_microsecond(std::uint64_t x) {
-  for (int i = 0; i < 570; ++i) x = x * 6364136223846793005ULL + 1442695040888963407ULL, x ^= x >> 29;
+  for (int i = 0; i < 570; ++i)
+    x = x * 6364136223846793005ULL + 1442695040888963407ULL, x ^= x >> 29;
   return x;
 }
 
 void sequential_loop(benchmark::State& state) {
   for (auto _ : state) {
     std::uint64_t sum = 0;
-    for (std::size_t i = 0; i < items; ++i) sum += one_microsecond(i);
+    for (std::size_t i = 0; i < items; ++i)
+      sum += one_microsecond(i);
     benchmark::DoNotOptimize(sum);
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * items));
@@ -40,7 +42,8 @@ void parmill_map_threads2(benchmark::State& state) {
   auto input = std::views::iota(std::uint64_t{0}, std::uint64_t{items});
   for (auto _ : state) {
     std::uint64_t sum = 0;
-    for (auto& r : parmill::map(parmill::threads(2), input, one_microsecond)) sum += *r;
+    for (auto& r : parmill::map(parmill::threads(2), input, one_microsecond))
+      sum += *r;
     benchmark::DoNotOptimize(sum);
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * items));
@@ -52,12 +55,17 @@ void tbb_parallel_for(benchmark::State& state) {
   tbb::task_arena arena(2);
   for (auto _ : state) {
     arena.execute([&] {
-      tbb::parallel_for(tbb::blocked_range<std::size_t>(0, items, grain), [&](const auto& r) {
-        for (std::size_t i = r.begin(); i != r.end(); ++i) out[i] = one_microsecond(i);
-      }, tbb::simple_partitioner());
+      tbb::parallel_for(
+          tbb::blocked_range<std::size_t>(0, items, grain),
+          [&](const auto& r) {
+            for (std::size_t i = r.begin(); i != r.end(); ++i)
+              out[i] = one_microsecond(i);
+          },
+          tbb::simple_partitioner());
     });
     std::uint64_t sum = 0;
-    for (auto v : out) sum += v; // the same consumption as the map's loop
+    for (auto v : out)
+      sum += v; // the same consumption as the map's loop
     benchmark::DoNotOptimize(sum);
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * items));
@@ -69,11 +77,13 @@ void tbb_parallel_for_auto(benchmark::State& state) {
   for (auto _ : state) {
     arena.execute([&] {
       tbb::parallel_for(tbb::blocked_range<std::size_t>(0, items), [&](const auto& r) {
-        for (std::size_t i = r.begin(); i != r.end(); ++i) out[i] = one_microsecond(i);
+        for (std::size_t i = r.begin(); i != r.end(); ++i)
+          out[i] = one_microsecond(i);
       });
     });
     std::uint64_t sum = 0;
-    for (auto v : out) sum += v;
+    for (auto v : out)
+      sum += v;
     benchmark::DoNotOptimize(sum);
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * items));
@@ -93,8 +103,9 @@ void parmill_map_endless(benchmark::State& state) {
     const auto before = peak_rss_kib();
     std::uint64_t sum = 0;
     // An endless generator; the loop, not the input, decides when to stop.
-    for (auto& r : parmill::map(parmill::threads(2), std::views::iota(std::uint64_t{0}),
-                                [](std::uint64_t x) { return std::string(64, static_cast<char>('a' + x % 26)); })) {
+    for (auto& r : parmill::map(parmill::threads(2), std::views::iota(std::uint64_t{0}), [](std::uint64_t x) {
+           return std::string(64, static_cast<char>('a' + x % 26));
+         })) {
       sum += r->size();
       if (r.index() + 1 == stop_after) break;
     }
@@ -108,9 +119,13 @@ void parmill_map_endless(benchmark::State& state) {
 void progress_bar_advance(benchmark::State& state) {
   static parmill::progress_bar* bar = nullptr;
   if (state.thread_index() == 0)
-    bar = new parmill::progress_bar(parmill::progress_options{
-        .label = "bench", .total = std::nullopt, .fd = -1, .terminal = false, .interval = std::chrono::hours(1)});
-  for (auto _ : state) bar->advance();
+    bar = new parmill::progress_bar(parmill::progress_options{.label = "bench",
+                                                              .total = std::nullopt,
+                                                              .fd = -1,
+                                                              .terminal = false,
+                                                              .interval = std::chrono::hours(1)});
+  for (auto _ : state)
+    bar->advance();
   if (state.thread_index() == 0) {
     delete bar;
     bar = nullptr;
@@ -121,8 +136,17 @@ void progress_bar_advance(benchmark::State& state) {
 
 BENCHMARK(sequential_loop)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(parmill_map_threads2)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(tbb_parallel_for)->RangeMultiplier(10)->Range(1, 100000)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(tbb_parallel_for)
+    ->RangeMultiplier(10)
+    ->Range(1, 100000)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 BENCHMARK(tbb_parallel_for_auto)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(parmill_map_endless)->Arg(1'000'000)->Arg(10'000'000)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
+BENCHMARK(parmill_map_endless)
+    ->Arg(1'000'000)
+    ->Arg(10'000'000)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->Iterations(1);
 BENCHMARK(progress_bar_advance)->Threads(1)->Threads(2);
 BENCHMARK_MAIN();

@@ -16,7 +16,8 @@ constexpr int tasks = 1'000'000;
 void parmill_post_wait(benchmark::State& state) {
   parmill::thread_pool pool(static_cast<std::size_t>(state.range(0)));
   for (auto _ : state) {
-    for (int i = 0; i < tasks; ++i) pool.post([] {});
+    for (int i = 0; i < tasks; ++i)
+      pool.post([] {});
     pool.wait();
   }
   state.SetItemsProcessed(state.iterations() * tasks);
@@ -27,7 +28,8 @@ void tbb_task_group_run_wait(benchmark::State& state) {
   for (auto _ : state) {
     arena.execute([] {
       tbb::task_group group;
-      for (int i = 0; i < tasks; ++i) group.run([] {});
+      for (int i = 0; i < tasks; ++i)
+        group.run([] {});
       group.wait();
     });
   }

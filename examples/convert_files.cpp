@@ -27,7 +27,8 @@ converted convert(const fs::path& in, const fs::path& out_dir) {
   std::string encoded;
   for (std::size_t i = 0; i < data.size();) {
     std::size_t run = 1;
-    while (i + run < data.size() && data[i + run] == data[i] && run < 255) ++run;
+    while (i + run < data.size() && data[i + run] == data[i] && run < 255)
+      ++run;
     encoded.push_back(static_cast<char>(run));
     encoded.push_back(data[i]);
     i += run;
@@ -53,8 +54,9 @@ int main(int argc, char** argv) {
 
   converted total;
   std::size_t failed = 0;
-  for (auto& r : parmill::map(parmill::threads(), files, [&](const fs::path& f) { return convert(f, out_dir); },
-                              {.on_error = parmill::on_error::yield, .progress = "converting"})) {
+  for (auto& r :
+       parmill::map(parmill::threads(), files, [&](const fs::path& f) { return convert(f, out_dir); },
+                    {.on_error = parmill::on_error::yield, .progress = "converting"})) {
     if (!r) {
       ++failed;
       std::fprintf(stderr, "failed: %s\n", r.error().describe().c_str());

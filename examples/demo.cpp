@@ -27,12 +27,14 @@ int main() {
   const auto backend = parmill::threads(); // one worker per core
   const auto start = std::chrono::steady_clock::now();
   std::uint64_t combined = 0;
-  for (auto& r : parmill::map(backend, std::views::iota(std::uint64_t{0}, blocks),
-                              [](std::uint64_t i) { return checksum_block(i, block_size); }, {.progress = "blocks"}))
+  for (auto& r :
+       parmill::map(backend, std::views::iota(std::uint64_t{0}, blocks),
+                    [](std::uint64_t i) { return checksum_block(i, block_size); }, {.progress = "blocks"}))
     combined ^= *r;
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::printf("demo: %llu blocks of %zu bytes on %zu threads in %.2f s (%.0f blocks/s), combined checksum %016llx\n",
-              static_cast<unsigned long long>(blocks), block_size, backend.workers(), seconds,
-              static_cast<double>(blocks) / seconds, static_cast<unsigned long long>(combined));
+  std::printf(
+      "demo: %llu blocks of %zu bytes on %zu threads in %.2f s (%.0f blocks/s), combined checksum %016llx\n",
+      static_cast<unsigned long long>(blocks), block_size, backend.workers(), seconds,
+      static_cast<double>(blocks) / seconds, static_cast<unsigned long long>(combined));
   return 0;
 }

@@ -39,7 +39,8 @@ int main() {
   std::iota(samples.begin(), samples.end(), 0U);
   const std::size_t workers = 4;
   std::size_t odd = 0;
-  for (auto& r : parmill::map(parmill::threads(workers), samples, parmill::per_worker<classifier>(std::string("weights.bin"))))
+  for (auto& r : parmill::map(parmill::threads(workers), samples,
+                              parmill::per_worker<classifier>(std::string("weights.bin"))))
     odd += r->ends_with("odd");
   std::printf("classified %zu samples, %zu odd, with %d models loaded for %zu workers\n", samples.size(), odd,
               models_loaded.load(), workers);

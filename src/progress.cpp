@@ -106,16 +106,19 @@ std::string format_progress_line(const progress_snapshot& s) {
   char time[32];
   std::snprintf(time, sizeof time, "%.2f s", s.elapsed_seconds);
   if (s.finished) {
-    std::string line = label + ": " + std::to_string(s.done - s.failed) + " done, " +
-                       std::to_string(s.failed) + " failed";
+    std::string line =
+        label + ": " + std::to_string(s.done - s.failed) + " done, " + std::to_string(s.failed) + " failed";
     if (s.total && s.done < *s.total) line += ", " + std::to_string(*s.total - s.done) + " not run";
-    return line + " in " + time + " (" + format_rate(s.elapsed_seconds > 0 ? static_cast<double>(s.done) / s.elapsed_seconds : 0) + ")";
+    return line + " in " + time + " (" +
+           format_rate(s.elapsed_seconds > 0 ? static_cast<double>(s.done) / s.elapsed_seconds : 0) + ")";
   }
   std::string line = label + ": " + std::to_string(s.done);
   if (s.total) {
     char pct[16];
     std::snprintf(pct, sizeof pct, " (%d%%)",
-                  *s.total ? static_cast<int>(100.0 * static_cast<double>(s.done) / static_cast<double>(*s.total)) : 100);
+                  *s.total
+                      ? static_cast<int>(100.0 * static_cast<double>(s.done) / static_cast<double>(*s.total))
+                      : 100);
     line += "/" + std::to_string(*s.total) + pct;
   }
   line += ", " + std::to_string(s.failed) + " failed, " + format_duration(s.elapsed_seconds) + " elapsed, " +
@@ -133,7 +136,8 @@ progress_bar::progress_bar(progress_options options)
 }
 
 progress_bar::progress_bar(std::string label, std::optional<std::uint64_t> total)
-    : progress_bar(progress_options{.label = std::move(label), .total = total, .fd = 2, .terminal = std::nullopt, .interval = {}}) {}
+    : progress_bar(progress_options{
+          .label = std::move(label), .total = total, .fd = 2, .terminal = std::nullopt, .interval = {}}) {}
 
 progress_bar::~progress_bar() { finish(); }
 
@@ -161,7 +165,8 @@ progress_snapshot progress_bar::snapshot() const {
   std::lock_guard guard(mutex_);
   s.label = options_.label;
   s.total = options_.total;
-  s.rate = smoothed_rate_ > 0 ? smoothed_rate_ : (s.elapsed_seconds > 0 ? static_cast<double>(s.done) / s.elapsed_seconds : 0);
+  s.rate = smoothed_rate_ > 0 ? smoothed_rate_
+                              : (s.elapsed_seconds > 0 ? static_cast<double>(s.done) / s.elapsed_seconds : 0);
   s.finished = finished_;
   return s;
 }

@@ -45,7 +45,7 @@ struct alignas(64) worker_queue {
   spinlock lock;
   task_ring ring;
   std::atomic<std::size_t> queued{0};
-  std::atomic<std::size_t> enqueued{0}; // written only under `lock`; read by all_done()
+  std::atomic<std::size_t> enqueued{0};              // written only under `lock`; read by all_done()
   alignas(64) std::atomic<std::size_t> completed{0}; // written only by the owning thread
 };
 
@@ -64,7 +64,8 @@ public:
       : queues_(threads == 0 ? std::max(1U, std::thread::hardware_concurrency()) : threads) {
     threads_.reserve(queues_.size());
     try {
-      for (std::size_t i = 0; i < queues_.size(); ++i) threads_.emplace_back([this, i] { run_worker(i); });
+      for (std::size_t i = 0; i < queues_.size(); ++i)
+        threads_.emplace_back([this, i] { run_worker(i); });
     } catch (...) {
       shutdown(true);
       throw;
@@ -173,7 +174,8 @@ public:
         if (ready.load(std::memory_order_acquire) || any_queued()) break;
         cpu_relax();
       }
-      if (!ready.load(std::memory_order_acquire) && !any_queued()) ready.wait(false, std::memory_order_acquire);
+      if (!ready.load(std::memory_order_acquire) && !any_queued())
+        ready.wait(false, std::memory_order_acquire);
     }
   }
 
@@ -247,9 +249,11 @@ private:
   // so equal sums read in this order mean that nothing submitted was still pending.
   [[nodiscard]] bool all_done() const noexcept {
     std::size_t done = external_completed_.load(std::memory_order_acquire);
-    for (const auto& q : queues_) done += q.completed.load(std::memory_order_acquire);
+    for (const auto& q : queues_)
+      done += q.completed.load(std::memory_order_acquire);
     std::size_t submitted = 0;
-    for (const auto& q : queues_) submitted += q.enqueued.load(std::memory_order_acquire);
+    for (const auto& q : queues_)
+      submitted += q.enqueued.load(std::memory_order_acquire);
     return done == submitted;
   }
 
@@ -300,9 +304,12 @@ private:
     try {
       std::rethrow_exception(error);
     } catch (const std::exception& e) {
-      std::fprintf(stderr, "parmill::thread_pool: a posted task threw and no wait() rethrew it: %s\n", e.what());
+      std::fprintf(stderr, "parmill::thread_pool: a posted task threw and no wait() rethrew it: %s\n",
+                   e.what());
     } catch (...) {
-      std::fprintf(stderr, "parmill::thread_pool: a posted task threw a non-standard exception and no wait() rethrew it\n");
+      std::fprintf(
+          stderr,
+          "parmill::thread_pool: a posted task threw a non-standard exception and no wait() rethrew it\n");
     }
   }
 

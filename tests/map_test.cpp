@@ -32,15 +32,18 @@ void PrintTo(const where& w, std::ostream* os) { *os << to_string(w.kind) << "("
 class Map : public ::testing::TestWithParam<where> {
 protected:
   parmill::backend backend() const { return GetParam().make(); }
-  std::size_t workers() const { return GetParam().kind == parmill::backend_kind::inline_ ? 1 : GetParam().workers; }
+  std::size_t workers() const {
+    return GetParam().kind == parmill::backend_kind::inline_ ? 1 : GetParam().workers;
+  }
 };
 
-INSTANTIATE_TEST_SUITE_P(Backends, Map,
-                         ::testing::Values(where{parmill::backend_kind::inline_, 1}, where{parmill::backend_kind::threads, 1},
-                                           where{parmill::backend_kind::threads, 2}, where{parmill::backend_kind::threads, 8}),
-                         [](const auto& info) {
-                           return std::string(to_string(info.param.kind)) + "_" + std::to_string(info.param.workers);
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    Backends, Map,
+    ::testing::Values(where{parmill::backend_kind::inline_, 1}, where{parmill::backend_kind::threads, 1},
+                      where{parmill::backend_kind::threads, 2}, where{parmill::backend_kind::threads, 8}),
+    [](const auto& info) {
+      return std::string(to_string(info.param.kind)) + "_" + std::to_string(info.param.workers);
+    });
 
 std::vector<int> iota_vector(int n) {
   std::vector<int> v(static_cast<std::size_t>(n));
@@ -62,7 +65,8 @@ TEST_P(Map, InputOrderYieldsEveryItemOnceInOrderWithItsIndex) {
 TEST_P(Map, CompletionOrderYieldsEveryItemExactlyOnce) {
   const auto input = iota_vector(20000);
   std::vector<int> seen(input.size(), 0);
-  for (auto& r : parmill::map(backend(), input, [](int x) { return x; }, {.order = parmill::order::completion})) {
+  for (auto& r :
+       parmill::map(backend(), input, [](int x) { return x; }, {.order = parmill::order::completion})) {
     ASSERT_EQ(*r, static_cast<int>(r.index()));
     ++seen[r.index()];
   }
@@ -74,13 +78,12 @@ TEST(MapCompletionOrder, LetsAFastItemOvertakeASlowOne) {
     // Item 0 cannot finish until item 1 has been yielded: only completion order can do that.
     std::latch item1_yielded(1);
     std::vector<int> order;
-    for (auto& r : parmill::map(
-             parmill::threads(workers), iota_vector(2),
-             [&](int x) {
-               if (x == 0) item1_yielded.wait();
-               return x;
-             },
-             {.order = parmill::order::completion, .chunk = 1})) {
+    for (auto& r : parmill::map(parmill::threads(workers), iota_vector(2),
+                                [&](int x) {
+                                  if (x == 0) item1_yielded.wait();
+                                  return x;
+                                },
+                                {.order = parmill::order::completion, .chunk = 1})) {
       order.push_back(*r);
       if (*r == 1) item1_yielded.count_down();
     }
@@ -140,7 +143,8 @@ TEST_P(Map, ComposesWithStandardViews) {
   auto first_five = parmill::map(backend(), iota_vector(1000), [](int x) { return x + 1; }) |
                     std::views::take(5) | std::views::transform([](auto& r) { return *r; });
   std::vector<int> got;
-  for (int x : first_five) got.push_back(x);
+  for (int x : first_five)
+    got.push_back(x);
   EXPECT_EQ(got, (std::vector<int>{1, 2, 3, 4, 5}));
 }
 
@@ -161,7 +165,8 @@ TEST_P(Map, RaiseYieldsEverythingBeforeTheFailureThenThrowsIt) {
     EXPECT_THROW(std::rethrow_if_nested(e), std::runtime_error);
   }
   ASSERT_EQ(yielded.size(), 5000U);
-  for (std::size_t i = 0; i < yielded.size(); ++i) ASSERT_EQ(yielded[i], i);
+  for (std::size_t i = 0; i < yielded.size(); ++i)
+    ASSERT_EQ(yielded[i], i);
 }
 
 TEST_P(Map, RaiseStartsNoItemAfterTheFailure) {
@@ -183,11 +188,12 @@ TEST_P(Map, RaiseStartsNoItemAfterTheFailure) {
 
 TEST_P(Map, YieldReportsEveryFailureAsAnOutcomeAndGoesOn) {
   std::size_t failures = 0, values = 0;
-  for (auto& r : parmill::map(backend(), iota_vector(1000), [](int x) {
-                   if (x % 10 == 3) throw std::invalid_argument("item " + std::to_string(x));
-                   return x;
-                 },
-                 {.on_error = parmill::on_error::yield})) {
+  for (auto& r : parmill::map(backend(), iota_vector(1000),
+                              [](int x) {
+                                if (x % 10 == 3) throw std::invalid_argument("item " + std::to_string(x));
+                                return x;
+                              },
+                              {.on_error = parmill::on_error::yield})) {
     if (r) {
       ++values;
     } else {
@@ -204,11 +210,12 @@ TEST_P(Map, YieldReportsEveryFailureAsAnOutcomeAndGoesOn) {
 TEST_P(Map, MaxFailuresStopsAYieldingRunThatFailsTooOften) {
   std::size_t failures_yielded = 0, last_index = 0;
   try {
-    for (auto& r : parmill::map(backend(), iota_vector(1000), [](int x) {
-                     if (x % 100 == 50) throw std::runtime_error("bad");
-                     return x;
-                   },
-                   {.on_error = parmill::on_error::yield, .max_failures = 3})) {
+    for (auto& r : parmill::map(backend(), iota_vector(1000),
+                                [](int x) {
+                                  if (x % 100 == 50) throw std::runtime_error("bad");
+                                  return x;
+                                },
+                                {.on_error = parmill::on_error::yield, .max_failures = 3})) {
       if (!r) ++failures_yielded;
       last_index = r.index();
     }
@@ -234,7 +241,8 @@ TEST_P(Map, RetriesTryAFailedItemAgainBeforeItCounts) {
     return x;
   };
   std::size_t ok = 0, failed = 0;
-  for (auto& r : parmill::map(backend(), iota_vector(100), flaky, {.on_error = parmill::on_error::yield, .retries = 2}))
+  for (auto& r :
+       parmill::map(backend(), iota_vector(100), flaky, {.on_error = parmill::on_error::yield, .retries = 2}))
     r ? ++ok : ++failed;
   EXPECT_EQ(ok, 99U);
   EXPECT_EQ(failed, 1U);
@@ -248,7 +256,8 @@ TEST_P(Map, PerWorkerFactoryRunsOncePerWorkerInsideItWithItsIndex) {
     std::size_t worker;
     std::thread::id built_on;
     int operator()(int x) const {
-      EXPECT_EQ(std::this_thread::get_id(), built_on) << "a worker's object is used on the thread that built it";
+      EXPECT_EQ(std::this_thread::get_id(), built_on)
+          << "a worker's object is used on the thread that built it";
       return x + static_cast<int>(worker) * 1000000;
     }
   };
@@ -269,13 +278,16 @@ TEST_P(Map, PerWorkerFactoryRunsOncePerWorkerInsideItWithItsIndex) {
   }
   std::sort(built.begin(), built.end());
   EXPECT_TRUE(std::adjacent_find(built.begin(), built.end()) == built.end()) << "each worker builds once";
-  EXPECT_EQ(std::set<std::size_t>(built.begin(), built.end()), used) << "only workers that got items built one";
-  for (std::size_t w : built) EXPECT_LT(w, workers());
+  EXPECT_EQ(std::set<std::size_t>(built.begin(), built.end()), used)
+      << "only workers that got items built one";
+  for (std::size_t w : built)
+    EXPECT_LT(w, workers());
 }
 
 struct scaled_worker {
   int factor;
-  scaled_worker(const parmill::worker_context& context, int base) : factor(base + static_cast<int>(context.index) * 0) {}
+  scaled_worker(const parmill::worker_context& context, int base)
+      : factor(base + static_cast<int>(context.index) * 0) {}
   int operator()(int x) const { return x * factor; }
 };
 
@@ -298,10 +310,11 @@ TEST_P(Map, PerWorkerObjectsLiveUntilTheMapEnds) {
     int operator()(int x) const { return x; }
   };
   {
-    auto m = parmill::map(backend(), iota_vector(1000), parmill::per_worker([alive](const parmill::worker_context&) {
-                            return tracked(alive);
-                          }));
-    for (auto& r : m) (void)r;
+    auto m =
+        parmill::map(backend(), iota_vector(1000),
+                     parmill::per_worker([alive](const parmill::worker_context&) { return tracked(alive); }));
+    for (auto& r : m)
+      (void)r;
   }
   EXPECT_EQ(alive->load(), 0);
 }
@@ -365,31 +378,37 @@ TEST_P(Map, VoidWorkersYieldAnOutcomePerItem) {
 
 TEST_P(Map, MoveOnlyItemsAndResultsMoveThrough) {
   std::vector<std::unique_ptr<int>> input;
-  for (int i = 0; i < 100; ++i) input.push_back(std::make_unique<int>(i));
+  for (int i = 0; i < 100; ++i)
+    input.push_back(std::make_unique<int>(i));
   int sum = 0;
-  for (auto& r : parmill::map(backend(), std::move(input), [](std::unique_ptr<int>& p) { return std::move(p); }))
+  for (auto& r :
+       parmill::map(backend(), std::move(input), [](std::unique_ptr<int>& p) { return std::move(p); }))
     sum += *r.value();
   EXPECT_EQ(sum, 4950);
 }
 
 TEST_P(Map, AnEmptyInputYieldsNothing) {
   std::vector<int> empty;
-  for (auto& r : parmill::map(backend(), empty, [](int x) { return x; })) FAIL() << r.index();
+  for (auto& r : parmill::map(backend(), empty, [](int x) { return x; }))
+    FAIL() << r.index();
 }
 
 TEST_P(Map, IsSinglePass) {
   auto m = parmill::map(backend(), iota_vector(3), [](int x) { return x; });
-  for (auto& r : m) (void)r;
+  for (auto& r : m)
+    (void)r;
   EXPECT_THROW((void)m.begin(), std::logic_error);
 }
 
 TEST(MapOnAPool, RunsOnTheCallersPoolAndRefusesToRunFromInsideIt) {
   parmill::thread_pool pool(2);
   long sum = 0;
-  for (auto& r : parmill::map(pool, iota_vector(1000), [](int x) { return long{x}; })) sum += *r;
+  for (auto& r : parmill::map(pool, iota_vector(1000), [](int x) { return long{x}; }))
+    sum += *r;
   EXPECT_EQ(sum, 499500);
   auto inside = pool.submit([&pool] {
-    for (auto& r : parmill::map(pool, iota_vector(10), [](int x) { return x; })) (void)r;
+    for (auto& r : parmill::map(pool, iota_vector(10), [](int x) { return x; }))
+      (void)r;
   });
   EXPECT_THROW(inside.get(), std::logic_error);
 }

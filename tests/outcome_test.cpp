@@ -9,8 +9,11 @@
 namespace {
 
 parmill::item_error make_error(std::size_t index, std::exception_ptr original = nullptr) {
-  return {.index = index, .worker = 3, .kind = parmill::failure_kind::exception,
-          .message = "bad header", .exception = std::move(original)};
+  return {.index = index,
+          .worker = 3,
+          .kind = parmill::failure_kind::exception,
+          .message = "bad header",
+          .exception = std::move(original)};
 }
 
 TEST(Outcome, ValueOutcomeGivesItsValueAndIndex) {

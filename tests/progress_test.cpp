@@ -23,8 +23,15 @@ std::string drain(int fd) {
   return out;
 }
 
-parmill::progress_snapshot snapshot(std::uint64_t done, std::optional<std::uint64_t> total, std::uint64_t failed = 0) {
-  return {.label = "files", .done = done, .failed = failed, .total = total, .elapsed_seconds = 2.0, .rate = 225.0, .finished = false};
+parmill::progress_snapshot snapshot(std::uint64_t done, std::optional<std::uint64_t> total,
+                                    std::uint64_t failed = 0) {
+  return {.label = "files",
+          .done = done,
+          .failed = failed,
+          .total = total,
+          .elapsed_seconds = 2.0,
+          .rate = 225.0,
+          .finished = false};
 }
 
 TEST(ProgressFormat, BarWithATotalShowsPercentBarCountsElapsedEtaAndRate) {
@@ -42,7 +49,8 @@ TEST(ProgressFormat, BarFitsANarrowTerminalByDroppingTheBar) {
 }
 
 TEST(ProgressFormat, WithoutATotalShowsCountElapsedAndRate) {
-  EXPECT_EQ(parmill::format_progress_bar(snapshot(450, std::nullopt, 3), 80), "files 450 [00:02, 225.0/s] 3 failed");
+  EXPECT_EQ(parmill::format_progress_bar(snapshot(450, std::nullopt, 3), 80),
+            "files 450 [00:02, 225.0/s] 3 failed");
 }
 
 TEST(ProgressFormat, LogLinesAndTheFinalSummary) {
@@ -57,7 +65,8 @@ TEST(ProgressBar, OnANonTerminalWritesPlainLinesAndNeverACarriageReturn) {
   int fds[2];
   ASSERT_EQ(::pipe(fds), 0);
   {
-    parmill::progress_bar bar({.label = "log", .total = 10, .fd = fds[1], .terminal = std::nullopt, .interval = {}});
+    parmill::progress_bar bar(
+        {.label = "log", .total = 10, .fd = fds[1], .terminal = std::nullopt, .interval = {}});
     bar.advance(7);
     bar.fail(3);
   }
@@ -74,7 +83,8 @@ TEST(ProgressBar, OnATerminalRedrawsInPlaceThroughAPseudoTerminal) {
   winsize size{.ws_row = 24, .ws_col = 60, .ws_xpixel = 0, .ws_ypixel = 0};
   ASSERT_EQ(::openpty(&master, &slave, nullptr, nullptr, &size), 0);
   {
-    parmill::progress_bar bar({.label = "tty", .total = 4, .fd = slave, .terminal = std::nullopt, .interval = {}});
+    parmill::progress_bar bar(
+        {.label = "tty", .total = 4, .fd = slave, .terminal = std::nullopt, .interval = {}});
     bar.advance(4);
   }
   ::close(slave);
@@ -88,13 +98,16 @@ TEST(ProgressBar, OnATerminalRedrawsInPlaceThroughAPseudoTerminal) {
 }
 
 TEST(ProgressBar, CountsExactlyFromManyThreads) {
-  parmill::progress_bar bar({.label = "", .total = std::nullopt, .fd = -1, .terminal = false, .interval = {}});
+  parmill::progress_bar bar(
+      {.label = "", .total = std::nullopt, .fd = -1, .terminal = false, .interval = {}});
   std::vector<std::thread> threads;
   for (int t = 0; t < 4; ++t)
     threads.emplace_back([&bar] {
-      for (int i = 0; i < 100000; ++i) (i % 10 == 0) ? bar.fail() : bar.advance();
+      for (int i = 0; i < 100000; ++i)
+        (i % 10 == 0) ? bar.fail() : bar.advance();
     });
-  for (auto& t : threads) t.join();
+  for (auto& t : threads)
+    t.join();
   const auto s = bar.snapshot();
   EXPECT_EQ(s.done, 400000U);
   EXPECT_EQ(s.failed, 40000U);
@@ -104,7 +117,8 @@ TEST(ProgressView, CountsTheElementsOfARangeAndFinishesAtTheEnd) {
   std::vector<int> files{1, 2, 3, 4, 5};
   testing::internal::CaptureStderr();
   int sum = 0;
-  for (int x : parmill::progress(files, "files")) sum += x;
+  for (int x : parmill::progress(files, "files"))
+    sum += x;
   const std::string err = testing::internal::GetCapturedStderr();
   EXPECT_EQ(sum, 15);
   EXPECT_NE(err.find("files: 5 done, 0 failed in "), std::string::npos) << err;
@@ -112,13 +126,15 @@ TEST(ProgressView, CountsTheElementsOfARangeAndFinishesAtTheEnd) {
 
 TEST(ProgressOfAMap, ReportsDoneAndFailedItems) {
   std::vector<int> input(100);
-  for (int i = 0; i < 100; ++i) input[static_cast<std::size_t>(i)] = i;
+  for (int i = 0; i < 100; ++i)
+    input[static_cast<std::size_t>(i)] = i;
   testing::internal::CaptureStderr();
-  for (auto& r : parmill::map(parmill::threads(2), input, [](int x) {
-         if (x % 25 == 0) throw std::runtime_error("bad");
-         return x;
-       },
-       {.on_error = parmill::on_error::yield, .progress = "items"}))
+  for (auto& r : parmill::map(parmill::threads(2), input,
+                              [](int x) {
+                                if (x % 25 == 0) throw std::runtime_error("bad");
+                                return x;
+                              },
+                              {.on_error = parmill::on_error::yield, .progress = "items"}))
     (void)r;
   const std::string err = testing::internal::GetCapturedStderr();
   EXPECT_NE(err.find("items: 96 done, 4 failed in "), std::string::npos) << err;

@@ -35,7 +35,8 @@ public:
   }
   void release() { gate_.count_down(); }
   void join() {
-    for (auto& f : done_) f.get();
+    for (auto& f : done_)
+      f.get();
   }
 
 private:
@@ -82,9 +83,11 @@ TEST_P(ThreadPool, PostThenWaitRunsEveryTaskExactlyOnce) {
   parmill::thread_pool pool(threads());
   constexpr int n = 20000;
   std::vector<std::atomic<int>> runs(n);
-  for (int i = 0; i < n; ++i) pool.post([&runs, i] { runs[i].fetch_add(1); });
+  for (int i = 0; i < n; ++i)
+    pool.post([&runs, i] { runs[i].fetch_add(1); });
   pool.wait();
-  for (int i = 0; i < n; ++i) ASSERT_EQ(runs[i].load(), 1) << "task " << i;
+  for (int i = 0; i < n; ++i)
+    ASSERT_EQ(runs[i].load(), 1) << "task " << i;
   pool.wait(); // nothing pending: returns at once
 }
 
@@ -118,7 +121,8 @@ TEST_P(ThreadPool, NestedPostsAreWaitedForByTheOuterWait) {
   std::atomic<int> leaves{0};
   for (int i = 0; i < 50; ++i)
     pool.post([&] {
-      for (int j = 0; j < 20; ++j) pool.post([&leaves] { leaves.fetch_add(1); });
+      for (int j = 0; j < 20; ++j)
+        pool.post([&leaves] { leaves.fetch_add(1); });
     });
   pool.wait();
   EXPECT_EQ(leaves.load(), 1000);
@@ -140,7 +144,8 @@ TEST_P(ThreadPool, ShutdownWithoutCancelRunsEverythingQueued) {
   pool_blocker blocker(pool);
   std::atomic<int> ran{0};
   std::vector<parmill::future<int>> results;
-  for (int i = 0; i < 500; ++i) results.push_back(pool.submit([&ran, i] { return ran.fetch_add(1), i; }));
+  for (int i = 0; i < 500; ++i)
+    results.push_back(pool.submit([&ran, i] { return ran.fetch_add(1), i; }));
   std::atomic<int> probes{0};
   std::thread releaser([&] {
     wait_until_closed(pool, probes);
@@ -150,7 +155,8 @@ TEST_P(ThreadPool, ShutdownWithoutCancelRunsEverythingQueued) {
   releaser.join();
   blocker.join();
   EXPECT_EQ(ran.load(), 500);
-  for (int i = 0; i < 500; ++i) EXPECT_EQ(results[i].get(), i);
+  for (int i = 0; i < 500; ++i)
+    EXPECT_EQ(results[i].get(), i);
   EXPECT_THROW(pool.post([] {}), std::logic_error);
   pool.shutdown(false); // idempotent
 }
@@ -170,12 +176,15 @@ TEST_P(ThreadPool, ShutdownWithCancelDropsQueuedWorkAndRequestsStop) {
   started.wait();
   std::atomic<int> ran{0};
   std::vector<parmill::future<void>> queued;
-  for (int i = 0; i < 100; ++i) queued.push_back(pool.submit([&ran] { ran.fetch_add(1); }));
+  for (int i = 0; i < 100; ++i)
+    queued.push_back(pool.submit([&ran] { ran.fetch_add(1); }));
   pool.shutdown(true);
   EXPECT_TRUE(pool.stop_token().stop_requested());
-  for (auto& f : running) EXPECT_TRUE(f.get()) << "running tasks finish normally";
+  for (auto& f : running)
+    EXPECT_TRUE(f.get()) << "running tasks finish normally";
   EXPECT_EQ(ran.load(), 0);
-  for (auto& f : queued) EXPECT_THROW(f.get(), parmill::task_cancelled);
+  for (auto& f : queued)
+    EXPECT_THROW(f.get(), parmill::task_cancelled);
 }
 
 TEST_P(ThreadPool, DestructionWithWorkInFlightRunsItAndJoins) {
@@ -185,7 +194,8 @@ TEST_P(ThreadPool, DestructionWithWorkInFlightRunsItAndJoins) {
     parmill::thread_pool pool(threads());
     auto shared = std::make_shared<int>(1);
     weak = shared;
-    for (int i = 0; i < 5000; ++i) pool.post([&ran, shared] { ran.fetch_add(*shared); });
+    for (int i = 0; i < 5000; ++i)
+      pool.post([&ran, shared] { ran.fetch_add(*shared); });
   }
   EXPECT_EQ(ran.load(), 5000);
   EXPECT_TRUE(weak.expired()) << "every task's captures are destroyed";
@@ -203,7 +213,8 @@ TEST_P(ThreadPool, TasksKnowWhichPoolThreadRunsThem) {
       seen.insert(index.value_or(threads())); // a helping waiter reports no index
     });
   pool.wait();
-  for (std::size_t index : seen) EXPECT_LE(index, threads());
+  for (std::size_t index : seen)
+    EXPECT_LE(index, threads());
 }
 
 TEST_P(ThreadPool, FuturesFromOutsideAPoolBlockUntilReady) {

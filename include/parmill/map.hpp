@@ -19,7 +19,8 @@ namespace parmill {
 /// Nothing runs until `begin()`; leaving the loop early or destroying the range stops the work
 /// and joins every worker before the destructor returns. Movable, so it composes with
 /// `std::views` (`parmill::map(...) | std::views::take(10)`).
-template <class View, class Worker> class map_range : public std::ranges::view_interface<map_range<View, Worker>> {
+template <class View, class Worker>
+class map_range : public std::ranges::view_interface<map_range<View, Worker>> {
   using engine = detail::map_engine<View, Worker>;
 
 public:
@@ -44,7 +45,9 @@ public:
       return *this;
     }
     void operator++(int) { ++*this; }
-    friend bool operator==(const iterator& it, std::default_sentinel_t) noexcept { return it.current_ == nullptr; }
+    friend bool operator==(const iterator& it, std::default_sentinel_t) noexcept {
+      return it.current_ == nullptr;
+    }
 
   private:
     friend class map_range;
@@ -59,7 +62,8 @@ public:
 
   /// Starts the run and returns the first outcome's position. May be called once.
   iterator begin() {
-    if (started_) throw std::logic_error("parmill::map: a map is a single-pass range; begin() was already called");
+    if (started_)
+      throw std::logic_error("parmill::map: a map is a single-pass range; begin() was already called");
     started_ = true;
     engine_->start();
     return iterator(engine_.get(), engine_->next());
@@ -80,7 +84,7 @@ private:
 /// map) or an rvalue to have the map own it. On the threads backend a plain worker function is
 /// called from several threads at once.
 template <std::ranges::input_range Inputs, class Worker>
-  requires std::ranges::viewable_range<Inputs>
+requires std::ranges::viewable_range<Inputs>
 [[nodiscard]] auto map(const backend& where, Inputs&& inputs, Worker worker, map_options options = {}) {
   using view = std::views::all_t<Inputs>;
   return map_range<view, Worker>(std::views::all(std::forward<Inputs>(inputs)), std::move(worker), where,

@@ -35,11 +35,11 @@ enum class failure_kind {
 /// `exception` holds the original exception only when it was thrown in this process (inline and
 /// thread backends); across a process or rank boundary only its type and message survive.
 struct item_error {
-  std::size_t index = 0;        ///< the item's position in the input, counting from 0
-  std::size_t worker = 0;       ///< the index of the worker that held the item
+  std::size_t index = 0;                       ///< the item's position in the input, counting from 0
+  std::size_t worker = 0;                      ///< the index of the worker that held the item
   failure_kind kind = failure_kind::exception; ///< what happened
-  std::string message;          ///< the exception's what(), or a description of the crash
-  std::exception_ptr exception; ///< the original exception, when it is in this process
+  std::string message;                         ///< the exception's what(), or a description of the crash
+  std::exception_ptr exception;                ///< the original exception, when it is in this process
 
   /// One line for people: "item 12 on worker 3: exception: bad header".
   [[nodiscard]] std::string describe() const {
@@ -54,8 +54,7 @@ struct item_error {
 class item_failed : public std::runtime_error {
 public:
   /// Builds the exception; what() is `error.describe()`.
-  explicit item_failed(item_error error)
-      : std::runtime_error(error.describe()), error_(std::move(error)) {}
+  explicit item_failed(item_error error) : std::runtime_error(error.describe()), error_(std::move(error)) {}
   /// The failure this exception reports.
   [[nodiscard]] const item_error& error() const noexcept { return error_; }
 
@@ -101,14 +100,16 @@ private:
 /// The outcome of one item: its index in the input and either a value or an `item_error`.
 /// Access to the value of a failed outcome throws `item_failed`; it is never undefined. An outcome
 /// is the size of its value plus two words: the error, when there is one, lives on the heap.
-template <class T> class outcome {
+template <class T>
+class outcome {
 public:
   using value_type = T; ///< the type of a successful result
 
   /// A successful outcome for the item at `index`.
   outcome(std::size_t index, T value) : index_(index), state_(std::in_place_index<0>, std::move(value)) {}
   /// A failed outcome; its index is the error's.
-  explicit outcome(item_error error) : index_(error.index), state_(std::in_place_index<1>, std::move(error)) {}
+  explicit outcome(item_error error)
+      : index_(error.index), state_(std::in_place_index<1>, std::move(error)) {}
 
   /// True when the item produced a value.
   [[nodiscard]] bool has_value() const noexcept { return state_.index() == 0; }

@@ -98,7 +98,8 @@ private:
 /// A view that counts the elements of `range` on a progress bar as they are iterated
 /// (`for (auto& x : parmill::progress(files, "files"))`). The total is the range's size when it
 /// is sized. The bar finishes when the end is reached or the view is destroyed.
-template <std::ranges::input_range R> class progress_view : public std::ranges::view_interface<progress_view<R>> {
+template <std::ranges::input_range R>
+class progress_view : public std::ranges::view_interface<progress_view<R>> {
 public:
   /// Wraps `range`, labelling the bar `label`.
   progress_view(R range, std::string label) : range_(std::move(range)), label_(std::move(label)) {}
@@ -149,7 +150,8 @@ private:
 };
 
 /// Counts the elements of `range` on a progress bar labelled `label` as they are iterated.
-template <std::ranges::viewable_range R> auto progress(R&& range, std::string label) {
+template <std::ranges::viewable_range R>
+auto progress(R&& range, std::string label) {
   return progress_view<std::views::all_t<R>>(std::views::all(std::forward<R>(range)), std::move(label));
 }
 

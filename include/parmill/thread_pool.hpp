@@ -33,13 +33,15 @@ class pool_core;
 void wait_until_ready(const std::atomic<bool>& ready);
 
 /// The state a `future` shares with the task that fulfils it.
-template <class T> struct future_state {
+template <class T>
+struct future_state {
   using stored = std::conditional_t<std::is_void_v<T>, bool, T>;
   std::atomic<bool> ready{false};
   std::optional<stored> value;
   std::exception_ptr error;
 
-  template <class... V> void set_value(V&&... v) {
+  template <class... V>
+  void set_value(V&&... v) {
     value.emplace(std::forward<V>(v)...);
     publish();
   }
@@ -57,7 +59,8 @@ private:
 
 /// The callable queued by `thread_pool::submit`: runs `fn`, fulfils the future, and marks the
 /// future cancelled when destroyed without having run.
-template <class T, class F> struct submitted_call {
+template <class T, class F>
+struct submitted_call {
   std::shared_ptr<future_state<T>> state;
   F fn;
 
@@ -88,7 +91,8 @@ template <class T, class F> struct submitted_call {
 /// The result of `thread_pool::submit`. Like std::future, but `get()` and `wait()` called on a
 /// thread of a parmill pool run other queued tasks while they wait, so waiting from inside a
 /// worker does not deadlock the pool. Move-only; `get()` may be called once.
-template <class T> class future {
+template <class T>
+class future {
 public:
   future() noexcept = default; ///< an empty future; `valid()` is false
 
@@ -157,7 +161,8 @@ public:
   /// Queues `f(args...)` with no future: the cheapest way to hand over bulk work. An exception
   /// it throws is kept and rethrown by the next `wait()` (the first one, if several threw).
   /// Throws std::logic_error after `shutdown()`.
-  template <class F, class... Args> void post(F&& f, Args&&... args) {
+  template <class F, class... Args>
+  void post(F&& f, Args&&... args) {
     if constexpr (sizeof...(Args) == 0) {
       enqueue(detail::task(std::forward<F>(f)));
     } else {
@@ -187,7 +192,8 @@ public:
 private:
   // Copies or moves `f` and `args` into a call that runs once, passing them on as rvalues (as
   // std::thread and std::async do).
-  template <class F, class... Args> static auto bind(F&& f, Args&&... args) {
+  template <class F, class... Args>
+  static auto bind(F&& f, Args&&... args) {
     return [fn = std::forward<F>(f), ... a = std::forward<Args>(args)]() mutable -> decltype(auto) {
       return std::invoke(std::move(fn), std::move(a)...);
     };

@@ -30,10 +30,10 @@ enum class backend_kind {
 /// is, how many there are, where it runs, and the token that says the run is stopping. Worker
 /// indices are 0 .. count-1 and each is used by exactly one worker of a run.
 struct worker_context {
-  std::size_t index = 0;                   ///< this worker's index, 0 .. count-1
-  std::size_t count = 1;                   ///< how many workers the run has
+  std::size_t index = 0;                        ///< this worker's index, 0 .. count-1
+  std::size_t count = 1;                        ///< how many workers the run has
   backend_kind backend = backend_kind::inline_; ///< where this worker runs
-  std::stop_token stop;                    ///< stop_requested() once the run is stopping
+  std::stop_token stop;                         ///< stop_requested() once the run is stopping
 };
 
 } // namespace parmill

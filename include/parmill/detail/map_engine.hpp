@@ -18,8 +18,8 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <set>
 #include <ranges>
+#include <set>
 #include <stop_token>
 #include <utility>
 #include <vector>
@@ -38,7 +38,8 @@ inline constexpr std::size_t chunks_per_worker_in_window = 4;
 inline constexpr std::int64_t target_chunk_nanoseconds = 4'000'000;
 inline constexpr std::size_t no_cutoff = static_cast<std::size_t>(-1);
 
-template <class View, class Worker> class map_engine {
+template <class View, class Worker>
+class map_engine {
 public:
   using input = std::ranges::range_value_t<View>;
   using slots = worker_slots<Worker, input>;
@@ -48,6 +49,7 @@ private:
   // Move-only items are moved out of the input as they are read (pass such a container as an
   // rvalue, so the map owns it).
   static constexpr bool moves_items_out = !std::is_copy_constructible_v<input>;
+
 public:
   map_engine(View view, Worker worker, const backend& where, map_options options)
       : view_(std::move(view)), where_(where), options_(std::move(options)),
@@ -65,20 +67,23 @@ public:
   /// Starts reading and the workers. Called once, by the first `begin()`.
   void start() {
     if (where_.pool() != nullptr && where_.pool()->current_thread_index())
-      throw std::logic_error("parmill::map: a map on a thread_pool cannot be iterated from one of that "
-                             "pool's own threads (its workers would wait for the thread that waits for them)");
+      throw std::logic_error(
+          "parmill::map: a map on a thread_pool cannot be iterated from one of that "
+          "pool's own threads (its workers would wait for the thread that waits for them)");
     next_read_ = std::ranges::begin(view_);
     if constexpr (std::ranges::sized_range<View>) total_ = static_cast<std::size_t>(std::ranges::size(view_));
     if (!options_.progress.empty()) {
       std::optional<std::uint64_t> total;
-      if constexpr (std::ranges::sized_range<View>) total = static_cast<std::uint64_t>(std::ranges::size(view_));
+      if constexpr (std::ranges::sized_range<View>)
+        total = static_cast<std::uint64_t>(std::ranges::size(view_));
       bar_ = std::make_unique<progress_bar>(options_.progress, total);
     }
     if (where_.kind() == backend_kind::inline_) return;
     thread_pool* pool = where_.pool();
     if (pool == nullptr) pool = &own_pool_.emplace(workers_);
     running_ = workers_;
-    for (std::size_t w = 0; w < workers_; ++w) pool->post([this, w] { worker_loop(w); });
+    for (std::size_t w = 0; w < workers_; ++w)
+      pool->post([this, w] { worker_loop(w); });
   }
 
   /// The next outcome, or null at the end. Throws `item_failed` at a halting failure, and the
@@ -123,7 +128,8 @@ private:
 
   std::size_t window() const noexcept {
     if (options_.window) return options_.window;
-    return workers_ * chunks_per_worker_in_window * std::max<std::size_t>(1, chunk_.load(std::memory_order_relaxed));
+    return workers_ * chunks_per_worker_in_window *
+           std::max<std::size_t>(1, chunk_.load(std::memory_order_relaxed));
   }
 
   /// Reads the next chunk when the window has room. False when there is nothing more to read.
@@ -182,7 +188,8 @@ private:
 
   /// Runs the items of `c` on worker `w`, with retries and the error policy.
   void process(std::size_t w, input_chunk& c, result_chunk& r) {
-    const worker_context context{.index = w, .count = workers_, .backend = where_.kind(), .stop = stop_.get_token()};
+    const worker_context context{
+        .index = w, .count = workers_, .backend = where_.kind(), .stop = stop_.get_token()};
     r.seq = c.seq;
     r.outcomes.clear();
     r.outcomes.reserve(c.items.size());
@@ -191,8 +198,11 @@ private:
     for (std::size_t i = 0; i < c.items.size(); ++i) {
       const std::size_t index = c.first + i;
       if (stopping() || index > cutoff_.load(std::memory_order_relaxed)) {
-        r.outcomes.emplace_back(item_error{.index = index, .worker = w, .kind = failure_kind::cancelled,
-                                           .message = "not started: the run stopped", .exception = nullptr});
+        r.outcomes.emplace_back(item_error{.index = index,
+                                           .worker = w,
+                                           .kind = failure_kind::cancelled,
+                                           .message = "not started: the run stopped",
+                                           .exception = nullptr});
         ++cancelled;
         continue;
       }
@@ -209,7 +219,8 @@ private:
         }
       }
     }
-    if (options_.chunk == 0 && !c.items.empty()) adapt_chunk(c.items.size(), std::chrono::steady_clock::now() - started);
+    if (options_.chunk == 0 && !c.items.empty())
+      adapt_chunk(c.items.size(), std::chrono::steady_clock::now() - started);
     if (bar_) {
       bar_->fail(failed);
       bar_->advance(c.items.size() - failed - cancelled);
@@ -217,7 +228,8 @@ private:
   }
 
   static item_error failure(std::size_t index, std::size_t w, std::exception_ptr e) {
-    item_error error{.index = index, .worker = w, .kind = failure_kind::exception, .message = {}, .exception = e};
+    item_error error{
+        .index = index, .worker = w, .kind = failure_kind::exception, .message = {}, .exception = e};
     try {
       std::rethrow_exception(e);
     } catch (const std::exception& x) {
@@ -235,18 +247,22 @@ private:
     if (options_.max_failures == unlimited) return;
     std::lock_guard lock(failure_mutex_);
     failure_indices_.insert(index);
-    if (failure_indices_.size() > options_.max_failures + 1) failure_indices_.erase(std::prev(failure_indices_.end()));
+    if (failure_indices_.size() > options_.max_failures + 1)
+      failure_indices_.erase(std::prev(failure_indices_.end()));
     if (failure_indices_.size() == options_.max_failures + 1)
       cutoff_.store(*failure_indices_.rbegin(), std::memory_order_release);
   }
 
   /// Grows or shrinks the automatic chunk so that one chunk takes about 4 ms.
   void adapt_chunk(std::size_t items, std::chrono::steady_clock::duration took) {
-    const auto ns = std::max<std::int64_t>(1, std::chrono::duration_cast<std::chrono::nanoseconds>(took).count());
+    const auto ns =
+        std::max<std::int64_t>(1, std::chrono::duration_cast<std::chrono::nanoseconds>(took).count());
     const auto per_item = std::max<std::int64_t>(1, ns / static_cast<std::int64_t>(items));
-    const auto ideal = static_cast<std::size_t>(std::max<std::int64_t>(1, target_chunk_nanoseconds / per_item));
+    const auto ideal =
+        static_cast<std::size_t>(std::max<std::int64_t>(1, target_chunk_nanoseconds / per_item));
     const std::size_t now = chunk_.load(std::memory_order_relaxed);
-    chunk_.store(std::clamp<std::size_t>(ideal, 1, std::min(max_auto_chunk, now * 4)), std::memory_order_relaxed);
+    chunk_.store(std::clamp<std::size_t>(ideal, 1, std::min(max_auto_chunk, now * 4)),
+                 std::memory_order_relaxed);
   }
 
   /// Hands `r` to the consumer and gives `r` a spent buffer back, so chunks reuse their memory.
@@ -298,7 +314,8 @@ private:
     std::unique_lock lock(mutex_);
     in_flight_ -= current_.outcomes.size(); // the consumer is done with the current chunk
     current_.outcomes.clear();
-    if (current_.outcomes.capacity() != 0 && spare_.size() < workers_) spare_.push_back(std::move(current_.outcomes));
+    if (current_.outcomes.capacity() != 0 && spare_.size() < workers_)
+      spare_.push_back(std::move(current_.outcomes));
     position_ = 0;
     if (workers_waiting_) space_.notify_one();
     for (;;) {
@@ -375,7 +392,7 @@ private:
   std::exception_ptr input_error_;
   bool input_ended_ = false;
 
-  std::mutex mutex_; // guards what follows
+  std::mutex mutex_;                 // guards what follows
   std::condition_variable space_;    // workers wait here for room in the window
   std::condition_variable ready_cv_; // the consumer waits here for outcomes; the destructor for workers
   std::size_t in_flight_ = 0;

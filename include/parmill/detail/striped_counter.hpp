@@ -25,7 +25,8 @@ public:
   /// The sum of all stripes.
   [[nodiscard]] std::uint64_t sum() const noexcept {
     std::uint64_t total = 0;
-    for (const auto& c : cells_) total += c.value.load(std::memory_order_relaxed);
+    for (const auto& c : cells_)
+      total += c.value.load(std::memory_order_relaxed);
     return total;
   }
 

@@ -17,8 +17,8 @@ public:
   task() noexcept = default;
 
   template <class F, class D = std::decay_t<F>>
-    requires(!std::is_same_v<D, task> && std::is_invocable_v<D&>)
-  task(F&& f) { // NOLINT(google-explicit-constructor): a task is made from any callable
+  requires(!std::is_same_v<D, task> && std::is_invocable_v<D&>)
+      task(F&& f) { // NOLINT(google-explicit-constructor): a task is made from any callable
     if constexpr (fits_inline<D>) {
       ::new (static_cast<void*>(storage_)) D(std::forward<F>(f));
       ops_ = &inline_ops<D>;
@@ -73,19 +73,18 @@ private:
   };
 
   template <class D>
-  static constexpr bool fits_inline = sizeof(D) <= inline_size &&
-                                      alignof(D) <= alignof(std::max_align_t) &&
-                                      std::is_nothrow_move_constructible_v<D>;
+  static constexpr bool
+      fits_inline = sizeof(D) <= inline_size &&
+                    alignof(D) <= alignof(std::max_align_t) && std::is_nothrow_move_constructible_v<D>;
 
   template <class D>
-  static constexpr operations inline_ops{
-      [](void* p) { (*std::launder(static_cast<D*>(p)))(); },
-      [](void* to, void* from) noexcept {
-        D* source = std::launder(static_cast<D*>(from));
-        ::new (to) D(std::move(*source));
-        source->~D();
-      },
-      [](void* p) noexcept { std::launder(static_cast<D*>(p))->~D(); }};
+  static constexpr operations inline_ops{[](void* p) { (*std::launder(static_cast<D*>(p)))(); },
+                                         [](void* to, void* from) noexcept {
+                                           D* source = std::launder(static_cast<D*>(from));
+                                           ::new (to) D(std::move(*source));
+                                           source->~D();
+                                         },
+                                         [](void* p) noexcept { std::launder(static_cast<D*>(p))->~D(); }};
 
   template <class D>
   static constexpr operations heap_ops{

@@ -14,10 +14,12 @@
 namespace parmill::detail {
 
 /// What a worker returns, with `void` turned into `std::monostate` so every item has a value.
-template <class R> using stored_result_t = std::conditional_t<std::is_void_v<R>, std::monostate, R>;
+template <class R>
+using stored_result_t = std::conditional_t<std::is_void_v<R>, std::monostate, R>;
 
 /// Calls `f(args...)`, giving `std::monostate` for a `void` result.
-template <class F, class... A> stored_result_t<std::invoke_result_t<F, A...>> call_storing(F&& f, A&&... a) {
+template <class F, class... A>
+stored_result_t<std::invoke_result_t<F, A...>> call_storing(F&& f, A&&... a) {
   if constexpr (std::is_void_v<std::invoke_result_t<F, A...>>) {
     std::invoke(std::forward<F>(f), std::forward<A>(a)...);
     return {};
@@ -27,7 +29,8 @@ template <class F, class... A> stored_result_t<std::invoke_result_t<F, A...>> ca
 }
 
 /// A plain function as a worker: stateless, shared by every worker.
-template <class Worker, class In> class worker_slots {
+template <class Worker, class In>
+class worker_slots {
 public:
   using result = stored_result_t<std::invoke_result_t<const Worker&, In&>>;
   worker_slots(Worker w, std::size_t /*workers*/) : worker_(std::move(w)) {}
@@ -40,12 +43,14 @@ private:
 
 /// A `per_worker` factory as a worker: worker i's object is built by the factory inside worker i,
 /// the first time it gets an item, and destroyed by `release(i)` (called by worker i as it ends).
-template <class Factory, class In> class worker_slots<per_worker_factory<Factory>, In> {
+template <class Factory, class In>
+class worker_slots<per_worker_factory<Factory>, In> {
 public:
   using object = std::invoke_result_t<Factory&, const worker_context&>;
   using result = stored_result_t<std::invoke_result_t<object&, In&>>;
 
-  worker_slots(per_worker_factory<Factory> w, std::size_t workers) : factory_(std::move(w.factory)), slots_(workers) {}
+  worker_slots(per_worker_factory<Factory> w, std::size_t workers)
+      : factory_(std::move(w.factory)), slots_(workers) {}
 
   result call(std::size_t i, const worker_context& context, In& item) {
     auto& slot = slots_[i].value;
