@@ -286,8 +286,7 @@ TEST_P(Map, PerWorkerFactoryRunsOncePerWorkerInsideItWithItsIndex) {
 
 struct scaled_worker {
   int factor;
-  scaled_worker(const parmill::worker_context& context, int base)
-      : factor(base + static_cast<int>(context.index) * 0) {}
+  scaled_worker(const parmill::worker_context& /*context*/, int base) : factor(base) {}
   int operator()(int x) const { return x * factor; }
 };
 
