@@ -1,0 +1,81 @@
+// cli/command_template.hpp: a command with replacement strings, rendered for one job either as
+// shell code (every value quoted) or, when the command needs no shell, as an argv.
+#pragma once
+
+#include <cstddef>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace parmill::cli {
+
+/// One input: its columns (one per input source, or per `--colsep` field).
+using record = std::vector<std::string>;
+
+/// What a job renders its command from.
+struct job_values {
+  std::size_t seq = 0;          ///< `{#}`, from 1
+  std::size_t slot = 0;         ///< `{%}`, from 1
+  std::vector<record> records;  ///< one, or several with -n/-N/-X/-m
+};
+
+/// Quotes `value` for a POSIX shell as GNU parallel does: unchanged when it is made only of
+/// letters, digits and `-_.+/`; otherwise in single quotes, a quote written as '"'"'.
+[[nodiscard]] std::string shell_quote(const std::string& value);
+
+/// `{.}` `{/}` `{//}` `{/.}` of a path.
+[[nodiscard]] std::string without_extension(const std::string& path);
+[[nodiscard]] std::string base_name(const std::string& path);
+[[nodiscard]] std::string dir_name(const std::string& path);
+
+/// A parsed command. Not thread-safe to build; rendering is const and thread-safe.
+class command_template {
+public:
+  /// Parses the command's words. `quote_words` (-q) makes each word one literal argument;
+  /// `column_names` (from --header) enables `{name}`; `append_all` adds ` {}` when the command
+  /// has no replacement string; `multiple` (-m) joins several inputs where `{}` is instead of
+  /// repeating the word around it (-X, and the default for several inputs).
+  command_template(const std::vector<std::string>& words, bool quote_words,
+                   const std::map<std::string, std::size_t>& column_names, bool append_all, bool multiple);
+
+  /// The job's shell code: values quoted.
+  [[nodiscard]] std::string shell_command(const job_values& job) const;
+  /// The job's argv, for running without a shell. Valid only when `needs_shell()` is false.
+  [[nodiscard]] std::vector<std::string> argv(const job_values& job) const;
+  /// True when the literal text uses anything a shell would interpret, or the first word is not a
+  /// program (a builtin, a function, an assignment): then the job runs in the shell.
+  [[nodiscard]] bool needs_shell() const noexcept { return needs_shell_; }
+  /// True when the command contains a replacement string of its own.
+  [[nodiscard]] bool has_replacement() const noexcept { return has_replacement_; }
+
+  /// Renders `text` (a --tagstring) for a job: replacement strings filled in, nothing quoted.
+  [[nodiscard]] std::string render_plain(const job_values& job) const;
+
+private:
+  enum class modifier { none, no_extension, basename, dirname, basename_no_extension };
+  struct segment {
+    enum class kind { text, value, seq, slot } what = kind::text;
+    std::string text;
+    int column = 0; ///< 0: every column of the input; n > 0: the n-th; n < 0: from the end
+    modifier mod = modifier::none;
+  };
+  struct word {
+    std::vector<segment> segments;
+    std::string separator_before; ///< the whitespace before the word in the command
+    bool per_input = false;       ///< contains a replacement of the whole input (repeated by -X)
+  };
+
+  std::vector<std::string> render(const job_values& job, bool quoted) const;
+  void values_of(const segment& s, const job_values& job, const record* one, bool quoted,
+                 std::vector<std::string>& out) const;
+  static std::vector<segment> parse_word(const std::string& text, const std::map<std::string, std::size_t>& names,
+                                         bool& found);
+
+  std::vector<word> words_;
+  bool quote_words_ = false;
+  bool multiple_ = false;
+  bool needs_shell_ = true;
+  bool has_replacement_ = false;
+};
+
+} // namespace parmill::cli

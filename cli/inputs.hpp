@@ -1,0 +1,127 @@
+// cli/inputs.hpp: the command's jobs, read lazily from its input sources.
+#pragma once
+
+#include <cstdio>
+#include <iterator>
+#include <map>
+#include <memory>
+#include <optional>
+#include <random>
+#include <regex>
+#include <atomic>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "command_template.hpp"
+#include "options.hpp"
+
+namespace parmill::cli {
+
+/// One job: what its command is rendered from and, with --pipe, what its standard input gets.
+/// Move-only, so that a map moves it (and its block) instead of copying.
+struct job {
+  job_values values;
+  std::string stdin_data;
+  job() = default;
+  job(job&&) = default;
+  job& operator=(job&&) = default;
+  job(const job&) = delete;
+  job& operator=(const job&) = delete;
+};
+
+/// Reads one source's values: a list, or the records of a file split at a delimiter.
+class value_reader {
+public:
+  /// Opens the source. Throws `usage_error` naming a file that cannot be read.
+  value_reader(const input_source& source, char delimiter);
+  ~value_reader();
+  value_reader(const value_reader&) = delete;
+  value_reader& operator=(const value_reader&) = delete;
+  /// The next value, or nothing at the end.
+  std::optional<std::string> next();
+  /// Up to `size` bytes of a file source as they are (for --pipe); 0 at the end.
+  std::size_t read_raw(char* buffer, std::size_t size);
+
+private:
+  const input_source* source_;
+  char delimiter_;
+  std::size_t next_value_ = 0;
+  std::FILE* file_ = nullptr;
+  bool owns_file_ = false;
+  char* line_ = nullptr;
+  std::size_t capacity_ = 0;
+};
+
+/// The jobs of a run, in order, as an input range: each source read lazily where the order
+/// allows (the first source, or all of them when linked, streams; later sources of a cross
+/// product are read once and kept). Not thread-safe; parmill::map reads it under its own lock.
+class job_stream {
+public:
+  /// Opens every source now, so that an unreadable file fails before any job runs.
+  /// `skip` holds sequence numbers to leave out (--resume); `stop` ends the stream early.
+  job_stream(const options& o, std::set<std::size_t> skip, const std::atomic<bool>* stop);
+
+  /// Column names from --header (empty without it).
+  [[nodiscard]] const std::map<std::string, std::size_t>& column_names() const noexcept { return names_; }
+
+  /// Reads every job now (for --shuf, progress totals and -X/-m spreading); returns how many.
+  std::size_t read_all();
+
+  /// The next job, or nothing at the end.
+  std::optional<job> next();
+
+  struct iterator {
+    using value_type = job;
+    using difference_type = std::ptrdiff_t;
+    job_stream* stream = nullptr;
+    job& operator*() const { return *stream->current_; }
+    iterator& operator++() {
+      stream->current_ = stream->next();
+      return *this;
+    }
+    void operator++(int) { ++*this; }
+    bool operator==(std::default_sentinel_t) const { return !stream->current_.has_value(); }
+  };
+  iterator begin() {
+    current_ = next();
+    return iterator{this};
+  }
+  std::default_sentinel_t end() const { return {}; }
+
+private:
+  std::optional<record> next_record();
+  std::optional<record> read_record();
+  std::optional<record> next_raw_record();
+  std::optional<job> next_job();
+  std::optional<job> next_pipe_block();
+  void split_columns(const std::string& value, record& out) const;
+  bool empty_record(const record& r) const;
+
+  const options& options_;
+  std::vector<std::unique_ptr<value_reader>> streaming_; // read together, in lockstep
+  std::vector<std::vector<record>> fixed_;               // later groups of a cross product, read once
+  std::vector<std::size_t> odometer_;
+  std::optional<record> outer_;
+  bool wrap_ = false; // --link: all sources kept, shorter ones wrap
+  std::vector<std::vector<std::string>> linked_values_;
+  std::size_t linked_row_ = 0, linked_rows_ = 0;
+  std::optional<std::regex> colsep_;
+  std::map<std::string, std::size_t> names_;
+  std::string header_line_; // --pipe --header: prepended to each block
+  std::set<std::size_t> skip_;
+  const std::atomic<bool>* stop_;
+  std::size_t seq_ = 0;
+  std::size_t per_job_ = 1; // inputs per job
+  bool pack_ = false;       // -X/-m: as many as fit
+  std::vector<record> lookahead_;
+  std::size_t lookahead_pos_ = 0;
+  bool ended_ = false;
+  std::optional<std::vector<job>> all_;
+  std::size_t all_pos_ = 0;
+  std::string pipe_buffer_;
+  bool pipe_eof_ = false;
+  std::optional<job> current_;
+};
+
+} // namespace parmill::cli

@@ -1,0 +1,53 @@
+// cli/main.cpp: the parmill command's entry point.
+#include <algorithm>
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <string>
+#include <sys/resource.h>
+#include <thread>
+#include <vector>
+
+#include "options.hpp"
+#include "run.hpp"
+
+#ifndef PARMILL_VERSION
+#define PARMILL_VERSION "0"
+#endif
+
+namespace {
+
+/// What `-j 0` means: as many jobs as file descriptors allow (each needs three), at most 1024.
+std::size_t most_jobs() {
+  rlimit limit{};
+  std::size_t fds = 1024;
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY) fds = limit.rlim_cur;
+  return std::clamp<std::size_t>((fds > 32 ? fds - 32 : 1) / 3, 1, 1024);
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  std::signal(SIGPIPE, SIG_IGN); // a reader that goes away is seen as EPIPE
+  const std::vector<std::string> args(argv + 1, argv + argc);
+  try {
+    parmill::cli::action what = parmill::cli::action::run;
+    const std::size_t cores = std::max(1U, std::thread::hardware_concurrency());
+    const parmill::cli::options o = parmill::cli::parse_options(args, what, cores, most_jobs());
+    if (what == parmill::cli::action::help) {
+      std::cout << parmill::cli::help_text();
+      return 0;
+    }
+    if (what == parmill::cli::action::version) {
+      std::cout << "parmill " PARMILL_VERSION "\n";
+      return 0;
+    }
+    return parmill::cli::run(o);
+  } catch (const parmill::cli::usage_error& e) {
+    std::fprintf(stderr, "parmill: Error: %s\nparmill: Try 'parmill --help'.\n", e.what());
+    return 255;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "parmill: Error: %s\n", e.what());
+    return 255;
+  }
+}

@@ -1,0 +1,371 @@
+// cli/options.cpp: parses GNU parallel's syntax with CLI11. Options come first; the first word that
+// is not an option starts the command, which runs up to the first `:::`, `::::`, `:::+` or `::::+`.
+#include "options.hpp"
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <unistd.h>
+
+namespace parmill::cli {
+namespace {
+
+bool is_separator(const std::string& word) {
+  return word == ":::" || word == "::::" || word == ":::+" || word == "::::+";
+}
+
+/// A non-negative integer, or nothing.
+std::optional<std::size_t> to_count(const std::string& text) {
+  if (text.empty() || text.size() > 18 || !std::all_of(text.begin(), text.end(), [](unsigned char c) {
+        return std::isdigit(c);
+      }))
+    return std::nullopt;
+  return static_cast<std::size_t>(std::stoull(text));
+}
+
+/// A non-negative decimal number, or nothing.
+std::optional<double> to_number(const std::string& text) {
+  if (text.empty()) return std::nullopt;
+  std::size_t used = 0;
+  try {
+    const double v = std::stod(text, &used);
+    if (used != text.size() || !std::isfinite(v) || v < 0) return std::nullopt;
+    return v;
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+/// Splits the words after the options into the command and the input sources.
+void split_command_and_sources(const std::vector<std::string>& words, options& o) {
+  std::size_t i = 0;
+  while (i < words.size() && !is_separator(words[i])) o.command.push_back(words[i++]);
+  while (i < words.size()) {
+    const std::string& separator = words[i++];
+    input_source source;
+    source.linked = separator.back() == '+';
+    const bool files = separator.rfind("::::", 0) == 0;
+    std::vector<std::string> values;
+    while (i < words.size() && !is_separator(words[i])) values.push_back(words[i++]);
+    if (source.linked && o.sources.empty())
+      throw usage_error(separator + " must follow another input source");
+    if (!files) {
+      source.from = input_source::kind::values;
+      source.values = std::move(values);
+      o.sources.push_back(std::move(source));
+      continue;
+    }
+    if (values.empty()) throw usage_error(separator + " needs at least one file name");
+    for (std::size_t f = 0; f < values.size(); ++f) {
+      input_source file = source;
+      file.from = input_source::kind::file;
+      file.path = values[f];
+      if (f > 0) file.linked = false; // several files after one `::::` are several sources
+      o.sources.push_back(std::move(file));
+    }
+  }
+}
+
+} // namespace
+
+std::size_t parse_jobs(const std::string& value, std::size_t cores, std::size_t max_jobs) {
+  const auto bad = [&] {
+    return usage_error("-j/--jobs: '" + value +
+                       "' is not a number of jobs (N, N%, +N, -N, or 0 for as many as possible)");
+  };
+  if (value.empty()) throw bad();
+  if (value.back() == '%') {
+    const auto percent = to_number(value.substr(0, value.size() - 1));
+    if (!percent) throw bad();
+    return std::clamp<std::size_t>(static_cast<std::size_t>(std::floor(cores * *percent / 100.0)), 1, max_jobs);
+  }
+  if (value[0] == '+' || value[0] == '-') {
+    const auto n = to_count(value.substr(1));
+    if (!n) throw bad();
+    const long long jobs = value[0] == '+' ? static_cast<long long>(cores + *n)
+                                           : static_cast<long long>(cores) - static_cast<long long>(*n);
+    return std::clamp<std::size_t>(static_cast<std::size_t>(std::max(1LL, jobs)), 1, max_jobs);
+  }
+  const auto n = to_count(value);
+  if (!n) throw bad();
+  if (*n == 0) return max_jobs;
+  return std::min(*n, max_jobs);
+}
+
+std::size_t parse_size(const std::string& value) {
+  const auto bad = [&] { return usage_error("'" + value + "' is not a size (a number with k, K, m, M, g, G, t or T)"); };
+  if (value.empty()) throw bad();
+  std::string digits = value;
+  double multiplier = 1;
+  const char suffix = value.back();
+  const std::string lower = "kmgtp", upper = "KMGTP";
+  if (const auto at = lower.find(suffix); at != std::string::npos) {
+    multiplier = std::pow(1000.0, static_cast<double>(at + 1));
+    digits.pop_back();
+  } else if (const auto at_upper = upper.find(suffix); at_upper != std::string::npos) {
+    multiplier = std::pow(1024.0, static_cast<double>(at_upper + 1));
+    digits.pop_back();
+  }
+  const auto n = to_number(digits);
+  if (!n || *n * multiplier < 1) throw bad();
+  return static_cast<std::size_t>(*n * multiplier);
+}
+
+halt_policy parse_halt(const std::string& value) {
+  const auto bad = [&] {
+    return usage_error("--halt: '" + value +
+                       "' is not a halt condition (never, or now|soon,fail|success|done=N or N%)");
+  };
+  halt_policy h;
+  if (value == "never" || value == "0") return h;
+  if (value == "1" || value == "2" || value == "-1" || value == "-2") {
+    h.at = (value == "2" || value == "-2") ? halt_policy::when::now : halt_policy::when::soon;
+    h.on = value[0] == '-' ? halt_policy::why::success : halt_policy::why::fail;
+    h.threshold = 1;
+    return h;
+  }
+  std::string rest = value;
+  if (const auto comma = value.find(','); comma != std::string::npos) {
+    const std::string when = value.substr(0, comma);
+    if (when == "now") h.at = halt_policy::when::now;
+    else if (when == "soon") h.at = halt_policy::when::soon;
+    else throw bad();
+    rest = value.substr(comma + 1);
+  } else {
+    h.at = halt_policy::when::soon; // "1-99%" is the old form of soon,fail=N%
+    if (rest.empty() || rest.back() != '%') throw bad();
+    rest = "fail=" + rest;
+  }
+  const auto equals = rest.find('=');
+  if (equals == std::string::npos) throw bad();
+  const std::string why = rest.substr(0, equals);
+  std::string amount = rest.substr(equals + 1);
+  if (why == "fail") h.on = halt_policy::why::fail;
+  else if (why == "success") h.on = halt_policy::why::success;
+  else if (why == "done") h.on = halt_policy::why::done;
+  else throw bad();
+  if (!amount.empty() && amount.back() == '%') {
+    h.percent = true;
+    amount.pop_back();
+  }
+  const auto n = to_number(amount);
+  if (!n || *n <= 0 || (h.percent && *n > 100)) throw bad();
+  h.threshold = *n;
+  return h;
+}
+
+timeout_policy parse_timeout(const std::string& value) {
+  const auto bad = [&] {
+    return usage_error("--timeout: '" + value + "' is not a duration (seconds, with s, m, h or d, or N%)");
+  };
+  timeout_policy t;
+  if (value.empty()) throw bad();
+  if (value.back() == '%') {
+    const auto n = to_number(value.substr(0, value.size() - 1));
+    if (!n || *n <= 0) throw bad();
+    t.percent_of_median = *n;
+    return t;
+  }
+  std::string digits = value;
+  double unit = 1;
+  switch (value.back()) {
+  case 's': unit = 1; digits.pop_back(); break;
+  case 'm': unit = 60; digits.pop_back(); break;
+  case 'h': unit = 3600; digits.pop_back(); break;
+  case 'd': unit = 86400; digits.pop_back(); break;
+  default: break;
+  }
+  const auto n = to_number(digits);
+  if (!n || *n <= 0) throw bad();
+  t.fixed = std::chrono::duration<double>(*n * unit);
+  return t;
+}
+
+options parse_options(const std::vector<std::string>& args, action& what, std::size_t cores, std::size_t max_jobs) {
+  CLI::App app{"parmill"};
+  app.set_help_flag();
+  app.prefix_command();
+  app.allow_windows_style_options(false);
+  options o;
+  bool help = false, version = false, null = false, group = false, no_group = false;
+  std::string jobs = "100%", delimiter, header, halt, timeout, block, delay;
+  std::vector<std::string> arg_files;
+  std::optional<std::size_t> max_args, exact_args;
+  app.add_flag("-h,--help", help);
+  app.add_flag("--version", version);
+  app.add_option("-j,-P,--jobs,--max-procs", jobs);
+  app.add_option("-a,--arg-file", arg_files)->take_first()->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  app.add_flag("-0,--null", null);
+  app.add_option("-d,--delimiter", delimiter);
+  app.add_option("-C,--colsep", o.colsep);
+  app.add_option("--header", header);
+  app.add_flag("-r,--no-run-if-empty", o.no_run_if_empty);
+  app.add_flag("--link,--xapply", o.link);
+  app.add_flag("-q,--quote", o.quote);
+  app.add_flag("-X", o.context_replace);
+  app.add_flag("-m", o.multiple_args);
+  app.add_option("-n,--max-args", max_args);
+  app.add_option("-N,--max-replace-args", exact_args);
+  app.add_option("--delay", delay);
+  app.add_flag("--shuf", o.shuffle);
+  app.add_flag("--pipe,--spreadstdin", o.pipe);
+  app.add_option("--block,--block-size", block);
+  app.add_flag("--group", group);
+  app.add_flag("--line-buffer,--lb", o.line_buffer);
+  app.add_flag("-u,--ungroup", o.ungroup);
+  app.add_flag("-k,--keep-order", o.keep_order);
+  app.add_flag("--tag", o.tag);
+  app.add_option("--tagstring,--tag-string", o.tagstring);
+  app.add_option("--results,--res", o.results_dir);
+  app.add_flag("--dry-run,--dryrun", o.dry_run);
+  app.add_flag("-v,-t,--verbose", o.verbose);
+  app.add_option("--halt,--halt-on-error", halt);
+  app.add_option("--retries", o.retries);
+  app.add_option("--timeout", timeout);
+  app.add_option("--joblog", o.joblog);
+  app.add_flag("--resume", o.resume);
+  app.add_flag("--resume-failed", o.resume_failed);
+  app.add_flag("--bar", o.bar);
+  app.add_flag("--eta", o.eta);
+  app.add_flag("--progress", o.progress);
+  app.add_flag("--no-group", no_group);
+
+  std::vector<std::string> reversed(args.rbegin(), args.rend()); // CLI11 takes them last first
+  try {
+    app.parse(reversed);
+  } catch (const CLI::ParseError& e) {
+    std::string message = e.what();
+    throw usage_error(message);
+  }
+  what = help ? action::help : version ? action::version : action::run;
+  if (what != action::run) return o;
+
+  o.jobs = parse_jobs(jobs, cores, max_jobs);
+  if (null) o.delimiter = '\0';
+  if (!delimiter.empty()) {
+    if (delimiter == "\\n") o.delimiter = '\n';
+    else if (delimiter == "\\t") o.delimiter = '\t';
+    else if (delimiter == "\\0") o.delimiter = '\0';
+    else if (delimiter.size() == 1) o.delimiter = delimiter[0];
+    else throw usage_error("-d/--delimiter: '" + delimiter + "' must be one character (or \\n, \\t, \\0)");
+  }
+  if (!header.empty()) {
+    if (header != ":" && header != ".*\\n") throw usage_error("--header: only ':' (the first line) is supported");
+    o.header = true;
+  }
+  if (max_args) {
+    if (*max_args == 0) throw usage_error("-n/--max-args: must be at least 1");
+    o.max_args = *max_args;
+  }
+  o.exact_args = exact_args;
+  if (!delay.empty()) {
+    const auto t = parse_timeout(delay);
+    o.delay_seconds = t.fixed.count();
+  }
+  if (!block.empty()) o.block_bytes = parse_size(block);
+  if (!halt.empty()) o.halt = parse_halt(halt);
+  if (!timeout.empty()) o.timeout = parse_timeout(timeout);
+  if ((o.resume || o.resume_failed) && !o.joblog) throw usage_error("--resume and --resume-failed need --joblog");
+  if (o.ungroup && o.line_buffer) throw usage_error("-u and --line-buffer cannot be used together");
+  o.group = !o.ungroup && !o.line_buffer;
+  (void)group;
+  (void)no_group;
+
+  for (const std::string& file : arg_files) {
+    input_source source;
+    source.from = input_source::kind::file;
+    source.path = file;
+    o.sources.push_back(std::move(source));
+  }
+  const std::vector<std::string> rest = app.remaining();
+  if (!rest.empty() && rest[0].size() > 1 && rest[0][0] == '-')
+    throw usage_error("unknown option: " + rest[0]);
+  split_command_and_sources(rest, o);
+  if (o.pipe && o.sources.size() > 1) throw usage_error("--pipe reads one input: standard input or one -a file");
+  if (const char* shell = std::getenv("PARALLEL_SHELL"); shell != nullptr && *shell != '\0') o.shell = shell;
+  else o.shell = access("/bin/bash", X_OK) == 0 ? "/bin/bash" : "/bin/sh";
+  return o;
+}
+
+std::string help_text() {
+  return R"(Usage:
+  parmill [options] [command [arguments]] < inputs
+  parmill [options] [command [arguments]] (::: values | :::: files)...
+  cat data | parmill --pipe [options] [command [arguments]]
+
+Runs the command once per input, in parallel. The command is shell code; every input value is
+quoted, so any file name reaches the job as one argument. A command that needs no shell is run
+without one. With no command, each input is a command.
+
+Inputs:
+  ::: values          the values that follow; several ::: give every combination, first slowest
+  :::: files          lines of the files ("-" is standard input)
+  :::+ / ::::+        link to the previous source: advance together, stop at the shortest
+  -a, --arg-file F    like :::: F
+  --link              link all sources; shorter ones wrap around
+  -0, --null          inputs end with a NUL byte instead of a newline
+  -d, --delimiter C   inputs end with C (\n, \t, \0 are understood)
+  -C, --colsep RE     split each input into columns {1} {2} ... at the regular expression RE;
+                      whitespace around each column is trimmed
+  --header :          the first line names the columns: {name}
+  -r, --no-run-if-empty  skip empty inputs
+  --shuf              run the jobs in random order (reads all inputs first)
+
+Replacement strings:
+  {}  the input         {.}  without extension     {/}  basename        {//}  dirname
+  {/.} basename without extension   {#}  the job's number   {%}  the job slot (1..jobs)
+  {n} {n.} {n/} {n//} {n/.}  the n-th column or source; negative n counts from the end
+  {} is appended when the command has no replacement string.
+  Jobs see $PARALLEL_SEQ ({#}) and $PARALLEL_JOBSLOT ({%}) in their environment.
+  -q, --quote         the command is not shell code: quote its words too
+  -n, --max-args N    at most N inputs per job
+  -N N                exactly N inputs per job ({1}..{N}; the last job may have fewer)
+  -X                  as many inputs per job as fit, each with the word around {} repeated
+  -m                  as many inputs per job as fit, joined by spaces where {} is
+
+Jobs:
+  -j, --jobs N        run N jobs at once; N% of the cores; +N or -N cores; 0 for as many as
+                      possible (default: 100%, one per core)
+  --delay SECS        wait at least SECS between job starts
+  --pipe              cut standard input into blocks and give each to a job's standard input
+  --block SIZE        block size for --pipe (default 1M; k=1000, K=1024, m, M, g, G, t, T)
+  -N N                with --pipe: N records per job instead of --block bytes
+  A job's standard input is empty (/dev/null) unless --pipe is given.
+
+Output:
+  (default)           each job's standard output and error, whole, as the job finishes
+  -k, --keep-order    print outputs in input order
+  --line-buffer, --lb print whole lines as they come, jobs mixed line by line
+  -u, --ungroup       jobs write straight to the terminal (fastest; may mix within lines)
+  --tag               prefix each output line with the job's inputs and a tab
+  --tagstring STR     prefix each output line with STR (replacement strings work) and a tab
+  --results DIR       save each job's output in DIR/1/<value>/.../{stdout,stderr,seq}
+  --dry-run           print the commands instead of running them
+  -v, -t, --verbose   print each command on standard error before it runs
+
+Failures:
+  --halt WHEN,WHY=N   stop when N (or N%) jobs fail|success|done: 'now' kills the running jobs,
+                      'soon' lets them finish; 'never' (default)
+  --retries N         run a failing job up to N times in all
+  --timeout T         kill a job that runs longer than T seconds (suffix s, m, h, d), or T% of
+                      the median runtime of the successful jobs so far
+  --joblog FILE       record every job in FILE, in GNU parallel's format
+  --resume            with --joblog: skip the jobs the log records
+  --resume-failed     with --joblog: also run again the jobs the log records as failed
+
+Progress:
+  --bar, --eta, --progress  a progress bar with the count, rate and ETA on standard error
+
+Other:
+  -h, --help          this text
+  --version           the version
+
+Exit status: 0 if every job succeeded; 1-100 the number of failed jobs; 101 more than 100;
+with --halt, as GNU parallel does; 255 for a bad invocation or when interrupted (SIGINT/SIGTERM).
+SIGINT and SIGTERM kill the running jobs (TERM, then KILL); SIGHUP starts no new jobs and waits.
+Commands that need a shell run in $PARALLEL_SHELL, or /bin/bash, or /bin/sh.
+)";
+}
+
+} // namespace parmill::cli

@@ -1,0 +1,105 @@
+// cli/options.hpp: the parmill command's options, parsed from GNU parallel's syntax.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace parmill::cli {
+
+/// A malformed invocation: the message names the problem; the command exits 255 and runs no job.
+struct usage_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+/// Where one input source's values come from.
+struct input_source {
+  enum class kind { values, file };
+  kind from = kind::values;
+  std::vector<std::string> values; ///< for `:::`
+  std::string path;                ///< for `::::` and `-a`; "-" is standard input
+  bool linked = false;             ///< `:::+` / `::::+`: advances with the previous source
+};
+
+/// When `--halt` stops the run, and what counts toward it.
+struct halt_policy {
+  enum class when { never, soon, now };
+  enum class why { fail, success, done };
+  when at = when::never;
+  why on = why::fail;
+  double threshold = 0; ///< a count, or a percentage when `percent`
+  bool percent = false;
+};
+
+/// A per-job time limit: fixed, or a percentage of the median runtime of successful jobs.
+struct timeout_policy {
+  std::chrono::duration<double> fixed{0};
+  double percent_of_median = 0;
+  [[nodiscard]] bool enabled() const noexcept { return fixed.count() > 0 || percent_of_median > 0; }
+};
+
+/// Everything the command line says. Defaults are GNU parallel's.
+struct options {
+  std::vector<std::string> command; ///< the command's words; empty: each input is a command
+  std::vector<input_source> sources;
+  std::size_t jobs = 1;             ///< resolved `-j`
+  char delimiter = '\n';            ///< `-d` / `-0`
+  std::optional<std::string> colsep;
+  bool header = false;              ///< `--header :`
+  bool no_run_if_empty = false;     ///< `-r`
+  bool link = false;                ///< `--link`
+  bool quote = false;               ///< `-q`
+  bool context_replace = false;     ///< `-X`
+  bool multiple_args = false;       ///< `-m`
+  std::size_t max_args = 0;         ///< `-n`: at most this many inputs per job (0: one)
+  std::optional<std::size_t> exact_args; ///< `-N`
+  double delay_seconds = 0;
+  bool shuffle = false;
+  bool pipe = false;
+  std::size_t block_bytes = 1024 * 1024;
+  bool group = true;        ///< default: each job's output in one piece
+  bool line_buffer = false; ///< `--line-buffer`
+  bool ungroup = false;     ///< `-u`
+  bool keep_order = false;  ///< `-k`
+  bool tag = false;
+  std::optional<std::string> tagstring;
+  std::optional<std::string> results_dir;
+  bool dry_run = false;
+  bool verbose = false; ///< `-v`/`-t`: print each command on standard error
+  halt_policy halt;
+  std::size_t retries = 0;
+  timeout_policy timeout;
+  std::optional<std::string> joblog;
+  bool resume = false;
+  bool resume_failed = false;
+  bool bar = false, eta = false, progress = false;
+  std::string shell; ///< the shell that runs commands that need one
+};
+
+/// What the command line asks for beyond running jobs.
+enum class action { run, help, version };
+
+/// Parses `argv` (without the program name). Throws `usage_error` for a malformed invocation.
+/// `cores` resolves `-j N%` and `+N`; `max_jobs` is what `-j 0` means.
+[[nodiscard]] options parse_options(const std::vector<std::string>& args, action& what, std::size_t cores,
+                                    std::size_t max_jobs);
+
+/// Parses `-j`'s value: N, N%, +N, -N or 0. Throws `usage_error`.
+[[nodiscard]] std::size_t parse_jobs(const std::string& value, std::size_t cores, std::size_t max_jobs);
+
+/// Parses a size with GNU parallel's suffixes (k = 1000, K = 1024, m, M, g, G, t, T, p, P).
+[[nodiscard]] std::size_t parse_size(const std::string& value);
+
+/// Parses `--halt`'s value (`never`, `now|soon,fail|success|done=N[%]`, or the old numbers).
+[[nodiscard]] halt_policy parse_halt(const std::string& value);
+
+/// Parses `--timeout`'s value: seconds with an optional s/m/h/d suffix, or N%.
+[[nodiscard]] timeout_policy parse_timeout(const std::string& value);
+
+/// The text `--help` prints: every supported option.
+[[nodiscard]] std::string help_text();
+
+} // namespace parmill::cli

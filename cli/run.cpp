@@ -1,0 +1,322 @@
+// cli/run.cpp: the command as a user of the library: the jobs are a lazy input range, running one
+// is a per-worker function on parmill::threads(-j), and the output, job log, progress and --halt
+// are the consumer of the map's outcomes.
+#include "run.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <queue>
+#include <thread>
+#include <unistd.h>
+
+#include "command_template.hpp"
+#include "inputs.hpp"
+#include "job_log.hpp"
+#include "job_runner.hpp"
+#include "output.hpp"
+#include "parmill/map.hpp"
+#include "parmill/progress.hpp"
+#include "parmill/workers.hpp"
+#include "signals.hpp"
+
+namespace parmill::cli {
+namespace {
+
+/// The running median of successful jobs' runtimes, for --timeout N%. Thread-safe.
+class median_runtime {
+public:
+  void add(double seconds) {
+    std::lock_guard lock(mutex_);
+    if (low_.empty() || seconds <= low_.top()) low_.push(seconds);
+    else high_.push(seconds);
+    if (low_.size() > high_.size() + 1) {
+      high_.push(low_.top());
+      low_.pop();
+    } else if (high_.size() > low_.size()) {
+      low_.push(high_.top());
+      high_.pop();
+    }
+  }
+  /// The median, once three jobs have succeeded.
+  std::optional<double> get() {
+    std::lock_guard lock(mutex_);
+    if (low_.size() + high_.size() < 3) return std::nullopt;
+    return low_.size() > high_.size() ? low_.top() : (low_.top() + high_.top()) / 2;
+  }
+
+private:
+  std::mutex mutex_;
+  std::priority_queue<double> low_;
+  std::priority_queue<double, std::vector<double>, std::greater<>> high_;
+};
+
+/// --halt's bookkeeping: whether the run should stop, and the exit status it then has.
+class halt_tracker {
+public:
+  halt_tracker(const halt_policy& h, std::size_t total) : h_(h), total_(total) {}
+
+  /// Counts a finished job; true the first time the halt condition holds.
+  bool count(const process_result& r) {
+    ++done_;
+    if (r.failed()) {
+      ++failed_;
+      last_failed_status_ = r.exit_value > 0 ? r.exit_value : 1;
+    } else {
+      ++succeeded_;
+    }
+    if (h_.at == halt_policy::when::never || halted_) return false;
+    const std::size_t n = h_.on == halt_policy::why::fail ? failed_ : h_.on == halt_policy::why::success ? succeeded_ : done_;
+    const bool relevant = h_.on == halt_policy::why::done || (h_.on == halt_policy::why::fail) == r.failed();
+    const double measure = h_.percent ? (total_ ? 100.0 * static_cast<double>(n) / static_cast<double>(total_) : 0.0)
+                                      : static_cast<double>(n);
+    if (!relevant || measure < h_.threshold) return false;
+    halted_ = true;
+    return true;
+  }
+
+  [[nodiscard]] bool halted() const noexcept { return halted_; }
+  [[nodiscard]] std::size_t failed() const noexcept { return failed_; }
+
+  /// The exit status GNU parallel gives this run.
+  [[nodiscard]] int exit_status() const {
+    const int capped = static_cast<int>(std::min<std::size_t>(failed_, 101));
+    if (!halted_) return capped;
+    if (h_.on == halt_policy::why::success) return 0;
+    if (h_.on == halt_policy::why::fail) {
+      if (h_.percent)
+        return static_cast<int>(std::lround(100.0 * static_cast<double>(failed_) / static_cast<double>(total_)));
+      if (h_.threshold == 1) return last_failed_status_;
+    }
+    return capped;
+  }
+
+private:
+  halt_policy h_;
+  std::size_t total_;
+  std::size_t done_ = 0, failed_ = 0, succeeded_ = 0;
+  int last_failed_status_ = 0;
+  bool halted_ = false;
+};
+
+/// What every job's worker shares.
+struct shared_state {
+  const options& o;
+  const command_template* command = nullptr; // null: each input is a command
+  std::optional<command_template> tagstring;
+  running_jobs registry;
+  output_writer output;
+  median_runtime median;
+  std::mutex delay_mutex;
+  std::chrono::steady_clock::time_point next_start{};
+  std::atomic<bool>* stop = nullptr; // no job starts once set
+  std::mutex halt_mutex;             // guards halt and halted_status
+  std::optional<halt_tracker> halt;
+  int halted_status = 0;
+};
+
+/// A finished job, as the consumer sees it.
+struct job_outcome {
+  job_values values;
+  std::string command;
+  std::optional<std::string> tag;
+  process_result result;
+  bool ran = false; ///< false: not started, because the run was stopping
+};
+
+/// The shell code of a job: its command rendered, or the input itself when there is no command.
+std::string command_of(const shared_state& s, const job_values& v) {
+  if (s.command != nullptr) return s.command->shell_command(v);
+  std::string code;
+  for (const record& r : v.records)
+    for (const std::string& column : r) code += (code.empty() ? "" : " ") + column;
+  return code;
+}
+
+std::optional<std::string> tag_of(const shared_state& s, const job_values& v) {
+  if (s.tagstring) return s.tagstring->render_plain(v);
+  if (!s.o.tag) return std::nullopt;
+  std::string tag;
+  for (const record& r : v.records)
+    for (const std::string& column : r) tag += (tag.empty() ? "" : " ") + column;
+  return tag;
+}
+
+/// One job slot: runs the jobs given to it, one at a time.
+class job_worker {
+public:
+  job_worker(shared_state& s, std::size_t slot) : s_(s), slot_(slot) {}
+
+  job_outcome operator()(job& j) {
+    job_outcome out;
+    if (s_.stop->load()) return out;
+    out.ran = true;
+    out.values = std::move(j.values);
+    out.values.slot = slot_;
+    out.command = command_of(s_, out.values);
+    out.tag = tag_of(s_, out.values);
+    spawn_request request;
+    if (s_.command != nullptr && !s_.command->needs_shell()) request.argv = s_.command->argv(out.values);
+    else request.argv = {s_.o.shell, "-c", out.command};
+    request.extra_env = {"PARALLEL_SEQ=" + std::to_string(out.values.seq), "PARALLEL_JOBSLOT=" + std::to_string(slot_)};
+    if (s_.o.pipe) request.stdin_data = &j.stdin_data;
+    request.mode = s_.o.ungroup ? output_mode::ungroup : s_.o.line_buffer ? output_mode::line_buffer : output_mode::group;
+    const std::string* tag = out.tag ? &*out.tag : nullptr;
+    if (request.mode == output_mode::line_buffer)
+      request.line_sink = [this, tag](const std::string& line, bool is_error) { s_.output.write_line(line, is_error, tag); };
+    const std::size_t attempts = std::max<std::size_t>(1, s_.o.retries);
+    for (std::size_t attempt = 0; attempt < attempts; ++attempt) {
+      wait_for_delay();
+      if (s_.o.verbose) s_.output.message(out.command + "\n");
+      request.deadline.reset();
+      if (s_.o.timeout.fixed.count() > 0)
+        request.deadline = std::chrono::steady_clock::now() +
+                           std::chrono::duration_cast<std::chrono::steady_clock::duration>(s_.o.timeout.fixed);
+      else if (s_.o.timeout.percent_of_median > 0)
+        if (const auto median = s_.median.get())
+          request.deadline = std::chrono::steady_clock::now() +
+                             std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                 std::chrono::duration<double>(*median * s_.o.timeout.percent_of_median / 100));
+      try {
+        out.result = run_process(request, s_.registry);
+      } catch (const std::exception& e) {
+        out.result = process_result{};
+        out.result.exit_value = 255;
+        out.result.err = std::string("parmill: cannot start the job: ") + e.what() + "\n";
+      }
+      if (!out.result.failed() || s_.registry.terminating()) break;
+    }
+    if (!out.result.failed()) s_.median.add(out.result.runtime.count());
+    count_for_halt(out);
+    return out;
+  }
+
+private:
+  /// --halt is decided here, as each job ends, so that no job starts after the condition holds.
+  void count_for_halt(const job_outcome& out) {
+    bool terminate = false;
+    {
+      std::lock_guard lock(s_.halt_mutex);
+      if (!s_.halt->count(out.result)) return;
+      const auto& h = s_.o.halt;
+      const char* what = h.on == halt_policy::why::fail      ? "failed"
+                         : h.on == halt_policy::why::success ? "succeeded"
+                                                             : "finished";
+      s_.output.message(std::string("parmill: This job ") + what + ":\n" + out.command + "\n");
+      s_.stop->store(true);
+      s_.halted_status = s_.halt->exit_status();
+      terminate = h.at == halt_policy::when::now;
+    }
+    if (terminate) s_.registry.terminate_all();
+  }
+
+  void wait_for_delay() {
+    if (s_.o.delay_seconds <= 0) return;
+    std::chrono::steady_clock::time_point start;
+    {
+      std::lock_guard lock(s_.delay_mutex);
+      start = std::max(std::chrono::steady_clock::now(), s_.next_start);
+      s_.next_start = start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                  std::chrono::duration<double>(s_.o.delay_seconds));
+    }
+    std::this_thread::sleep_until(start); // --delay: the pause the user asked for between starts
+  }
+
+  shared_state& s_;
+  std::size_t slot_;
+};
+
+} // namespace
+
+int run(const options& o) {
+  std::set<std::size_t> skip;
+  if (o.resume || o.resume_failed) skip = jobs_done(*o.joblog, !o.resume_failed);
+  std::atomic<bool> stop{false};
+  job_stream jobs(o, std::move(skip), &stop);
+
+  if (o.pipe && o.command.empty()) throw usage_error("--pipe needs a command");
+  std::optional<command_template> command;
+  if (!o.command.empty()) {
+    const bool no_arguments = o.exact_args && *o.exact_args == 0;
+    command.emplace(o.command, o.quote, jobs.column_names(), !o.pipe && !no_arguments, o.multiple_args);
+  }
+  shared_state shared{.o = o, .command = command ? &*command : nullptr, .tagstring = std::nullopt};
+  if (o.tagstring) shared.tagstring.emplace(std::vector<std::string>{*o.tagstring}, true, jobs.column_names(), false, o.multiple_args);
+
+  if (o.dry_run) {
+    for (auto& j : jobs) {
+      j.values.slot = (j.values.seq - 1) % o.jobs + 1;
+      shared.output.write_line(command_of(shared, j.values) + "\n", false, nullptr);
+    }
+    return 0;
+  }
+
+  std::optional<std::size_t> total;
+  const bool wants_total = o.shuffle || o.bar || o.eta || o.progress || o.halt.percent;
+  if (wants_total) total = jobs.read_all();
+  std::optional<job_log> log;
+  if (o.joblog) log.emplace(*o.joblog, o.resume || o.resume_failed);
+
+  std::atomic<bool> interrupted{false};
+  signal_watcher signals(
+      [&] {
+        interrupted = true;
+        stop = true;
+        shared.registry.terminate_all();
+      },
+      [&] { stop = true; });
+
+  std::unique_ptr<progress_bar> bar;
+  if (o.bar || o.eta || o.progress) bar = std::make_unique<progress_bar>("parmill", total);
+  shared.stop = &stop;
+  shared.halt.emplace(o.halt, total.value_or(0));
+
+  const auto make_worker = [&shared](const worker_context& context) { return job_worker(shared, context.index + 1); };
+  map_options map_options{.order = o.keep_order ? order::input : order::completion,
+                          .window = 0,
+                          .chunk = 1,
+                          .on_error = on_error::yield,
+                          .max_failures = unlimited,
+                          .retries = 0,
+                          .progress = {}};
+  {
+    auto outcomes = parmill::map(threads(o.jobs), jobs, per_worker(make_worker), map_options);
+    for (auto& outcome : outcomes) {
+      if (!outcome.has_value()) { // the worker itself failed (it catches the job's own failures)
+        shared.output.message("parmill: " + outcome.error().message + "\n");
+        continue;
+      }
+      job_outcome& done = *outcome;
+      if (!done.ran) continue;
+      const process_result& r = done.result;
+      if (o.results_dir) {
+        try {
+          save_results(*o.results_dir, done.values, r);
+        } catch (const std::exception& e) {
+          shared.output.message(std::string("parmill: ") + e.what() + "\n");
+        }
+      } else if (o.group) {
+        shared.output.write_job(r, done.tag ? &*done.tag : nullptr);
+      }
+      if (r.timed_out)
+        shared.output.message("parmill: Warning: This job was killed because it timed out:\nparmill: Warning: " +
+                              done.command + "\n");
+      if (log) log->record(done.values.seq, ":", r, done.command);
+      if (bar) {
+        if (r.failed()) bar->fail();
+        else bar->advance();
+      }
+      if (shared.output.broken() && !stop.exchange(true)) shared.registry.terminate_all();
+    }
+  }
+  if (bar) bar->finish();
+  if (interrupted || shared.output.broken()) return 255;
+  std::lock_guard lock(shared.halt_mutex);
+  if (shared.halt->halted() && o.halt.at == halt_policy::when::now) return shared.halted_status;
+  return shared.halt->exit_status();
+}
+
+} // namespace parmill::cli

@@ -1,0 +1,26 @@
+// cli/signals.hpp: SIGINT, SIGTERM and SIGHUP, taken by one thread with sigwaitinfo.
+#pragma once
+
+#include <functional>
+#include <thread>
+
+namespace parmill::cli {
+
+/// Blocks SIGINT, SIGTERM and SIGHUP in the calling thread (and so in every thread it starts
+/// afterwards: construct it before any other thread) and handles them on a thread of its own.
+/// Jobs get the default dispositions back when they start.
+class signal_watcher {
+public:
+  /// `interrupt` runs on SIGINT or SIGTERM, `hangup` on SIGHUP, on the watcher's thread.
+  signal_watcher(std::function<void()> interrupt, std::function<void()> hangup);
+  /// Stops and joins the watcher's thread.
+  ~signal_watcher();
+  signal_watcher(const signal_watcher&) = delete;
+  signal_watcher& operator=(const signal_watcher&) = delete;
+
+private:
+  std::function<void()> interrupt_, hangup_;
+  std::thread thread_;
+};
+
+} // namespace parmill::cli
