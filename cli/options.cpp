@@ -195,7 +195,7 @@ options parse_options(const std::vector<std::string>& args, action& what, std::s
   app.add_flag("-h,--help", help);
   app.add_flag("--version", version);
   app.add_option("-j,-P,--jobs,--max-procs", jobs);
-  app.add_option("-a,--arg-file", arg_files)->take_first()->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  app.add_option("-a,--arg-file", arg_files)->allow_extra_args(false)->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   app.add_flag("-0,--null", null);
   app.add_option("-d,--delimiter", delimiter);
   app.add_option("-C,--colsep", o.colsep);

@@ -1,0 +1,93 @@
+// Replacement strings and quoting, checked against what GNU parallel 20221122 prints.
+#include <gtest/gtest.h>
+
+#include "command_template.hpp"
+
+using parmill::cli::command_template;
+using parmill::cli::job_values;
+using parmill::cli::shell_quote;
+
+namespace {
+
+std::string shell(const std::vector<std::string>& words, job_values job, bool multiple = false, bool quote = false) {
+  return command_template(words, quote, {}, true, multiple).shell_command(job);
+}
+
+job_values one(std::vector<std::string> columns, std::size_t seq = 1, std::size_t slot = 1) {
+  return job_values{.seq = seq, .slot = slot, .records = {std::move(columns)}};
+}
+
+} // namespace
+
+TEST(ShellQuote, LeavesPlainWordsAloneAndQuotesEverythingElseAsGnuParallelDoes) {
+  EXPECT_EQ(shell_quote("plain.txt"), "plain.txt");
+  EXPECT_EQ(shell_quote("a/b-c_d+e"), "a/b-c_d+e");
+  EXPECT_EQ(shell_quote("-n"), "-n");
+  EXPECT_EQ(shell_quote("a b"), "'a b'");
+  EXPECT_EQ(shell_quote("it's"), "'it'\"'\"'s'");
+  EXPECT_EQ(shell_quote("it's'"), "'it'\"'\"'s'\"'\"");
+  EXPECT_EQ(shell_quote("'"), "\"'\"");
+  EXPECT_EQ(shell_quote(""), "''");
+  EXPECT_EQ(shell_quote("$x"), "'$x'");
+  EXPECT_EQ(shell_quote("a=b"), "'a=b'");
+  EXPECT_EQ(shell_quote("\xc3\xbc"), "'\xc3\xbc'");
+  EXPECT_EQ(shell_quote("new\nline"), "'new\nline'");
+}
+
+TEST(CommandTemplate, ExpandsEveryReplacementString) {
+  const std::vector<std::string> words{"echo", "{}", "{.}", "{/}", "{//}", "{/.}", "{#}", "{%}"};
+  EXPECT_EQ(shell(words, one({"dir/sub/file.tar.gz"}, 7, 2)),
+            "echo dir/sub/file.tar.gz dir/sub/file.tar file.tar.gz dir/sub file.tar 7 2");
+  EXPECT_EQ(shell(words, one({"plain"})), "echo plain plain plain . plain 1 1");
+  EXPECT_EQ(shell(words, one({"/abs.x"})), "echo /abs.x /abs abs.x / abs 1 1");
+  EXPECT_EQ(shell(words, one({"dir.d/file"})), "echo dir.d/file dir.d/file file dir.d file 1 1");
+}
+
+TEST(CommandTemplate, PositionalReplacementsCountFromEitherEnd) {
+  EXPECT_EQ(shell({"echo", "{1}", "{2}", "{-1}", "{1.}", "{2/}", "{3}"}, one({"a.x", "d/c"})),
+            "echo a.x d/c d/c a c ''");
+}
+
+TEST(CommandTemplate, AppendsAllInputsWhenTheCommandHasNoReplacementString) {
+  EXPECT_EQ(shell({"echo"}, one({"a", "b c"})), "echo a 'b c'");
+  EXPECT_EQ(shell({"echo", "x"}, one({"a"})), "echo x a");
+}
+
+TEST(CommandTemplate, UnknownBracesStayAsTheyAre) {
+  EXPECT_EQ(shell({"echo", "{foo}", "{}"}, one({"a"})), "echo {foo} a");
+}
+
+TEST(CommandTemplate, RepeatsTheWordAroundTheReplacementForSeveralInputs) {
+  job_values job{.seq = 1, .slot = 1, .records = {{"a"}, {"b"}, {"c"}}};
+  EXPECT_EQ(shell({"echo", "pre{}post"}, job), "echo preapost prebpost precpost");
+  EXPECT_EQ(shell({"echo", "pre{}post"}, job, true), "echo prea b cpost");
+}
+
+TEST(CommandTemplate, RunsWithoutAShellOnlyWhenNothingNeedsOne) {
+  EXPECT_FALSE(command_template({"echo", "{}"}, false, {}, true, false).needs_shell());
+  EXPECT_FALSE(command_template({"gzip", "-k", "--", "{}"}, false, {}, true, false).needs_shell());
+  EXPECT_TRUE(command_template({"echo {}; exit 1"}, false, {}, true, false).needs_shell());
+  EXPECT_TRUE(command_template({"echo", "*"}, false, {}, true, false).needs_shell());
+  EXPECT_TRUE(command_template({"echo", "$HOME"}, false, {}, true, false).needs_shell());
+  EXPECT_TRUE(command_template({"cd", "{}"}, false, {}, true, false).needs_shell()); // a builtin
+  EXPECT_TRUE(command_template({"X=1", "env"}, false, {}, true, false).needs_shell());
+  EXPECT_TRUE(command_template({"no-such-program-here", "{}"}, false, {}, true, false).needs_shell());
+  EXPECT_FALSE(command_template({"echo", "a;b"}, true, {}, true, false).needs_shell()); // -q
+}
+
+TEST(CommandTemplate, TheArgvHoldsEachValueAsOneArgument) {
+  const command_template t({"printf", "[%s]", "x{}y"}, false, {}, true, false);
+  EXPECT_EQ(t.argv(one({"a b\nc"})), (std::vector<std::string>{"printf", "[%s]", "xa b\ncy"}));
+  const command_template m({"echo", "pre{}post"}, false, {}, true, true);
+  EXPECT_EQ(m.argv(job_values{.seq = 1, .slot = 1, .records = {{"a"}, {"b"}}}),
+            (std::vector<std::string>{"echo", "prea", "bpost"}));
+}
+
+TEST(CommandTemplate, QuotedWordsAreLiteral) {
+  EXPECT_EQ(shell({"printf", "%s;", "{}"}, one({"a b"}), false, true), "printf '%s;' 'a b'");
+}
+
+TEST(CommandTemplate, ColumnNamesFromTheHeader) {
+  const command_template t({"echo", "{name}-{age}", "{name.}"}, false, {{"name", 0}, {"age", 1}}, true, false);
+  EXPECT_EQ(t.shell_command(one({"bob.x", "3"})), "echo bob.x-3 bob");
+}
