@@ -13,8 +13,8 @@ CTEST_FLAGS ?= --output-on-failure -j $(JOBS)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Debian packages needed to build and test; benchmarks add their peers.
-DEPS := cmake ninja-build g++ make ccache pkg-config libgtest-dev libgmock-dev
-BENCH_DEPS := libbenchmark-dev libtbb-dev
+DEPS := cmake ninja-build g++ make ccache pkg-config libgtest-dev libgmock-dev libcli11-dev
+BENCH_DEPS := libbenchmark-dev libtbb-dev parallel
 
 CONFIGURE = cmake -S . -G Ninja -Wno-dev
 
@@ -36,8 +36,8 @@ $(BUILD_DIR)/release/build.ninja: CMakeLists.txt
 	$(CONFIGURE) -B $(BUILD_DIR)/release -DCMAKE_BUILD_TYPE=Release
 
 demo: bench-deps $(BUILD_DIR)/release/build.ninja
-	cmake --build $(BUILD_DIR)/release --target example_demo
-	$(BUILD_DIR)/release/examples/example_demo
+	cmake --build $(BUILD_DIR)/release --target parmill_command
+	examples/demo_command.sh $(BUILD_DIR)/release/parmill $(BUILD_DIR)/demo 3000
 
 test: bench-deps $(BUILD_DIR)/release/build.ninja
 	cmake --build $(BUILD_DIR)/release
