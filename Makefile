@@ -60,6 +60,7 @@ asan: deps
 bench: bench-deps $(BUILD_DIR)/release/build.ninja
 	cmake --build $(BUILD_DIR)/release
 	bench/run.sh $(BUILD_DIR)/release
+	bench/command_bench.sh $(BUILD_DIR)/release
 
 format:
 	clang-format -i $$(git ls-files '*.hpp' '*.cpp')

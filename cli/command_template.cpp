@@ -40,17 +40,21 @@ bool program_on_path(const std::string& name) {
 
 std::string shell_quote(const std::string& value) {
   bool plain = !value.empty();
-  for (unsigned char c : value) plain = plain && is_plain(c);
+  for (unsigned char c : value)
+    plain = plain && is_plain(c);
   if (plain) return value;
   std::string quoted = "'";
   for (char c : value) {
-    if (c == '\'') quoted.append("'\"'\"'");
-    else quoted.push_back(c);
+    if (c == '\'')
+      quoted.append("'\"'\"'");
+    else
+      quoted.push_back(c);
   }
   quoted.push_back('\'');
   if (quoted.size() > 2) { // drop the empty '' a leading or trailing quote leaves
     if (quoted.rfind("''", 0) == 0) quoted.erase(0, 2);
-    if (quoted.size() >= 2 && quoted.compare(quoted.size() - 2, 2, "''") == 0) quoted.erase(quoted.size() - 2);
+    if (quoted.size() >= 2 && quoted.compare(quoted.size() - 2, 2, "''") == 0)
+      quoted.erase(quoted.size() - 2);
   }
   return quoted;
 }
@@ -75,7 +79,8 @@ std::string dir_name(const std::string& path) {
 }
 
 std::vector<command_template::segment>
-command_template::parse_word(const std::string& text, const std::map<std::string, std::size_t>& names, bool& found) {
+command_template::parse_word(const std::string& text, const std::map<std::string, std::size_t>& names,
+                             bool& found) {
   std::vector<segment> out;
   const auto add_text = [&](std::string_view t) {
     if (t.empty()) return;
@@ -102,7 +107,8 @@ command_template::parse_word(const std::string& text, const std::map<std::string
     // A leading column number (or name), then a modifier.
     std::size_t digits = 0;
     if (!rest.empty() && rest[0] == '-') digits = 1;
-    while (digits < rest.size() && std::isdigit(static_cast<unsigned char>(rest[digits])) != 0) ++digits;
+    while (digits < rest.size() && std::isdigit(static_cast<unsigned char>(rest[digits])) != 0)
+      ++digits;
     bool known = true;
     if (inside == "#") {
       s.what = segment::kind::seq;
@@ -114,17 +120,23 @@ command_template::parse_word(const std::string& text, const std::map<std::string
       s.column = std::stoi(std::string(rest.substr(0, digits)));
       if (s.column == 0) known = false;
       rest.remove_prefix(digits);
-    } else if (const auto named = names.find(inside.substr(0, inside.find_first_of("./"))); named != names.end() &&
-                                                                                           !inside.empty()) {
+    } else if (const auto named = names.find(inside.substr(0, inside.find_first_of("./")));
+               named != names.end() && !inside.empty()) {
       s.column = static_cast<int>(named->second) + 1;
       rest.remove_prefix(named->first.size());
     }
-    if (rest.empty()) s.mod = modifier::none;
-    else if (rest == ".") s.mod = modifier::no_extension;
-    else if (rest == "/") s.mod = modifier::basename;
-    else if (rest == "//") s.mod = modifier::dirname;
-    else if (rest == "/.") s.mod = modifier::basename_no_extension;
-    else known = false;
+    if (rest.empty())
+      s.mod = modifier::none;
+    else if (rest == ".")
+      s.mod = modifier::no_extension;
+    else if (rest == "/")
+      s.mod = modifier::basename;
+    else if (rest == "//")
+      s.mod = modifier::dirname;
+    else if (rest == "/.")
+      s.mod = modifier::basename_no_extension;
+    else
+      known = false;
     if (!known) { // not a replacement string: GNU parallel leaves it as it is
       add_text(std::string_view(text).substr(open, close - open + 1));
     } else {
@@ -149,19 +161,23 @@ command_template::command_template(const std::vector<std::string>& words, bool q
     words_.push_back(std::move(w));
   };
   if (quote_words) {
-    for (const std::string& w : words) add(w, words_.empty() ? "" : " ");
+    for (const std::string& w : words)
+      add(w, words_.empty() ? "" : " ");
   } else {
     // The command is shell code: its words joined by spaces, then split at whitespace so that -X
     // can repeat the word around a replacement string.
     std::string command;
-    for (const std::string& w : words) command += (command.empty() ? "" : " ") + w;
+    for (const std::string& w : words)
+      command += (command.empty() ? "" : " ") + w;
     std::size_t i = 0;
     while (i < command.size()) {
       const std::size_t start = i;
-      while (i < command.size() && is_space(command[i])) ++i;
+      while (i < command.size() && is_space(command[i]))
+        ++i;
       std::string separator = command.substr(start, i - start);
       const std::size_t word_start = i;
-      while (i < command.size() && !is_space(command[i])) ++i;
+      while (i < command.size() && !is_space(command[i]))
+        ++i;
       if (i > word_start) add(command.substr(word_start, i - word_start), std::move(separator));
     }
   }
@@ -179,10 +195,12 @@ command_template::command_template(const std::vector<std::string>& words, bool q
     if (w.separator_before.find('\n') != std::string::npos) needs_shell_ = true;
     for (const segment& s : w.segments)
       if (s.what == segment::kind::text)
-        for (unsigned char c : s.text) needs_shell_ = needs_shell_ || !is_inert(c);
+        for (unsigned char c : s.text)
+          needs_shell_ = needs_shell_ || !is_inert(c);
   }
   if (words_.empty() || words_[0].segments.size() != 1 || words_[0].segments[0].what != segment::kind::text ||
-      words_[0].segments[0].text.find('=') != std::string::npos || !program_on_path(words_[0].segments[0].text))
+      words_[0].segments[0].text.find('=') != std::string::npos ||
+      !program_on_path(words_[0].segments[0].text))
     needs_shell_ = true;
 }
 
@@ -201,20 +219,24 @@ void command_template::values_of(const segment& s, const job_values& job, const 
   };
   if (s.column == 0) {
     if (one != nullptr) {
-      for (const std::string& v : *one) out.push_back(transform(v));
+      for (const std::string& v : *one)
+        out.push_back(transform(v));
     } else {
       for (const record& r : job.records)
-        for (const std::string& v : r) out.push_back(transform(v));
+        for (const std::string& v : r)
+          out.push_back(transform(v));
     }
     return;
   }
   // A column: of this input when the word is repeated per input, else of all inputs in order.
   std::vector<const std::string*> columns;
   if (one != nullptr) {
-    for (const std::string& v : *one) columns.push_back(&v);
+    for (const std::string& v : *one)
+      columns.push_back(&v);
   } else {
     for (const record& r : job.records)
-      for (const std::string& v : r) columns.push_back(&v);
+      for (const std::string& v : r)
+        columns.push_back(&v);
   }
   const long n = static_cast<long>(columns.size());
   const long at = s.column > 0 ? s.column - 1 : n + s.column;
@@ -242,17 +264,20 @@ std::vector<std::string> command_template::render(const job_values& job, bool qu
       }
     }
     if (!quoted) {
-      for (std::string& p : parts) out.push_back(std::move(p));
+      for (std::string& p : parts)
+        out.push_back(std::move(p));
       return;
     }
     std::string joined;
-    for (std::size_t k = 0; k < parts.size(); ++k) joined += (k > 0 ? " " : "") + parts[k];
+    for (std::size_t k = 0; k < parts.size(); ++k)
+      joined += (k > 0 ? " " : "") + parts[k];
     out.push_back(std::move(joined));
   };
   for (const word& w : words_) {
     const std::size_t first = out.size();
     if (w.per_input && job.records.size() > 1 && !multiple_) {
-      for (const record& r : job.records) render_word(w, &r);
+      for (const record& r : job.records)
+        render_word(w, &r);
     } else {
       render_word(w, nullptr);
     }
@@ -276,7 +301,8 @@ std::vector<std::string> command_template::argv(const job_values& job) const { r
 
 std::string command_template::render_plain(const job_values& job) const {
   std::string text;
-  for (const std::string& piece : render(job, false)) text += (text.empty() ? "" : " ") + piece;
+  for (const std::string& piece : render(job, false))
+    text += (text.empty() ? "" : " ") + piece;
   return text;
 }
 

@@ -14,9 +14,9 @@ using record = std::vector<std::string>;
 
 /// What a job renders its command from.
 struct job_values {
-  std::size_t seq = 0;          ///< `{#}`, from 1
-  std::size_t slot = 0;         ///< `{%}`, from 1
-  std::vector<record> records;  ///< one, or several with -n/-N/-X/-m
+  std::size_t seq = 0;         ///< `{#}`, from 1
+  std::size_t slot = 0;        ///< `{%}`, from 1
+  std::vector<record> records; ///< one, or several with -n/-N/-X/-m
 };
 
 /// Quotes `value` for a POSIX shell as GNU parallel does: unchanged when it is made only of
@@ -68,8 +68,8 @@ private:
   std::vector<std::string> render(const job_values& job, bool quoted) const;
   void values_of(const segment& s, const job_values& job, const record* one, bool quoted,
                  std::vector<std::string>& out) const;
-  static std::vector<segment> parse_word(const std::string& text, const std::map<std::string, std::size_t>& names,
-                                         bool& found);
+  static std::vector<segment> parse_word(const std::string& text,
+                                         const std::map<std::string, std::size_t>& names, bool& found);
 
   std::vector<word> words_;
   bool quote_words_ = false;

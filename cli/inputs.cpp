@@ -22,7 +22,8 @@ std::string trim(const std::string& s) {
 
 } // namespace
 
-value_reader::value_reader(const input_source& source, char delimiter) : source_(&source), delimiter_(delimiter) {
+value_reader::value_reader(const input_source& source, char delimiter)
+    : source_(&source), delimiter_(delimiter) {
   if (source.from != input_source::kind::file) return;
   if (source.path == "-") {
     file_ = stdin;
@@ -73,9 +74,11 @@ job_stream::job_stream(const options& o, std::set<std::size_t> skip, const std::
   } else if (o.header) {
     colsep_.emplace("\t", std::regex::extended);
   }
-  static const input_source standard_input{.from = input_source::kind::file, .values = {}, .path = "-", .linked = false};
+  static const input_source standard_input{
+      .from = input_source::kind::file, .values = {}, .path = "-", .linked = false};
   std::vector<const input_source*> sources;
-  for (const input_source& s : o.sources) sources.push_back(&s);
+  for (const input_source& s : o.sources)
+    sources.push_back(&s);
   if (sources.empty()) sources.push_back(&standard_input);
 
   if (o.pipe) {
@@ -90,7 +93,8 @@ job_stream::job_stream(const options& o, std::set<std::size_t> skip, const std::
     for (const input_source* s : sources) {
       value_reader reader(*s, o.delimiter);
       std::vector<std::string> values;
-      while (auto v = reader.next()) values.push_back(std::move(*v));
+      while (auto v = reader.next())
+        values.push_back(std::move(*v));
       linked_rows_ = linked_values_.empty() ? values.size() : std::max(linked_rows_, values.size());
       if (values.empty()) linked_rows_ = 0;
       linked_values_.push_back(std::move(values));
@@ -100,11 +104,13 @@ job_stream::job_stream(const options& o, std::set<std::size_t> skip, const std::
   } else {
     // Group 0 (the first source and those linked to it) streams; each later group is read now.
     std::size_t i = 0;
-    do streaming_.push_back(std::make_unique<value_reader>(*sources[i++], o.delimiter));
+    do
+      streaming_.push_back(std::make_unique<value_reader>(*sources[i++], o.delimiter));
     while (i < sources.size() && sources[i]->linked);
     while (i < sources.size()) {
       std::vector<std::unique_ptr<value_reader>> group;
-      do group.push_back(std::make_unique<value_reader>(*sources[i++], o.delimiter));
+      do
+        group.push_back(std::make_unique<value_reader>(*sources[i++], o.delimiter));
       while (i < sources.size() && sources[i]->linked);
       std::vector<record> rows;
       for (;;) {
@@ -127,10 +133,13 @@ job_stream::job_stream(const options& o, std::set<std::size_t> skip, const std::
   }
   if (o.header) {
     if (auto names = next_raw_record())
-      for (std::size_t c = 0; c < names->size(); ++c) names_.emplace((*names)[c], c);
+      for (std::size_t c = 0; c < names->size(); ++c)
+        names_.emplace((*names)[c], c);
   }
-  if (o.exact_args) per_job_ = std::max<std::size_t>(1, *o.exact_args);
-  else if (o.max_args) per_job_ = o.max_args;
+  if (o.exact_args)
+    per_job_ = std::max<std::size_t>(1, *o.exact_args);
+  else if (o.max_args)
+    per_job_ = o.max_args;
   pack_ = (o.context_replace || o.multiple_args) && !o.exact_args;
   if (pack_ && !o.max_args) per_job_ = 0; // decided from the look-ahead
 }
@@ -141,7 +150,8 @@ void job_stream::split_columns(const std::string& value, record& out) const {
     return;
   }
   std::sregex_token_iterator it(value.begin(), value.end(), *colsep_, -1), end;
-  for (; it != end; ++it) out.push_back(trim(it->str()));
+  for (; it != end; ++it)
+    out.push_back(trim(it->str()));
   if (value.empty()) out.emplace_back();
 }
 
@@ -156,7 +166,8 @@ std::optional<record> job_stream::next_raw_record() {
   if (wrap_) {
     if (linked_row_ >= linked_rows_) return std::nullopt;
     record r;
-    for (const auto& values : linked_values_) split_columns(values[linked_row_ % values.size()], r);
+    for (const auto& values : linked_values_)
+      split_columns(values[linked_row_ % values.size()], r);
     ++linked_row_;
     return r;
   }
@@ -230,7 +241,8 @@ std::optional<job> job_stream::next_job() {
       auto r = next_record();
       if (!r) break;
       std::size_t size = 0;
-      for (const std::string& v : *r) size += v.size() + 3;
+      for (const std::string& v : *r)
+        size += v.size() + 3;
       j.values.records.push_back(std::move(*r));
       bytes += size;
       if (pack_ && bytes >= max_line_bytes) break;
@@ -265,8 +277,10 @@ std::optional<job> job_stream::next_pipe_block() {
         if (count == records_wanted) cut = at;
       } else if (pipe_buffer_.size() >= options_.block_bytes) {
         const auto last = pipe_buffer_.rfind(d, options_.block_bytes - 1);
-        if (last != std::string::npos) cut = last + 1;
-        else if (const auto next = pipe_buffer_.find(d, options_.block_bytes); next != std::string::npos) cut = next + 1;
+        if (last != std::string::npos)
+          cut = last + 1;
+        else if (const auto next = pipe_buffer_.find(d, options_.block_bytes); next != std::string::npos)
+          cut = next + 1;
       }
       if (cut != std::string::npos || pipe_eof_) break;
       const std::size_t old = pipe_buffer_.size();
@@ -287,7 +301,8 @@ std::optional<job> job_stream::next_pipe_block() {
 
 std::size_t job_stream::read_all() {
   std::vector<job> jobs;
-  while (auto j = options_.pipe ? next_pipe_block() : next_job()) jobs.push_back(std::move(*j));
+  while (auto j = options_.pipe ? next_pipe_block() : next_job())
+    jobs.push_back(std::move(*j));
   if (options_.shuffle) {
     std::random_device seed;
     std::mt19937_64 random(seed());

@@ -1,6 +1,7 @@
 // cli/inputs.hpp: the command's jobs, read lazily from its input sources.
 #pragma once
 
+#include <atomic>
 #include <cstdio>
 #include <iterator>
 #include <map>
@@ -8,7 +9,6 @@
 #include <optional>
 #include <random>
 #include <regex>
-#include <atomic>
 #include <set>
 #include <string>
 #include <vector>

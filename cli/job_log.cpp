@@ -41,7 +41,8 @@ std::set<std::size_t> jobs_done(const std::string& path, bool failed_too) {
     std::vector<std::string> fields;
     std::stringstream split(line);
     std::string field;
-    while (fields.size() < 8 && std::getline(split, field, '\t')) fields.push_back(field);
+    while (fields.size() < 8 && std::getline(split, field, '\t'))
+      fields.push_back(field);
     if (fields.size() < 8 || fields[0] == "Seq") continue;
     try {
       const std::size_t seq = std::stoull(fields[0]);
@@ -65,12 +66,12 @@ job_log::~job_log() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-void job_log::record(std::size_t seq, const std::string& host, const process_result& r, const std::string& command) {
-  const double start =
-      std::chrono::duration<double>(r.started.time_since_epoch()).count();
+void job_log::record(std::size_t seq, const std::string& host, const process_result& r,
+                     const std::string& command) {
+  const double start = std::chrono::duration<double>(r.started.time_since_epoch()).count();
   char numbers[160];
-  std::snprintf(numbers, sizeof numbers, "%zu\t%s\t%.3f\t%10.3f\t%zu\t%zu\t%d\t%d\t", seq, host.c_str(), start,
-                r.runtime.count(), r.sent, r.received, r.exit_value, r.signal);
+  std::snprintf(numbers, sizeof numbers, "%zu\t%s\t%.3f\t%10.3f\t%zu\t%zu\t%d\t%d\t", seq, host.c_str(),
+                start, r.runtime.count(), r.sent, r.received, r.exit_value, r.signal);
   write_all(fd_, numbers + command + "\n");
 }
 

@@ -43,7 +43,8 @@ std::vector<char*> job_environment(const std::vector<std::string>& extra) {
     }
     if (!replaced) env.push_back(*e);
   }
-  for (const std::string& x : extra) env.push_back(const_cast<char*>(x.c_str()));
+  for (const std::string& x : extra)
+    env.push_back(const_cast<char*>(x.c_str()));
   env.push_back(nullptr);
   return env;
 }
@@ -81,7 +82,8 @@ void running_jobs::terminate_all(std::chrono::milliseconds grace) {
   {
     std::lock_guard lock(mutex_);
     terminating_ = true;
-    for (pid_t g : groups_) ::kill(-g, SIGTERM);
+    for (pid_t g : groups_)
+      ::kill(-g, SIGTERM);
   }
   const auto until = std::chrono::steady_clock::now() + grace;
   while (std::chrono::steady_clock::now() < until) {
@@ -92,7 +94,8 @@ void running_jobs::terminate_all(std::chrono::milliseconds grace) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5)); // the TERM-then-KILL sequence's pause
   }
   std::lock_guard lock(mutex_);
-  for (pid_t g : groups_) ::kill(-g, SIGKILL);
+  for (pid_t g : groups_)
+    ::kill(-g, SIGKILL);
 }
 
 process_result run_process(const spawn_request& request, running_jobs& registry) {
@@ -115,8 +118,10 @@ process_result run_process(const spawn_request& request, running_jobs& registry)
 
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  if (request.stdin_data != nullptr) posix_spawn_file_actions_adddup2(&actions, in_pipe[0], 0);
-  else posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  if (request.stdin_data != nullptr)
+    posix_spawn_file_actions_adddup2(&actions, in_pipe[0], 0);
+  else
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
   if (capture) {
     posix_spawn_file_actions_adddup2(&actions, out_pipe[1], 1);
     posix_spawn_file_actions_adddup2(&actions, err_pipe[1], 2);
@@ -126,14 +131,17 @@ process_result run_process(const spawn_request& request, running_jobs& registry)
   sigset_t none, defaults;
   sigemptyset(&none);
   sigemptyset(&defaults);
-  for (int s : {SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGQUIT, SIGCHLD, SIGUSR1, SIGUSR2}) sigaddset(&defaults, s);
+  for (int s : {SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGQUIT, SIGCHLD, SIGUSR1, SIGUSR2})
+    sigaddset(&defaults, s);
   posix_spawnattr_setsigmask(&attributes, &none);
   posix_spawnattr_setsigdefault(&attributes, &defaults);
   posix_spawnattr_setpgroup(&attributes, 0);
-  posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
+  posix_spawnattr_setflags(&attributes,
+                           POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
 
   std::vector<char*> argv;
-  for (const std::string& a : request.argv) argv.push_back(const_cast<char*>(a.c_str()));
+  for (const std::string& a : request.argv)
+    argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
   std::vector<char*> env = job_environment(request.extra_env);
   pid_t pid = -1;
@@ -146,7 +154,8 @@ process_result run_process(const spawn_request& request, running_jobs& registry)
   if (spawned != 0) {
     result.exit_value = 127;
     std::string message = "parmill: " + request.argv[0] + ": " +
-                          (spawned == ENOENT ? std::string("command not found") : std::strerror(spawned)) + "\n";
+                          (spawned == ENOENT ? std::string("command not found") : std::strerror(spawned)) +
+                          "\n";
     if (request.mode == output_mode::ungroup) {
       [[maybe_unused]] auto ignored = ::write(2, message.data(), message.size());
     } else if (request.mode == output_mode::line_buffer) {
@@ -182,9 +191,12 @@ process_result run_process(const spawn_request& request, running_jobs& registry)
         }
         continue;
       }
-      if (n == 0) fd.reset(); // end of file
-      else if (errno == EINTR) continue;
-      else if (errno != EAGAIN) fd.reset();
+      if (n == 0)
+        fd.reset(); // end of file
+      else if (errno == EINTR)
+        continue;
+      else if (errno != EAGAIN)
+        fd.reset();
       return;
     }
   };
@@ -201,7 +213,8 @@ process_result run_process(const spawn_request& request, running_jobs& registry)
     add(in_write.fd, POLLOUT);
     int timeout_ms = pidfd.fd >= 0 ? -1 : 10; // without pidfds, look at the child every 10 ms
     if (deadline) {
-      const auto left = std::chrono::ceil<std::chrono::milliseconds>(*deadline - std::chrono::steady_clock::now());
+      const auto left =
+          std::chrono::ceil<std::chrono::milliseconds>(*deadline - std::chrono::steady_clock::now());
       timeout_ms = static_cast<int>(std::max<std::int64_t>(0, left.count()));
       if (pidfd.fd < 0) timeout_ms = std::min(timeout_ms, 10);
     }
@@ -223,8 +236,10 @@ process_result run_process(const spawn_request& request, running_jobs& registry)
       const std::string& data = *request.stdin_data;
       while (written < data.size()) {
         const ssize_t w = ::write(in_write.fd, data.data() + written, data.size() - written);
-        if (w > 0) written += static_cast<std::size_t>(w);
-        else break;
+        if (w > 0)
+          written += static_cast<std::size_t>(w);
+        else
+          break;
       }
       if (written == data.size() || (errno != EAGAIN && errno != EINTR)) in_write.reset();
     }
@@ -232,8 +247,10 @@ process_result run_process(const spawn_request& request, running_jobs& registry)
     info.si_pid = 0;
     if (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG) == 0 && info.si_pid == pid) {
       exited = true;
-      if (info.si_code == CLD_EXITED) result.exit_value = info.si_status;
-      else result.signal = info.si_status;
+      if (info.si_code == CLD_EXITED)
+        result.exit_value = info.si_status;
+      else
+        result.signal = info.si_status;
     }
   }
   registry.remove(pid);

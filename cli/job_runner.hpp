@@ -24,8 +24,8 @@ enum class output_mode {
 
 /// What to run and how.
 struct spawn_request {
-  std::vector<std::string> argv;       ///< run directly (searched on PATH), or {shell, "-c", code}
-  std::vector<std::string> extra_env;  ///< NAME=value pairs added to parmill's environment
+  std::vector<std::string> argv;           ///< run directly (searched on PATH), or {shell, "-c", code}
+  std::vector<std::string> extra_env;      ///< NAME=value pairs added to parmill's environment
   const std::string* stdin_data = nullptr; ///< fed to standard input; null: /dev/null
   output_mode mode = output_mode::group;
   std::optional<std::chrono::steady_clock::time_point> deadline; ///< killed (TERM, then KILL) after it

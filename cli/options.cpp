@@ -17,9 +17,8 @@ bool is_separator(const std::string& word) {
 
 /// A non-negative integer, or nothing.
 std::optional<std::size_t> to_count(const std::string& text) {
-  if (text.empty() || text.size() > 18 || !std::all_of(text.begin(), text.end(), [](unsigned char c) {
-        return std::isdigit(c);
-      }))
+  if (text.empty() || text.size() > 18 ||
+      !std::all_of(text.begin(), text.end(), [](unsigned char c) { return std::isdigit(c); }))
     return std::nullopt;
   return static_cast<std::size_t>(std::stoull(text));
 }
@@ -40,14 +39,16 @@ std::optional<double> to_number(const std::string& text) {
 /// Splits the words after the options into the command and the input sources.
 void split_command_and_sources(const std::vector<std::string>& words, options& o) {
   std::size_t i = 0;
-  while (i < words.size() && !is_separator(words[i])) o.command.push_back(words[i++]);
+  while (i < words.size() && !is_separator(words[i]))
+    o.command.push_back(words[i++]);
   while (i < words.size()) {
     const std::string& separator = words[i++];
     input_source source;
     source.linked = separator.back() == '+';
     const bool files = separator.rfind("::::", 0) == 0;
     std::vector<std::string> values;
-    while (i < words.size() && !is_separator(words[i])) values.push_back(words[i++]);
+    while (i < words.size() && !is_separator(words[i]))
+      values.push_back(words[i++]);
     if (source.linked && o.sources.empty())
       throw usage_error(separator + " must follow another input source");
     if (!files) {
@@ -78,7 +79,8 @@ std::size_t parse_jobs(const std::string& value, std::size_t cores, std::size_t 
   if (value.back() == '%') {
     const auto percent = to_number(value.substr(0, value.size() - 1));
     if (!percent) throw bad();
-    return std::clamp<std::size_t>(static_cast<std::size_t>(std::floor(cores * *percent / 100.0)), 1, max_jobs);
+    return std::clamp<std::size_t>(static_cast<std::size_t>(std::floor(cores * *percent / 100.0)), 1,
+                                   max_jobs);
   }
   if (value[0] == '+' || value[0] == '-') {
     const auto n = to_count(value.substr(1));
@@ -94,7 +96,9 @@ std::size_t parse_jobs(const std::string& value, std::size_t cores, std::size_t 
 }
 
 std::size_t parse_size(const std::string& value) {
-  const auto bad = [&] { return usage_error("'" + value + "' is not a size (a number with k, K, m, M, g, G, t or T)"); };
+  const auto bad = [&] {
+    return usage_error("'" + value + "' is not a size (a number with k, K, m, M, g, G, t or T)");
+  };
   if (value.empty()) throw bad();
   std::string digits = value;
   double multiplier = 1;
@@ -128,9 +132,12 @@ halt_policy parse_halt(const std::string& value) {
   std::string rest = value;
   if (const auto comma = value.find(','); comma != std::string::npos) {
     const std::string when = value.substr(0, comma);
-    if (when == "now") h.at = halt_policy::when::now;
-    else if (when == "soon") h.at = halt_policy::when::soon;
-    else throw bad();
+    if (when == "now")
+      h.at = halt_policy::when::now;
+    else if (when == "soon")
+      h.at = halt_policy::when::soon;
+    else
+      throw bad();
     rest = value.substr(comma + 1);
   } else {
     h.at = halt_policy::when::soon; // "1-99%" is the old form of soon,fail=N%
@@ -141,10 +148,14 @@ halt_policy parse_halt(const std::string& value) {
   if (equals == std::string::npos) throw bad();
   const std::string why = rest.substr(0, equals);
   std::string amount = rest.substr(equals + 1);
-  if (why == "fail") h.on = halt_policy::why::fail;
-  else if (why == "success") h.on = halt_policy::why::success;
-  else if (why == "done") h.on = halt_policy::why::done;
-  else throw bad();
+  if (why == "fail")
+    h.on = halt_policy::why::fail;
+  else if (why == "success")
+    h.on = halt_policy::why::success;
+  else if (why == "done")
+    h.on = halt_policy::why::done;
+  else
+    throw bad();
   if (!amount.empty() && amount.back() == '%') {
     h.percent = true;
     amount.pop_back();
@@ -170,10 +181,22 @@ timeout_policy parse_timeout(const std::string& value) {
   std::string digits = value;
   double unit = 1;
   switch (value.back()) {
-  case 's': unit = 1; digits.pop_back(); break;
-  case 'm': unit = 60; digits.pop_back(); break;
-  case 'h': unit = 3600; digits.pop_back(); break;
-  case 'd': unit = 86400; digits.pop_back(); break;
+  case 's':
+    unit = 1;
+    digits.pop_back();
+    break;
+  case 'm':
+    unit = 60;
+    digits.pop_back();
+    break;
+  case 'h':
+    unit = 3600;
+    digits.pop_back();
+    break;
+  case 'd':
+    unit = 86400;
+    digits.pop_back();
+    break;
   default: break;
   }
   const auto n = to_number(digits);
@@ -182,7 +205,8 @@ timeout_policy parse_timeout(const std::string& value) {
   return t;
 }
 
-options parse_options(const std::vector<std::string>& args, action& what, std::size_t cores, std::size_t max_jobs) {
+options parse_options(const std::vector<std::string>& args, action& what, std::size_t cores,
+                      std::size_t max_jobs) {
   CLI::App app{"parmill"};
   app.set_help_flag();
   app.prefix_command();
@@ -195,7 +219,9 @@ options parse_options(const std::vector<std::string>& args, action& what, std::s
   app.add_flag("-h,--help", help);
   app.add_flag("--version", version);
   app.add_option("-j,-P,--jobs,--max-procs", jobs);
-  app.add_option("-a,--arg-file", arg_files)->allow_extra_args(false)->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  app.add_option("-a,--arg-file", arg_files)
+      ->allow_extra_args(false)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   app.add_flag("-0,--null", null);
   app.add_option("-d,--delimiter", delimiter);
   app.add_option("-C,--colsep", o.colsep);
@@ -244,14 +270,20 @@ options parse_options(const std::vector<std::string>& args, action& what, std::s
   o.jobs = parse_jobs(jobs, cores, max_jobs);
   if (null) o.delimiter = '\0';
   if (!delimiter.empty()) {
-    if (delimiter == "\\n") o.delimiter = '\n';
-    else if (delimiter == "\\t") o.delimiter = '\t';
-    else if (delimiter == "\\0") o.delimiter = '\0';
-    else if (delimiter.size() == 1) o.delimiter = delimiter[0];
-    else throw usage_error("-d/--delimiter: '" + delimiter + "' must be one character (or \\n, \\t, \\0)");
+    if (delimiter == "\\n")
+      o.delimiter = '\n';
+    else if (delimiter == "\\t")
+      o.delimiter = '\t';
+    else if (delimiter == "\\0")
+      o.delimiter = '\0';
+    else if (delimiter.size() == 1)
+      o.delimiter = delimiter[0];
+    else
+      throw usage_error("-d/--delimiter: '" + delimiter + "' must be one character (or \\n, \\t, \\0)");
   }
   if (!header.empty()) {
-    if (header != ":" && header != ".*\\n") throw usage_error("--header: only ':' (the first line) is supported");
+    if (header != ":" && header != ".*\\n")
+      throw usage_error("--header: only ':' (the first line) is supported");
     o.header = true;
   }
   if (max_args) {
@@ -266,7 +298,8 @@ options parse_options(const std::vector<std::string>& args, action& what, std::s
   if (!block.empty()) o.block_bytes = parse_size(block);
   if (!halt.empty()) o.halt = parse_halt(halt);
   if (!timeout.empty()) o.timeout = parse_timeout(timeout);
-  if ((o.resume || o.resume_failed) && !o.joblog) throw usage_error("--resume and --resume-failed need --joblog");
+  if ((o.resume || o.resume_failed) && !o.joblog)
+    throw usage_error("--resume and --resume-failed need --joblog");
   if (o.ungroup && o.line_buffer) throw usage_error("-u and --line-buffer cannot be used together");
   o.group = !o.ungroup && !o.line_buffer;
   (void)group;
@@ -282,9 +315,12 @@ options parse_options(const std::vector<std::string>& args, action& what, std::s
   if (!rest.empty() && rest[0].size() > 1 && rest[0][0] == '-')
     throw usage_error("unknown option: " + rest[0]);
   split_command_and_sources(rest, o);
-  if (o.pipe && o.sources.size() > 1) throw usage_error("--pipe reads one input: standard input or one -a file");
-  if (const char* shell = std::getenv("PARALLEL_SHELL"); shell != nullptr && *shell != '\0') o.shell = shell;
-  else o.shell = access("/bin/bash", X_OK) == 0 ? "/bin/bash" : "/bin/sh";
+  if (o.pipe && o.sources.size() > 1)
+    throw usage_error("--pipe reads one input: standard input or one -a file");
+  if (const char* shell = std::getenv("PARALLEL_SHELL"); shell != nullptr && *shell != '\0')
+    o.shell = shell;
+  else
+    o.shell = access("/bin/bash", X_OK) == 0 ? "/bin/bash" : "/bin/sh";
   return o;
 }
 

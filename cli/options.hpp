@@ -45,16 +45,16 @@ struct timeout_policy {
 struct options {
   std::vector<std::string> command; ///< the command's words; empty: each input is a command
   std::vector<input_source> sources;
-  std::size_t jobs = 1;             ///< resolved `-j`
-  char delimiter = '\n';            ///< `-d` / `-0`
+  std::size_t jobs = 1;  ///< resolved `-j`
+  char delimiter = '\n'; ///< `-d` / `-0`
   std::optional<std::string> colsep;
-  bool header = false;              ///< `--header :`
-  bool no_run_if_empty = false;     ///< `-r`
-  bool link = false;                ///< `--link`
-  bool quote = false;               ///< `-q`
-  bool context_replace = false;     ///< `-X`
-  bool multiple_args = false;       ///< `-m`
-  std::size_t max_args = 0;         ///< `-n`: at most this many inputs per job (0: one)
+  bool header = false;                   ///< `--header :`
+  bool no_run_if_empty = false;          ///< `-r`
+  bool link = false;                     ///< `--link`
+  bool quote = false;                    ///< `-q`
+  bool context_replace = false;          ///< `-X`
+  bool multiple_args = false;            ///< `-m`
+  std::size_t max_args = 0;              ///< `-n`: at most this many inputs per job (0: one)
   std::optional<std::size_t> exact_args; ///< `-N`
   double delay_seconds = 0;
   bool shuffle = false;

@@ -64,9 +64,12 @@ void save_results(const std::string& dir, const job_values& job, const process_r
     for (const std::string& value : rec) {
       std::string escaped;
       for (char c : value) {
-        if (c == '\\') escaped += "\\\\";
-        else if (c == '/') escaped += "\\_";
-        else escaped += c;
+        if (c == '\\')
+          escaped += "\\\\";
+        else if (c == '/')
+          escaped += "\\_";
+        else
+          escaped += c;
       }
       if (escaped.empty() || escaped == "." || escaped == "..") escaped = "\\" + escaped;
       path /= std::to_string(++column);

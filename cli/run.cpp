@@ -31,8 +31,10 @@ class median_runtime {
 public:
   void add(double seconds) {
     std::lock_guard lock(mutex_);
-    if (low_.empty() || seconds <= low_.top()) low_.push(seconds);
-    else high_.push(seconds);
+    if (low_.empty() || seconds <= low_.top())
+      low_.push(seconds);
+    else
+      high_.push(seconds);
     if (low_.size() > high_.size() + 1) {
       high_.push(low_.top());
       low_.pop();
@@ -69,10 +71,13 @@ public:
       ++succeeded_;
     }
     if (h_.at == halt_policy::when::never || halted_) return false;
-    const std::size_t n = h_.on == halt_policy::why::fail ? failed_ : h_.on == halt_policy::why::success ? succeeded_ : done_;
+    const std::size_t n = h_.on == halt_policy::why::fail      ? failed_
+                          : h_.on == halt_policy::why::success ? succeeded_
+                                                               : done_;
     const bool relevant = h_.on == halt_policy::why::done || (h_.on == halt_policy::why::fail) == r.failed();
-    const double measure = h_.percent ? (total_ ? 100.0 * static_cast<double>(n) / static_cast<double>(total_) : 0.0)
-                                      : static_cast<double>(n);
+    const double measure = h_.percent
+                               ? (total_ ? 100.0 * static_cast<double>(n) / static_cast<double>(total_) : 0.0)
+                               : static_cast<double>(n);
     if (!relevant || measure < h_.threshold) return false;
     halted_ = true;
     return true;
@@ -88,7 +93,8 @@ public:
     if (h_.on == halt_policy::why::success) return 0;
     if (h_.on == halt_policy::why::fail) {
       if (h_.percent)
-        return static_cast<int>(std::lround(100.0 * static_cast<double>(failed_) / static_cast<double>(total_)));
+        return static_cast<int>(
+            std::lround(100.0 * static_cast<double>(failed_) / static_cast<double>(total_)));
       if (h_.threshold == 1) return last_failed_status_;
     }
     return capped;
@@ -132,7 +138,8 @@ std::string command_of(const shared_state& s, const job_values& v) {
   if (s.command != nullptr) return s.command->shell_command(v);
   std::string code;
   for (const record& r : v.records)
-    for (const std::string& column : r) code += (code.empty() ? "" : " ") + column;
+    for (const std::string& column : r)
+      code += (code.empty() ? "" : " ") + column;
   return code;
 }
 
@@ -141,7 +148,8 @@ std::optional<std::string> tag_of(const shared_state& s, const job_values& v) {
   if (!s.o.tag) return std::nullopt;
   std::string tag;
   for (const record& r : v.records)
-    for (const std::string& column : r) tag += (tag.empty() ? "" : " ") + column;
+    for (const std::string& column : r)
+      tag += (tag.empty() ? "" : " ") + column;
   return tag;
 }
 
@@ -159,27 +167,36 @@ public:
     out.command = command_of(s_, out.values);
     out.tag = tag_of(s_, out.values);
     spawn_request request;
-    if (s_.command != nullptr && !s_.command->needs_shell()) request.argv = s_.command->argv(out.values);
-    else request.argv = {s_.o.shell, "-c", out.command};
-    request.extra_env = {"PARALLEL_SEQ=" + std::to_string(out.values.seq), "PARALLEL_JOBSLOT=" + std::to_string(slot_)};
+    if (s_.command != nullptr && !s_.command->needs_shell())
+      request.argv = s_.command->argv(out.values);
+    else
+      request.argv = {s_.o.shell, "-c", out.command};
+    request.extra_env = {"PARALLEL_SEQ=" + std::to_string(out.values.seq),
+                         "PARALLEL_JOBSLOT=" + std::to_string(slot_)};
     if (s_.o.pipe) request.stdin_data = &j.stdin_data;
-    request.mode = s_.o.ungroup ? output_mode::ungroup : s_.o.line_buffer ? output_mode::line_buffer : output_mode::group;
+    request.mode = s_.o.ungroup       ? output_mode::ungroup
+                   : s_.o.line_buffer ? output_mode::line_buffer
+                                      : output_mode::group;
     const std::string* tag = out.tag ? &*out.tag : nullptr;
     if (request.mode == output_mode::line_buffer)
-      request.line_sink = [this, tag](const std::string& line, bool is_error) { s_.output.write_line(line, is_error, tag); };
+      request.line_sink = [this, tag](const std::string& line, bool is_error) {
+        s_.output.write_line(line, is_error, tag);
+      };
     const std::size_t attempts = std::max<std::size_t>(1, s_.o.retries);
     for (std::size_t attempt = 0; attempt < attempts; ++attempt) {
       wait_for_delay();
       if (s_.o.verbose) s_.output.message(out.command + "\n");
       request.deadline.reset();
       if (s_.o.timeout.fixed.count() > 0)
-        request.deadline = std::chrono::steady_clock::now() +
-                           std::chrono::duration_cast<std::chrono::steady_clock::duration>(s_.o.timeout.fixed);
+        request.deadline =
+            std::chrono::steady_clock::now() +
+            std::chrono::duration_cast<std::chrono::steady_clock::duration>(s_.o.timeout.fixed);
       else if (s_.o.timeout.percent_of_median > 0)
         if (const auto median = s_.median.get())
-          request.deadline = std::chrono::steady_clock::now() +
-                             std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                 std::chrono::duration<double>(*median * s_.o.timeout.percent_of_median / 100));
+          request.deadline =
+              std::chrono::steady_clock::now() +
+              std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                  std::chrono::duration<double>(*median * s_.o.timeout.percent_of_median / 100));
       try {
         out.result = run_process(request, s_.registry);
       } catch (const std::exception& e) {
@@ -244,7 +261,9 @@ int run(const options& o) {
     command.emplace(o.command, o.quote, jobs.column_names(), !o.pipe && !no_arguments, o.multiple_args);
   }
   shared_state shared{.o = o, .command = command ? &*command : nullptr, .tagstring = std::nullopt};
-  if (o.tagstring) shared.tagstring.emplace(std::vector<std::string>{*o.tagstring}, true, jobs.column_names(), false, o.multiple_args);
+  if (o.tagstring)
+    shared.tagstring.emplace(std::vector<std::string>{*o.tagstring}, true, jobs.column_names(), false,
+                             o.multiple_args);
 
   if (o.dry_run) {
     for (auto& j : jobs) {
@@ -274,7 +293,9 @@ int run(const options& o) {
   shared.stop = &stop;
   shared.halt.emplace(o.halt, total.value_or(0));
 
-  const auto make_worker = [&shared](const worker_context& context) { return job_worker(shared, context.index + 1); };
+  const auto make_worker = [&shared](const worker_context& context) {
+    return job_worker(shared, context.index + 1);
+  };
   map_options map_options{.order = o.keep_order ? order::input : order::completion,
                           .window = 0,
                           .chunk = 1,
@@ -302,12 +323,15 @@ int run(const options& o) {
         shared.output.write_job(r, done.tag ? &*done.tag : nullptr);
       }
       if (r.timed_out)
-        shared.output.message("parmill: Warning: This job was killed because it timed out:\nparmill: Warning: " +
-                              done.command + "\n");
+        shared.output.message(
+            "parmill: Warning: This job was killed because it timed out:\nparmill: Warning: " + done.command +
+            "\n");
       if (log) log->record(done.values.seq, ":", r, done.command);
       if (bar) {
-        if (r.failed()) bar->fail();
-        else bar->advance();
+        if (r.failed())
+          bar->fail();
+        else
+          bar->advance();
       }
       if (shared.output.broken() && !stop.exchange(true)) shared.registry.terminate_all();
     }

@@ -12,7 +12,8 @@ constexpr int stop_watching = SIGUSR2; // sent by the destructor to end the thre
 sigset_t watched() {
   sigset_t set;
   sigemptyset(&set);
-  for (int s : {SIGINT, SIGTERM, SIGHUP, stop_watching}) sigaddset(&set, s);
+  for (int s : {SIGINT, SIGTERM, SIGHUP, stop_watching})
+    sigaddset(&set, s);
   return set;
 }
 
@@ -28,8 +29,10 @@ signal_watcher::signal_watcher(std::function<void()> interrupt, std::function<vo
       siginfo_t info;
       const int s = sigwaitinfo(&set, &info);
       if (s == stop_watching) return;
-      if (s == SIGINT || s == SIGTERM) interrupt_();
-      else if (s == SIGHUP) hangup_();
+      if (s == SIGINT || s == SIGTERM)
+        interrupt_();
+      else if (s == SIGHUP)
+        hangup_();
     }
   });
 }

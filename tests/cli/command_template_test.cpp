@@ -9,7 +9,8 @@ using parmill::cli::shell_quote;
 
 namespace {
 
-std::string shell(const std::vector<std::string>& words, job_values job, bool multiple = false, bool quote = false) {
+std::string shell(const std::vector<std::string>& words, job_values job, bool multiple = false,
+                  bool quote = false) {
   return command_template(words, quote, {}, true, multiple).shell_command(job);
 }
 
@@ -88,6 +89,7 @@ TEST(CommandTemplate, QuotedWordsAreLiteral) {
 }
 
 TEST(CommandTemplate, ColumnNamesFromTheHeader) {
-  const command_template t({"echo", "{name}-{age}", "{name.}"}, false, {{"name", 0}, {"age", 1}}, true, false);
+  const command_template t({"echo", "{name}-{age}", "{name.}"}, false, {{"name", 0}, {"age", 1}}, true,
+                           false);
   EXPECT_EQ(t.shell_command(one({"bob.x", "3"})), "echo bob.x-3 bob");
 }

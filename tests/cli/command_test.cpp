@@ -43,7 +43,8 @@ ran run_parmill(std::vector<std::string> args, const std::string& input = "") {
 std::vector<std::string> lines(const std::string& text) {
   std::vector<std::string> out;
   std::stringstream in(text);
-  for (std::string line; std::getline(in, line);) out.push_back(line);
+  for (std::string line; std::getline(in, line);)
+    out.push_back(line);
   return out;
 }
 
@@ -58,7 +59,9 @@ struct scratch {
   std::string operator/(const std::string& name) const { return (dir / name).string(); }
 };
 
-void write_file(const std::string& path, const std::string& text) { std::ofstream(path, std::ios::binary) << text; }
+void write_file(const std::string& path, const std::string& text) {
+  std::ofstream(path, std::ios::binary) << text;
+}
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   return {std::istreambuf_iterator<char>(in), {}};
@@ -82,7 +85,8 @@ TEST_P(Command, SeveralSourcesGiveTheCrossProductFirstVaryingSlowest) {
 }
 
 TEST_P(Command, LinkWrapsShorterSourcesAndPlusStopsAtTheShortest) {
-  EXPECT_EQ(run_parmill({jobs(), "-k", "--link", "echo", ":::", "a", "b", "c", ":::", "1", "2"}).out, "a 1\nb 2\nc 1\n");
+  EXPECT_EQ(run_parmill({jobs(), "-k", "--link", "echo", ":::", "a", "b", "c", ":::", "1", "2"}).out,
+            "a 1\nb 2\nc 1\n");
   EXPECT_EQ(run_parmill({jobs(), "-k", "echo", ":::", "a", "b", "c", ":::+", "1", "2", ":::", "X", "Y"}).out,
             "a 1 X\na 1 Y\nb 2 X\nb 2 Y\n");
 }
@@ -97,7 +101,8 @@ TEST_P(Command, ReadsStandardInputByDefaultAndFilesWithFourColonsOrDashA) {
 }
 
 TEST_P(Command, DelimitersNullAndEmptyInputs) {
-  EXPECT_EQ(run_parmill({jobs(), "-k", "-0", "printf", "[%s]\\\\n"}, std::string("a\nb\0c\0", 6)).out, "[a\nb]\n[c]\n");
+  EXPECT_EQ(run_parmill({jobs(), "-k", "-0", "printf", "[%s]\\\\n"}, std::string("a\nb\0c\0", 6)).out,
+            "[a\nb]\n[c]\n");
   EXPECT_EQ(run_parmill({jobs(), "-k", "-d", ",", "echo"}, "a,b").out, "a\nb\n");
   EXPECT_EQ(run_parmill({jobs(), "-k", "echo", "x{}y"}, "a\n\nb\n").out, "xay\nxy\nxby\n");
   EXPECT_EQ(run_parmill({jobs(), "-k", "-r", "echo", "x{}y"}, "a\n\nb\n").out, "xay\nxby\n");
@@ -109,7 +114,7 @@ TEST_P(Command, ColsepSplitsAtARegularExpressionAndTrims) {
             "[a  b][c]\n[d][e]\n");
   EXPECT_EQ(run_parmill({jobs(), "-k", "--colsep", ":+", "echo", "[{1}][{2}]"}, "a::b\n").out, "[a][b]\n");
   EXPECT_EQ(run_parmill({jobs(), "-k", "--colsep", ",", "--header", ":", "echo", "{name}-{age}-{1}"},
-                    "name,age\nbob,3\nal,4\n")
+                        "name,age\nbob,3\nal,4\n")
                 .out,
             "bob-3-bob\nal-4-al\n");
 }
@@ -117,8 +122,8 @@ TEST_P(Command, ColsepSplitsAtARegularExpressionAndTrims) {
 // --- replacement strings and quoting -----------------------------------------------------------
 
 TEST(CommandTemplates, ReplacementStringsAsGnuParallel) {
-  EXPECT_EQ(run_parmill({"-j1", "-k", "echo", "{.}", "{/}", "{//}", "{/.}", "{#}", ":::", "dir/sub/file.tar.gz", "plain",
-                     "/abs.x"})
+  EXPECT_EQ(run_parmill({"-j1", "-k", "echo", "{.}", "{/}", "{//}", "{/.}", "{#}",
+                         ":::", "dir/sub/file.tar.gz", "plain", "/abs.x"})
                 .out,
             "dir/sub/file.tar file.tar.gz dir/sub file.tar 1\nplain plain . plain 2\n/abs abs.x / abs 3\n");
   EXPECT_EQ(run_parmill({"-k", "echo", "{1}", "{2}", "{-1}", "{1.}", ":::", "a.x", "b", ":::", "c", "d"}).out,
@@ -126,9 +131,11 @@ TEST(CommandTemplates, ReplacementStringsAsGnuParallel) {
 }
 
 TEST(CommandTemplates, DryRunQuotesAsGnuParallel) {
-  const ran r = run_parmill({"--dry-run", "echo", ":::", "a b", "it's", "$x", "-n", "*", "\xc3\xbc", "'", "plain.txt"});
-  EXPECT_EQ(r.out, "echo 'a b'\necho 'it'\"'\"'s'\necho '$x'\necho -n\necho '*'\necho '\xc3\xbc'\necho \"'\"\n"
-                   "echo plain.txt\n");
+  const ran r =
+      run_parmill({"--dry-run", "echo", ":::", "a b", "it's", "$x", "-n", "*", "\xc3\xbc", "'", "plain.txt"});
+  EXPECT_EQ(r.out,
+            "echo 'a b'\necho 'it'\"'\"'s'\necho '$x'\necho -n\necho '*'\necho '\xc3\xbc'\necho \"'\"\n"
+            "echo plain.txt\n");
 }
 
 TEST(CommandTemplates, DryRunRunsNothing) {
@@ -139,27 +146,33 @@ TEST(CommandTemplates, DryRunRunsNothing) {
 
 TEST_P(Command, MultipleInputsPerJob) {
   EXPECT_EQ(run_parmill({jobs(), "-k", "-n2", "echo", ":::", "a", "b", "c", "d", "e"}).out, "a b\nc d\ne\n");
-  EXPECT_EQ(run_parmill({jobs(), "-k", "-N2", "echo", "{1}-{2}", ":::", "a", "b", "c", "d", "e"}).out, "a-b\nc-d\ne-\n");
+  EXPECT_EQ(run_parmill({jobs(), "-k", "-N2", "echo", "{1}-{2}", ":::", "a", "b", "c", "d", "e"}).out,
+            "a-b\nc-d\ne-\n");
   EXPECT_EQ(run_parmill({jobs(), "-k", "-N0", "echo", "foo", ":::", "a", "b"}).out, "foo\nfoo\n");
-  EXPECT_EQ(run_parmill({"-j1", "-k", "-X", "echo", "pre{}post", ":::", "a", "b", "c"}).out, "preapost prebpost precpost\n");
-  EXPECT_EQ(run_parmill({"-j1", "-k", "-m", "echo", "pre{}post", ":::", "a", "b", "c"}).out, "prea b cpost\n");
+  EXPECT_EQ(run_parmill({"-j1", "-k", "-X", "echo", "pre{}post", ":::", "a", "b", "c"}).out,
+            "preapost prebpost precpost\n");
+  EXPECT_EQ(run_parmill({"-j1", "-k", "-m", "echo", "pre{}post", ":::", "a", "b", "c"}).out,
+            "prea b cpost\n");
   EXPECT_EQ(run_parmill({"-j2", "-k", "-X", "echo", ":::", "a", "b", "c", "d", "e"}).out, "a b c\nd e\n");
   EXPECT_EQ(run_parmill({jobs(), "-k", "-m", "-n2", "echo", "x{}", ":::", "a", "b", "c"}).out, "xa b\nxc\n");
 }
 
 TEST_P(Command, AnyFileNameReachesTheJobAsOneArgumentAndIsNeverExecuted) {
   scratch s;
-  const std::vector<std::string> names{"a b",  "it's",    "$HOME",   "`touch pwned`", "x;touch pwned", "-n",
-                                       "*",    "new\nline", "\xff\xfe", "tab\tx",       "\"q\"",         "\\back",
-                                       "{}",   "a'b\"c",  "$(touch pwned)", " lead", "trail ", "~"};
+  const std::vector<std::string> names{"a b",   "it's",   "$HOME",     "`touch pwned`", "x;touch pwned",
+                                       "-n",    "*",      "new\nline", "\xff\xfe",      "tab\tx",
+                                       "\"q\"", "\\back", "{}",        "a'b\"c",        "$(touch pwned)",
+                                       " lead", "trail ", "~"};
   std::string list;
-  for (const std::string& n : names) list += n + '\0';
+  for (const std::string& n : names)
+    list += n + '\0';
   std::string expected;
-  for (const std::string& n : names) expected += "[" + n + "]";
+  for (const std::string& n : names)
+    expected += "[" + n + "]";
   // Direct (no shell) and through the shell, with the names on standard input and in a file.
   write_file(s / "list", list);
-  for (const std::vector<std::string>& command :
-       std::vector<std::vector<std::string>>{{"printf", "[%s]"}, {"printf '[%s]' {}; true"}, {"-q", "printf", "[%s]"}}) {
+  for (const std::vector<std::string>& command : std::vector<std::vector<std::string>>{
+           {"printf", "[%s]"}, {"printf '[%s]' {}; true"}, {"-q", "printf", "[%s]"}}) {
     std::vector<std::string> args{jobs(), "-k", "-0"};
     args.insert(args.end(), command.begin(), command.end());
     const ran from_stdin = run_parmill(args, list);
@@ -167,9 +180,11 @@ TEST_P(Command, AnyFileNameReachesTheJobAsOneArgumentAndIsNeverExecuted) {
     args.insert(args.end(), {"::::", s / "list"});
     EXPECT_EQ(run_parmill(args).out, expected) << command[0];
   }
-  for (const std::string& n : names) write_file(s / n, "<" + n + ">");
+  for (const std::string& n : names)
+    write_file(s / n, "<" + n + ">");
   std::string contents;
-  for (const std::string& n : names) contents += "<" + n + ">";
+  for (const std::string& n : names)
+    contents += "<" + n + ">";
   const ran cat = run_parmill({jobs(), "-k", "-0", "cat", "--", s.dir.string() + "/{}"}, list);
   EXPECT_EQ(cat.out, contents);
   EXPECT_FALSE(fs::exists("pwned"));
@@ -177,14 +192,17 @@ TEST_P(Command, AnyFileNameReachesTheJobAsOneArgumentAndIsNeverExecuted) {
 }
 
 TEST_P(Command, JobsSeeTheirSequenceAndSlotAndAnEmptyStandardInput) {
-  const ran r = run_parmill({jobs(), "-k", "echo $PARALLEL_SEQ {#} {}; cat", ":::", "a", "b", "c"}, "not for the jobs\n");
+  const ran r = run_parmill({jobs(), "-k", "echo $PARALLEL_SEQ {#} {}; cat", ":::", "a", "b", "c"},
+                            "not for the jobs\n");
   EXPECT_EQ(r.out, "1 1 a\n2 2 b\n3 3 c\n");
-  const ran slots = run_parmill({jobs(), "echo $PARALLEL_JOBSLOT {%}", ":::", "1", "2", "3", "4", "5", "6", "7", "8", "9"});
+  const ran slots =
+      run_parmill({jobs(), "echo $PARALLEL_JOBSLOT {%}", ":::", "1", "2", "3", "4", "5", "6", "7", "8", "9"});
   for (const std::string& line : lines(slots.out)) {
     const int slot = std::stoi(line.substr(0, line.find(' ')));
     EXPECT_GE(slot, 1);
     EXPECT_LE(slot, GetParam());
-    EXPECT_EQ(line.substr(0, line.find(' ')), line.substr(line.find(' ') + 1, line.find(' ', line.find(' ') + 1) - line.find(' ') - 1));
+    EXPECT_EQ(line.substr(0, line.find(' ')),
+              line.substr(line.find(' ') + 1, line.find(' ', line.find(' ') + 1) - line.find(' ') - 1));
   }
   EXPECT_EQ(lines(slots.out).size(), 9U);
 }
@@ -196,7 +214,8 @@ TEST_P(Command, WithNoCommandEachInputIsACommand) {
 
 TEST_P(Command, EveryJobRunsOnceWhateverTheOrder) {
   std::vector<std::string> args{jobs(), "echo", ":::"};
-  for (int i = 0; i < 500; ++i) args.push_back(std::to_string(i));
+  for (int i = 0; i < 500; ++i)
+    args.push_back(std::to_string(i));
   auto out = lines(run_parmill(args).out);
   std::vector<std::string> expected(args.begin() + 3, args.end());
   std::sort(out.begin(), out.end());
@@ -208,10 +227,12 @@ TEST_P(Command, EveryJobRunsOnceWhateverTheOrder) {
 
 TEST_P(Command, PipeCutsStandardInputIntoRecordsOrBlocks) {
   std::string numbers;
-  for (int i = 1; i <= 10; ++i) numbers += std::to_string(i) + "\n";
+  for (int i = 1; i <= 10; ++i)
+    numbers += std::to_string(i) + "\n";
   EXPECT_EQ(run_parmill({jobs(), "-k", "--pipe", "-N3", "wc", "-l"}, numbers).out, "3\n3\n3\n1\n");
   std::string many;
-  for (int i = 1; i <= 100000; ++i) many += std::to_string(i) + "\n";
+  for (int i = 1; i <= 100000; ++i)
+    many += std::to_string(i) + "\n";
   EXPECT_EQ(run_parmill({jobs(), "-k", "--pipe", "--block", "100k", "wc", "-l"}, many).out,
             "18517\n16666\n16666\n16666\n16666\n14819\n");
   const ran whole = run_parmill({jobs(), "-k", "--pipe", "--block", "10k", "cat"}, many);
@@ -221,14 +242,17 @@ TEST_P(Command, PipeCutsStandardInputIntoRecordsOrBlocks) {
 // --- output ------------------------------------------------------------------------------------
 
 TEST_P(Command, GroupedOutputIsNeverInterleavedAndKeepsStandardErrorApart) {
-  const ran r = run_parmill({jobs(), "for i in $(seq 300); do echo {}; echo e{} >&2; done", ":::", "a", "b", "c", "d"});
+  const ran r =
+      run_parmill({jobs(), "for i in $(seq 300); do echo {}; echo e{} >&2; done", ":::", "a", "b", "c", "d"});
   const auto out = lines(r.out);
   ASSERT_EQ(out.size(), 1200U);
   for (std::size_t block = 0; block < 4; ++block)
-    for (std::size_t i = 1; i < 300; ++i) EXPECT_EQ(out[block * 300 + i], out[block * 300]);
+    for (std::size_t i = 1; i < 300; ++i)
+      EXPECT_EQ(out[block * 300 + i], out[block * 300]);
   const auto err = lines(r.err);
   ASSERT_EQ(err.size(), 1200U);
-  for (const std::string& line : err) EXPECT_EQ(line[0], 'e');
+  for (const std::string& line : err)
+    EXPECT_EQ(line[0], 'e');
 }
 
 TEST_P(Command, LineBufferAndUngroupPrintWholeOutputs) {
@@ -241,8 +265,10 @@ TEST_P(Command, LineBufferAndUngroupPrintWholeOutputs) {
 }
 
 TEST_P(Command, TagAndTagstringPrefixEveryLine) {
-  EXPECT_EQ(run_parmill({jobs(), "-k", "--tag", "echo", ":::", "a", "b", ":::", "1"}).out, "a 1\ta 1\nb 1\tb 1\n");
-  EXPECT_EQ(run_parmill({jobs(), "-k", "--tagstring", "<{}>", "echo x; echo y", ":::", "a"}).out, "<a>\tx\n<a>\ty a\n");
+  EXPECT_EQ(run_parmill({jobs(), "-k", "--tag", "echo", ":::", "a", "b", ":::", "1"}).out,
+            "a 1\ta 1\nb 1\tb 1\n");
+  EXPECT_EQ(run_parmill({jobs(), "-k", "--tagstring", "<{}>", "echo x; echo y", ":::", "a"}).out,
+            "<a>\tx\n<a>\ty a\n");
 }
 
 TEST(CommandOutput, ResultsSavesEachJobsOutputInGnuParallelsLayout) {
@@ -261,7 +287,8 @@ TEST(CommandOutput, ResultsSavesEachJobsOutputInGnuParallelsLayout) {
 TEST_P(Command, TheExitStatusCountsFailedJobsUpTo101) {
   EXPECT_EQ(run_parmill({jobs(), "exit {}", ":::", "0", "1", "2", "0", "3"}).status, 3);
   std::vector<std::string> args{jobs(), "false", ":::"};
-  for (int i = 0; i < 120; ++i) args.push_back(std::to_string(i));
+  for (int i = 0; i < 120; ++i)
+    args.push_back(std::to_string(i));
   EXPECT_EQ(run_parmill(args).status, 101);
 }
 
@@ -290,8 +317,9 @@ TEST(CommandFailures, HaltAsGnuParallel) {
 }
 
 TEST_P(Command, HaltNowKillsTheRunningJobs) {
-  const ran r = run_parmill({jobs(), "--halt", "now,fail=1", "if [ {} = x ]; then exit 1; else exec sleep 60; fi", ":::",
-                         "x", "s1", "s2", "s3"});
+  const ran r =
+      run_parmill({jobs(), "--halt", "now,fail=1", "if [ {} = x ]; then exit 1; else exec sleep 60; fi",
+                   ":::", "x", "s1", "s2", "s3"});
   EXPECT_EQ(r.status, 1);
 }
 
@@ -310,20 +338,22 @@ TEST_P(Command, RetriesRunAFailingJobAgain) {
 TEST_P(Command, TimeoutKillsALateJobAndRecordsIt) {
   scratch s;
   const auto started = std::chrono::steady_clock::now();
-  const ran r = run_parmill({jobs(), "--timeout", "0.3", "--joblog", s / "log", "-k", "if [ {} = slow ]; then exec sleep 60; fi; echo {}",
-                         ":::", "fast", "slow"});
+  const ran r = run_parmill({jobs(), "--timeout", "0.3", "--joblog", s / "log", "-k",
+                             "if [ {} = slow ]; then exec sleep 60; fi; echo {}", ":::", "fast", "slow"});
   EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(20));
   EXPECT_EQ(r.status, 1);
   EXPECT_EQ(r.out, "fast\n");
   EXPECT_NE(r.err.find("timed out"), std::string::npos);
   const auto log = lines(read_file(s / "log"));
   ASSERT_EQ(log.size(), 3U);
-  EXPECT_NE((log[1] + "\n" + log[2]).find("\t-1\t15\tif [ slow"), std::string::npos) << log[1] << "\n" << log[2];
+  EXPECT_NE((log[1] + "\n" + log[2]).find("\t-1\t15\tif [ slow"), std::string::npos) << log[1] << "\n"
+                                                                                     << log[2];
 }
 
 TEST(CommandFailures, ATimeoutCanBeAPercentageOfTheMedianRuntime) {
-  const ran r = run_parmill({"-j1", "--timeout", "300%", "-k", "if [ {} = slow ]; then exec sleep 60; fi; echo {}", ":::",
-                         "a", "b", "c", "d", "slow", "e"});
+  const ran r =
+      run_parmill({"-j1", "--timeout", "300%", "-k", "if [ {} = slow ]; then exec sleep 60; fi; echo {}",
+                   ":::", "a", "b", "c", "d", "slow", "e"});
   EXPECT_EQ(r.status, 1);
   EXPECT_EQ(r.out, "a\nb\nc\nd\ne\n");
 }
@@ -344,20 +374,24 @@ TEST_P(Command, AJobLogInGnuParallelsFormat) {
     seen.insert(m[1]);
   }
   EXPECT_EQ(seen.size(), 2U);
-  EXPECT_EQ(log[1].substr(log[1].find('\t', log[1].find('\t', log[1].find('\t') + 1) + 1) + 1, 10).size(), 10U);
+  EXPECT_EQ(log[1].substr(log[1].find('\t', log[1].find('\t', log[1].find('\t') + 1) + 1) + 1, 10).size(),
+            10U);
 }
 
 TEST_P(Command, ResumeSkipsLoggedJobsAndResumeFailedRunsTheFailedOnesAgain) {
   scratch s;
   const std::string log = s / "log";
-  EXPECT_EQ(run_parmill({jobs(), "--joblog", log, "-k", "echo {}; [ {} != b ] || [ -e " + s / "fixed" + " ]", ":::", "a",
-                     "b", "c"})
+  EXPECT_EQ(run_parmill({jobs(), "--joblog", log, "-k", "echo {}; [ {} != b ] || [ -e " + s / "fixed" + " ]",
+                         ":::", "a", "b", "c"})
                 .status,
             1);
-  EXPECT_EQ(run_parmill({jobs(), "--joblog", log, "--resume", "-k", "echo {}", ":::", "a", "b", "c", "d"}).out, "d\n");
+  EXPECT_EQ(
+      run_parmill({jobs(), "--joblog", log, "--resume", "-k", "echo {}", ":::", "a", "b", "c", "d"}).out,
+      "d\n");
   write_file(s / "fixed", "");
-  const ran again = run_parmill({jobs(), "--joblog", log, "--resume-failed", "-k",
-                             "echo {}; [ {} != b ] || [ -e " + s / "fixed" + " ]", ":::", "a", "b", "c", "d"});
+  const ran again =
+      run_parmill({jobs(), "--joblog", log, "--resume-failed", "-k",
+                   "echo {}; [ {} != b ] || [ -e " + s / "fixed" + " ]", ":::", "a", "b", "c", "d"});
   EXPECT_EQ(again.out, "b\n");
   EXPECT_EQ(again.status, 0);
   EXPECT_EQ(lines(read_file(log)).size(), 1U + 3 + 1 + 1); // one header, then one line per run job
@@ -396,11 +430,49 @@ TEST(CommandUsage, BadInvocationsExit255NamingTheProblemAndRunNothing) {
 TEST(CommandUsage, HelpCoversEveryOption) {
   const ran r = run_parmill({"--help"});
   EXPECT_EQ(r.status, 0);
-  for (const char* option :
-       {":::", "::::", ":::+", "--link", "-0", "-d", "--colsep", "--header", "-r", "{.}", "{/}", "{//}", "{/.}", "{#}",
-        "{%}", "-X", "-m", "-n", "-N", "-j", "--delay", "--shuf", "--pipe", "--block", "--line-buffer", "-u", "-k",
-        "--tag", "--tagstring", "--results", "--dry-run", "--halt", "--retries", "--timeout", "--joblog", "--resume",
-        "--resume-failed", "--bar", "--eta", "--progress", "-q", "PARALLEL_SEQ", "PARALLEL_JOBSLOT"})
+  for (const char* option : {":::",
+                             "::::",
+                             ":::+",
+                             "--link",
+                             "-0",
+                             "-d",
+                             "--colsep",
+                             "--header",
+                             "-r",
+                             "{.}",
+                             "{/}",
+                             "{//}",
+                             "{/.}",
+                             "{#}",
+                             "{%}",
+                             "-X",
+                             "-m",
+                             "-n",
+                             "-N",
+                             "-j",
+                             "--delay",
+                             "--shuf",
+                             "--pipe",
+                             "--block",
+                             "--line-buffer",
+                             "-u",
+                             "-k",
+                             "--tag",
+                             "--tagstring",
+                             "--results",
+                             "--dry-run",
+                             "--halt",
+                             "--retries",
+                             "--timeout",
+                             "--joblog",
+                             "--resume",
+                             "--resume-failed",
+                             "--bar",
+                             "--eta",
+                             "--progress",
+                             "-q",
+                             "PARALLEL_SEQ",
+                             "PARALLEL_JOBSLOT"})
     EXPECT_NE(r.out.find(option), std::string::npos) << option;
 }
 
@@ -429,7 +501,8 @@ pid_t start_parmill(const std::vector<std::string>& args) {
   std::vector<std::string> all{PARMILL_BINARY};
   all.insert(all.end(), args.begin(), args.end());
   std::vector<char*> argv;
-  for (auto& a : all) argv.push_back(a.data());
+  for (auto& a : all)
+    argv.push_back(a.data());
   argv.push_back(nullptr);
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
@@ -492,14 +565,16 @@ TEST_P(Command, InterruptOrTerminateKillsEveryRunningJobAndExits255) {
     ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
     const std::size_t running = static_cast<std::size_t>(GetParam());
     // Each job reports its pid, then sleeps; one ignores TERM, so KILL must follow.
-    const pid_t pid = start_parmill({jobs(), "if [ {} = 1 ]; then trap '' TERM; fi; echo $$ > " + fifo + "; sleep 60",
-                                     ":::", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10"});
+    const pid_t pid =
+        start_parmill({jobs(), "if [ {} = 1 ]; then trap '' TERM; fi; echo $$ > " + fifo + "; sleep 60",
+                       ":::", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10"});
     reaper guard{pid};
     const auto jobs_pids = read_pids(fifo, running);
     ASSERT_EQ(jobs_pids.size(), running);
     ::kill(pid, signal);
     EXPECT_EQ(guard.wait(), 255);
-    for (pid_t job : jobs_pids) EXPECT_NE(::kill(job, 0), 0) << "job " << job << " outlived parmill";
+    for (pid_t job : jobs_pids)
+      EXPECT_NE(::kill(job, 0), 0) << "job " << job << " outlived parmill";
   }
 }
 
@@ -508,8 +583,9 @@ TEST(CommandSignals, HangupStartsNoNewJobsAndWaitsForTheRunningOnes) {
   const std::string fifo = s / "fifo", gate = s / "gate";
   ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
   ASSERT_EQ(mkfifo(gate.c_str(), 0600), 0);
-  const pid_t pid = start_parmill({"-j1", "--joblog", s / "log", "echo $$ > " + fifo + "; read x < " + gate + " # {}",
-                                   ":::", "1", "2", "3"});
+  const pid_t pid =
+      start_parmill({"-j1", "--joblog", s / "log", "echo $$ > " + fifo + "; read x < " + gate + " # {}",
+                     ":::", "1", "2", "3"});
   reaper guard{pid};
   ASSERT_EQ(read_pids(fifo, 1).size(), 1U);
   ::kill(pid, SIGHUP);

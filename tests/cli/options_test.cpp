@@ -21,7 +21,8 @@ TEST(Options, JobsAcceptEveryFormGnuParallelDoes) {
   EXPECT_EQ(parse_jobs("-9", 4, 100), 1U);
   EXPECT_EQ(parse_jobs("0", 4, 100), 100U);
   EXPECT_EQ(parse_jobs("1000", 4, 100), 100U);
-  for (const char* bad : {"", "abc", "1x", "%", "+", "-x", "1.5"}) EXPECT_THROW((void)parse_jobs(bad, 4, 100), usage_error) << bad;
+  for (const char* bad : {"", "abc", "1x", "%", "+", "-x", "1.5"})
+    EXPECT_THROW((void)parse_jobs(bad, 4, 100), usage_error) << bad;
 }
 
 TEST(Options, SizesUseLowerCaseForPowersOfTenAndUpperCaseForPowersOfTwo) {
@@ -49,8 +50,8 @@ TEST(Options, HaltConditions) {
   EXPECT_EQ(parse_halt("never").at, halt_policy::when::never);
   EXPECT_EQ(parse_halt("soon,done=3").on, halt_policy::why::done);
   EXPECT_TRUE(parse_halt("10%").percent); // the old form of soon,fail=10%
-  for (const char* bad : {"bogus", "now", "now,fail", "later,fail=1", "now,fail=x", "now,oops=1", "now,fail=0",
-                          "soon,fail=101%"})
+  for (const char* bad : {"bogus", "now", "now,fail", "later,fail=1", "now,fail=x", "now,oops=1",
+                          "now,fail=0", "soon,fail=101%"})
     EXPECT_THROW((void)parse_halt(bad), usage_error) << bad;
 }
 
@@ -60,11 +61,13 @@ TEST(Options, TimeoutsTakeSuffixesOrAPercentage) {
   EXPECT_DOUBLE_EQ(parse_timeout("1h").fixed.count(), 3600);
   EXPECT_DOUBLE_EQ(parse_timeout("1d").fixed.count(), 86400);
   EXPECT_DOUBLE_EQ(parse_timeout("200%").percent_of_median, 200);
-  for (const char* bad : {"", "x", "-1", "0", "5y", "%"}) EXPECT_THROW((void)parse_timeout(bad), usage_error) << bad;
+  for (const char* bad : {"", "x", "-1", "0", "5y", "%"})
+    EXPECT_THROW((void)parse_timeout(bad), usage_error) << bad;
 }
 
 TEST(Options, TheCommandEndsAtTheFirstInputSeparator) {
-  const options o = parse({"-j2", "-k", "echo", "-n", "{}", ":::", "a", "b", "::::", "f1", "f2", ":::+", "x"});
+  const options o =
+      parse({"-j2", "-k", "echo", "-n", "{}", ":::", "a", "b", "::::", "f1", "f2", ":::+", "x"});
   EXPECT_EQ(o.jobs, 2U);
   EXPECT_TRUE(o.keep_order);
   EXPECT_EQ(o.command, (std::vector<std::string>{"echo", "-n", "{}"}));
