@@ -22,6 +22,18 @@ std::size_t this_thread_stripe() noexcept {
 
 namespace {
 
+/// Joins strings with appends: GCC 12 warns falsely (-Wrestrict, bug 105329) on "literal" + string.
+std::string concat(std::initializer_list<std::string_view> parts) {
+  std::size_t size = 0;
+  for (std::string_view p : parts)
+    size += p.size();
+  std::string out;
+  out.reserve(size);
+  for (std::string_view p : parts)
+    out.append(p);
+  return out;
+}
+
 std::string format_duration(double seconds) {
   if (!std::isfinite(seconds) || seconds < 0) return "?";
   const auto s = static_cast<unsigned long long>(seconds + 0.5);
@@ -75,15 +87,15 @@ void write_all(int fd, const std::string& text) {
 std::string format_progress_bar(const progress_snapshot& s, std::size_t width) {
   std::string head = s.label.empty() ? "" : s.label + " ";
   std::string tail;
-  const std::string failed = s.failed ? " " + std::to_string(s.failed) + " failed" : "";
+  const std::string failed = s.failed ? concat({" ", std::to_string(s.failed), " failed"}) : "";
   if (s.total && *s.total > 0) {
     const double fraction = std::min(1.0, static_cast<double>(s.done) / static_cast<double>(*s.total));
     char pct[8];
     std::snprintf(pct, sizeof pct, "%3d%%", static_cast<int>(fraction * 100));
     head += pct;
-    tail = " " + std::to_string(s.done) + "/" + std::to_string(*s.total) + " [" +
-           format_duration(s.elapsed_seconds) + "<" + format_duration(eta_seconds(s)) + ", " +
-           format_rate(s.rate) + "]" + failed;
+    tail = concat({" ", std::to_string(s.done), "/", std::to_string(*s.total), " [",
+                   format_duration(s.elapsed_seconds), "<", format_duration(eta_seconds(s)), ", ",
+                   format_rate(s.rate), "]", failed});
     // The bar takes what the text leaves, and disappears on a very narrow terminal.
     const std::size_t used = head.size() + tail.size() + 3;
     if (width > used + 5) {
@@ -119,11 +131,11 @@ std::string format_progress_line(const progress_snapshot& s) {
                   *s.total
                       ? static_cast<int>(100.0 * static_cast<double>(s.done) / static_cast<double>(*s.total))
                       : 100);
-    line += "/" + std::to_string(*s.total) + pct;
+    line += concat({"/", std::to_string(*s.total), pct});
   }
-  line += ", " + std::to_string(s.failed) + " failed, " + format_duration(s.elapsed_seconds) + " elapsed, " +
-          format_rate(s.rate);
-  if (s.total) line += ", ETA " + format_duration(eta_seconds(s));
+  line += concat({", ", std::to_string(s.failed), " failed, ", format_duration(s.elapsed_seconds),
+                  " elapsed, ", format_rate(s.rate)});
+  if (s.total) line += concat({", ETA ", format_duration(eta_seconds(s))});
   return line;
 }
 
@@ -201,10 +213,10 @@ void progress_bar::draw(bool final) {
   if (*options_.terminal) {
     const std::size_t width = terminal_width(options_.fd) - 1;
     std::string line = format_progress_bar(s, width);
-    std::string text = "\r" + line;
+    std::string text = concat({"\r", line});
     if (line.size() < last_width_) text += std::string(last_width_ - line.size(), ' ');
     last_width_ = line.size();
-    if (final) text += "\n" + format_progress_line(s) + "\n";
+    if (final) text += concat({"\n", format_progress_line(s), "\n"});
     write_all(options_.fd, text);
   } else {
     write_all(options_.fd, format_progress_line(s) + "\n");

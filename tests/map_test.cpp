@@ -318,34 +318,57 @@ TEST_P(Map, PerWorkerObjectsLiveUntilTheMapEnds) {
   EXPECT_EQ(alive->load(), 0);
 }
 
+namespace {
+/// Counts calls in progress and per-worker objects alive, so a test can tell that a map joined
+/// its workers: once the map is gone, no call may be running and every object must be destroyed.
+struct liveness {
+  std::atomic<long> calls{0}, running{0}, alive{0}, built{0};
+};
+struct counted_worker {
+  liveness* live;
+  explicit counted_worker(liveness* l) : live(l) {
+    live->alive.fetch_add(1);
+    live->built.fetch_add(1);
+  }
+  counted_worker(const counted_worker&) = delete;
+  ~counted_worker() { live->alive.fetch_sub(1); }
+  long operator()(long x) const {
+    live->running.fetch_add(1);
+    live->calls.fetch_add(1);
+    live->running.fetch_sub(1);
+    return x;
+  }
+};
+} // namespace
+
 TEST_P(Map, BreakingOutEarlyStopsAndJoinsPromptly) {
-  std::atomic<long> calls{0};
+  liveness live;
   {
     auto endless = std::views::iota(0L);
-    for (auto& r : parmill::map(backend(), endless, [&](long x) {
-           calls.fetch_add(1);
-           return x;
-         })) {
+    for (auto& r : parmill::map(backend(), endless, parmill::per_worker([&](const parmill::worker_context&) {
+                                  return counted_worker(&live);
+                                }))) {
       if (r.index() == 10) break;
     }
   }
-  const long after_break = calls.load();
-  EXPECT_LE(after_break, 11 + static_cast<long>(workers() * 4 * 16384));
-  EXPECT_EQ(calls.load(), after_break) << "no item runs once the map is destroyed";
+  EXPECT_LE(live.calls.load(), 11 + static_cast<long>(workers() * 4 * 16384));
+  EXPECT_GE(live.built.load(), 1);
+  EXPECT_EQ(live.alive.load(), 0) << "every worker's object is destroyed once the map is";
+  EXPECT_EQ(live.running.load(), 0) << "no call runs once the map is destroyed";
 }
 
 TEST_P(Map, AConsumerThatThrowsStopsTheWork) {
-  std::atomic<long> calls{0};
+  liveness live;
   auto run = [&] {
-    for (auto& r : parmill::map(backend(), std::views::iota(0L), [&](long x) {
-           calls.fetch_add(1);
-           return x;
-         }))
+    for (auto& r : parmill::map(
+             backend(), std::views::iota(0L),
+             parmill::per_worker([&](const parmill::worker_context&) { return counted_worker(&live); })))
       if (r.index() == 100) throw std::domain_error("consumer gave up");
   };
   EXPECT_THROW(run(), std::domain_error);
-  const long after = calls.load();
-  EXPECT_EQ(calls.load(), after);
+  EXPECT_GE(live.calls.load(), 101);
+  EXPECT_EQ(live.alive.load(), 0) << "the map joined its workers while the exception left the loop";
+  EXPECT_EQ(live.running.load(), 0);
 }
 
 TEST_P(Map, AnInputThatThrowsEndsTheRunWithItsExceptionAfterTheItemsBeforeIt) {
