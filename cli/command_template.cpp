@@ -72,10 +72,16 @@ std::string base_name(const std::string& path) {
 }
 
 std::string dir_name(const std::string& path) {
-  const auto slash = path.find_last_of('/');
+  // POSIX dirname, as GNU parallel's {//}: trailing slashes do not make a component.
+  std::string p = path;
+  while (p.size() > 1 && p.back() == '/')
+    p.pop_back();
+  const auto slash = p.find_last_of('/');
   if (slash == std::string::npos) return ".";
-  if (slash == 0) return "/";
-  return path.substr(0, slash);
+  p.erase(slash);
+  while (p.size() > 1 && p.back() == '/')
+    p.pop_back();
+  return p.empty() ? "/" : p;
 }
 
 std::vector<command_template::segment>
@@ -240,7 +246,8 @@ void command_template::values_of(const segment& s, const job_values& job, const 
   }
   const long n = static_cast<long>(columns.size());
   const long at = s.column > 0 ? s.column - 1 : n + s.column;
-  out.push_back(transform(at >= 0 && at < n ? *columns[static_cast<std::size_t>(at)] : std::string()));
+  // A column the job does not have gives nothing at all (not an empty argument), as in GNU parallel.
+  if (at >= 0 && at < n) out.push_back(transform(*columns[static_cast<std::size_t>(at)]));
 }
 
 std::vector<std::string> command_template::render(const job_values& job, bool quoted) const {
@@ -248,14 +255,25 @@ std::vector<std::string> command_template::render(const job_values& job, bool qu
   std::vector<std::string> values;
   const auto render_word = [&](const word& w, const record* one) {
     std::vector<std::string> parts{std::string()};
+    bool produced = false; // a word made only of missing columns disappears, as in the shell
     for (const segment& s : w.segments) {
       switch (s.what) {
-      case segment::kind::text: parts.back() += quoted && quote_words_ ? shell_quote(s.text) : s.text; break;
-      case segment::kind::seq: parts.back() += std::to_string(job.seq); break;
-      case segment::kind::slot: parts.back() += std::to_string(job.slot); break;
+      case segment::kind::text:
+        parts.back() += quoted && quote_words_ ? shell_quote(s.text) : s.text;
+        produced = true;
+        break;
+      case segment::kind::seq:
+        parts.back() += std::to_string(job.seq);
+        produced = true;
+        break;
+      case segment::kind::slot:
+        parts.back() += std::to_string(job.slot);
+        produced = true;
+        break;
       case segment::kind::value:
         values.clear();
         values_of(s, job, one, quoted, values);
+        produced = produced || !values.empty();
         for (std::size_t k = 0; k < values.size(); ++k) {
           if (k > 0) parts.emplace_back();
           parts.back() += values[k];
@@ -263,6 +281,7 @@ std::vector<std::string> command_template::render(const job_values& job, bool qu
         break;
       }
     }
+    if (!produced) return;
     if (!quoted) {
       for (std::string& p : parts)
         out.push_back(std::move(p));

@@ -132,9 +132,30 @@ job_stream::job_stream(const options& o, std::set<std::size_t> skip, const std::
     odometer_.assign(fixed_.size(), 0);
   }
   if (o.header) {
-    if (auto names = next_raw_record())
-      for (std::size_t c = 0; c < names->size(); ++c)
-        names_.emplace((*names)[c], c);
+    // The first value of every source names its columns.
+    record names;
+    if (wrap_) {
+      for (auto& values : linked_values_)
+        if (!values.empty()) {
+          split_columns(values.front(), names);
+          values.erase(values.begin());
+        }
+      linked_rows_ = 0;
+      for (const auto& values : linked_values_)
+        linked_rows_ = std::max(linked_rows_, values.size());
+      if (std::any_of(linked_values_.begin(), linked_values_.end(), [](const auto& v) { return v.empty(); }))
+        linked_rows_ = 0;
+    } else {
+      for (auto& reader : streaming_)
+        if (auto v = reader->next()) split_columns(*v, names);
+      for (auto& rows : fixed_)
+        if (!rows.empty()) {
+          names.insert(names.end(), rows.front().begin(), rows.front().end());
+          rows.erase(rows.begin());
+        }
+    }
+    for (std::size_t c = 0; c < names.size(); ++c)
+      names_.emplace(names[c], c);
   }
   if (o.exact_args)
     per_job_ = std::max<std::size_t>(1, *o.exact_args);

@@ -258,7 +258,9 @@ int run(const options& o) {
   std::optional<command_template> command;
   if (!o.command.empty()) {
     const bool no_arguments = o.exact_args && *o.exact_args == 0;
-    command.emplace(o.command, o.quote, jobs.column_names(), !o.pipe && !no_arguments, o.multiple_args);
+    // Several inputs in one word are joined (-m, and -n without -X) or the word is repeated (-X, -N).
+    const bool join = o.multiple_args || (o.max_args > 0 && !o.context_replace && !o.exact_args);
+    command.emplace(o.command, o.quote, jobs.column_names(), !o.pipe && !no_arguments, join);
   }
   shared_state shared{.o = o, .command = command ? &*command : nullptr, .tagstring = std::nullopt};
   if (o.tagstring)

@@ -42,11 +42,16 @@ TEST(CommandTemplate, ExpandsEveryReplacementString) {
   EXPECT_EQ(shell(words, one({"plain"})), "echo plain plain plain . plain 1 1");
   EXPECT_EQ(shell(words, one({"/abs.x"})), "echo /abs.x /abs abs.x / abs 1 1");
   EXPECT_EQ(shell(words, one({"dir.d/file"})), "echo dir.d/file dir.d/file file dir.d file 1 1");
+  EXPECT_EQ(parmill::cli::dir_name("a/b/"), "a");
+  EXPECT_EQ(parmill::cli::dir_name("dir/"), ".");
+  EXPECT_EQ(parmill::cli::dir_name("/"), "/");
+  EXPECT_EQ(parmill::cli::dir_name("/a"), "/");
+  EXPECT_EQ(parmill::cli::dir_name("a//b"), "a");
 }
 
 TEST(CommandTemplate, PositionalReplacementsCountFromEitherEnd) {
   EXPECT_EQ(shell({"echo", "{1}", "{2}", "{-1}", "{1.}", "{2/}", "{3}"}, one({"a.x", "d/c"})),
-            "echo a.x d/c d/c a c ''");
+            "echo a.x d/c d/c a c"); // a missing column gives nothing, as in GNU parallel
 }
 
 TEST(CommandTemplate, AppendsAllInputsWhenTheCommandHasNoReplacementString) {

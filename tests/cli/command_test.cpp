@@ -117,6 +117,10 @@ TEST_P(Command, ColsepSplitsAtARegularExpressionAndTrims) {
                         "name,age\nbob,3\nal,4\n")
                 .out,
             "bob-3-bob\nal-4-al\n");
+  EXPECT_EQ(run_parmill(
+                {jobs(), "-k", "--header", ":", "echo", "{a}{b}", ":::", "a", "1", "2", ":::", "b", "x", "y"})
+                .out,
+            "1x\n1y\n2x\n2y\n");
 }
 
 // --- replacement strings and quoting -----------------------------------------------------------
@@ -146,6 +150,13 @@ TEST(CommandTemplates, DryRunRunsNothing) {
 
 TEST_P(Command, MultipleInputsPerJob) {
   EXPECT_EQ(run_parmill({jobs(), "-k", "-n2", "echo", ":::", "a", "b", "c", "d", "e"}).out, "a b\nc d\ne\n");
+  // -n joins the inputs where {} is; -N and -X repeat the word around it; a missing column vanishes.
+  EXPECT_EQ(run_parmill({jobs(), "-k", "-n2", "echo", "x{}y", ":::", "a", "b", "c", "d"}).out,
+            "xa by\nxc dy\n");
+  EXPECT_EQ(run_parmill({jobs(), "-k", "-n2", "-X", "echo", "x{}y", ":::", "a", "b", "c"}).out,
+            "xay xby\nxcy\n");
+  EXPECT_EQ(run_parmill({jobs(), "-k", "-N3", "echo", "{2}", "{-1}", ":::", "a", "b", "c", "d"}).out,
+            "b c\nd\n");
   EXPECT_EQ(run_parmill({jobs(), "-k", "-N2", "echo", "{1}-{2}", ":::", "a", "b", "c", "d", "e"}).out,
             "a-b\nc-d\ne-\n");
   EXPECT_EQ(run_parmill({jobs(), "-k", "-N0", "echo", "foo", ":::", "a", "b"}).out, "foo\nfoo\n");
