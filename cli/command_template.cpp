@@ -30,7 +30,9 @@ bool program_on_path(const std::string& name) {
     const auto colon = dirs.find(':');
     std::string dir(dirs.substr(0, colon));
     if (dir.empty()) dir = ".";
-    if (access((dir + "/" + name).c_str(), X_OK) == 0) return true;
+    dir.push_back('/');
+    dir.append(name);
+    if (access(dir.c_str(), X_OK) == 0) return true;
     if (colon == std::string_view::npos) return false;
     dirs.remove_prefix(colon + 1);
   }

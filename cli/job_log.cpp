@@ -72,7 +72,9 @@ void job_log::record(std::size_t seq, const std::string& host, const process_res
   char numbers[160];
   std::snprintf(numbers, sizeof numbers, "%zu\t%s\t%.3f\t%10.3f\t%zu\t%zu\t%d\t%d\t", seq, host.c_str(),
                 start, r.runtime.count(), r.sent, r.received, r.exit_value, r.signal);
-  write_all(fd_, numbers + command + "\n");
+  std::string line(numbers);
+  line.append(command).push_back('\n');
+  write_all(fd_, line);
 }
 
 } // namespace parmill::cli

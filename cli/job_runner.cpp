@@ -175,7 +175,8 @@ process_result run_process(const spawn_request& request, running_jobs& registry)
   std::string pending_out, pending_err; // line_buffer: a line not yet complete
   std::size_t written = 0;
   bool exited = false;
-  auto deadline = request.deadline;
+  bool has_deadline = request.deadline.has_value();
+  auto deadline = request.deadline.value_or(std::chrono::steady_clock::time_point{});
   bool sent_kill = false;
   char buffer[read_bytes];
   const auto drain = [&](fd_closer& fd, std::string& into, std::string& pending, bool is_error) {
@@ -212,22 +213,22 @@ process_result run_process(const spawn_request& request, running_jobs& registry)
     add(err_read.fd, POLLIN);
     add(in_write.fd, POLLOUT);
     int timeout_ms = pidfd.fd >= 0 ? -1 : 10; // without pidfds, look at the child every 10 ms
-    if (deadline) {
+    if (has_deadline) {
       const auto left =
-          std::chrono::ceil<std::chrono::milliseconds>(*deadline - std::chrono::steady_clock::now());
+          std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
       timeout_ms = static_cast<int>(std::max<std::int64_t>(0, left.count()));
       if (pidfd.fd < 0) timeout_ms = std::min(timeout_ms, 10);
     }
     const int ready = ::poll(fds, static_cast<nfds_t>(n), timeout_ms);
     if (ready < 0 && errno != EINTR) break;
-    if (deadline && std::chrono::steady_clock::now() >= *deadline) {
+    if (has_deadline && std::chrono::steady_clock::now() >= deadline) {
       if (!sent_kill) {
         ::kill(-pid, result.timed_out ? SIGKILL : SIGTERM);
         if (result.timed_out) sent_kill = true;
         result.timed_out = true;
         deadline = std::chrono::steady_clock::now() + kill_grace;
       } else {
-        deadline.reset();
+        has_deadline = false;
       }
     }
     if (out_read.fd >= 0) drain(out_read, result.out, pending_out, false);

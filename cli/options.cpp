@@ -79,7 +79,7 @@ std::size_t parse_jobs(const std::string& value, std::size_t cores, std::size_t 
   if (value.back() == '%') {
     const auto percent = to_number(value.substr(0, value.size() - 1));
     if (!percent) throw bad();
-    return std::clamp<std::size_t>(static_cast<std::size_t>(std::floor(cores * *percent / 100.0)), 1,
+    return std::clamp<std::size_t>(static_cast<std::size_t>(std::floor(static_cast<double>(cores) * *percent / 100.0)), 1,
                                    max_jobs);
   }
   if (value[0] == '+' || value[0] == '-') {

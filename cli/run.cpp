@@ -110,6 +110,7 @@ private:
 
 /// What every job's worker shares.
 struct shared_state {
+  explicit shared_state(const options& opts, const command_template* cmd) : o(opts), command(cmd) {}
   const options& o;
   const command_template* command = nullptr; // null: each input is a command
   std::optional<command_template> tagstring;
@@ -262,7 +263,7 @@ int run(const options& o) {
     const bool join = o.multiple_args || (o.max_args > 0 && !o.context_replace && !o.exact_args);
     command.emplace(o.command, o.quote, jobs.column_names(), !o.pipe && !no_arguments, join);
   }
-  shared_state shared{.o = o, .command = command ? &*command : nullptr, .tagstring = std::nullopt};
+  shared_state shared(o, command ? &*command : nullptr);
   if (o.tagstring)
     shared.tagstring.emplace(std::vector<std::string>{*o.tagstring}, true, jobs.column_names(), false,
                              o.multiple_args);

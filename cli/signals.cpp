@@ -24,10 +24,10 @@ signal_watcher::signal_watcher(std::function<void()> interrupt, std::function<vo
   const sigset_t set = watched();
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   thread_ = std::thread([this] {
-    const sigset_t set = watched();
+    const sigset_t waited = watched();
     for (;;) {
       siginfo_t info;
-      const int s = sigwaitinfo(&set, &info);
+      const int s = sigwaitinfo(&waited, &info);
       if (s == stop_watching) return;
       if (s == SIGINT || s == SIGTERM)
         interrupt_();

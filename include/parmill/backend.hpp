@@ -11,12 +11,18 @@ namespace parmill {
 
 class thread_pool;
 class backend;
+class process_backend;
 
 /// The inline backend: work runs in the caller's thread, in input order; deterministic.
 constexpr backend inline_backend() noexcept;
 /// Work runs on `n` threads made for each run and joined when it ends; 0 means one per hardware
 /// thread. For many short runs, pass a long-lived `thread_pool` instead.
 backend threads(std::size_t n = 0) noexcept;
+/// Work runs in `n` forked worker processes (0: one per hardware thread), made for each run: a
+/// crash, an abort or a hang costs the items it touched, never the run. Items and results cross
+/// through `parmill::codec` (parmill/codec.hpp). See parmill/map_options.hpp for `timeout` and
+/// `max_items_per_worker`, and the README for the rule about locks held when a run starts.
+process_backend processes(std::size_t n = 0) noexcept;
 
 /// Names where the workers of a map or pipeline run, so that one function can take
 /// `parmill::backend b = parmill::inline_backend()` and run unchanged on any backend. A backend is
@@ -38,6 +44,7 @@ public:
 
   friend constexpr backend inline_backend() noexcept;
   friend backend threads(std::size_t n) noexcept;
+  friend class process_backend;
 
 private:
   constexpr backend(backend_kind kind, std::size_t workers) noexcept : kind_(kind), workers_(workers) {}
@@ -47,7 +54,20 @@ private:
   thread_pool* pool_ = nullptr;
 };
 
+/// The processes backend as a type of its own, so that `map(parmill::processes(n), ...)` checks at
+/// compile time that items and results can cross (a plain `backend` holding it checks at run time).
+class process_backend : public backend {
+public:
+  /// `n` worker processes.
+  explicit process_backend(std::size_t n) noexcept : backend(backend_kind::processes, n) {}
+};
+
 constexpr backend inline_backend() noexcept { return backend{}; }
+
+inline process_backend processes(std::size_t n) noexcept {
+  if (n == 0) n = std::max(1U, std::thread::hardware_concurrency());
+  return process_backend(n);
+}
 
 inline backend threads(std::size_t n) noexcept {
   if (n == 0) n = std::max(1U, std::thread::hardware_concurrency());

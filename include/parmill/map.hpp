@@ -21,10 +21,9 @@ namespace parmill {
 /// `std::views` (`parmill::map(...) | std::views::take(10)`).
 template <class View, class Worker>
 class map_range : public std::ranges::view_interface<map_range<View, Worker>> {
-  using engine = detail::map_engine<View, Worker>;
-
 public:
-  using result_type = typename engine::result; ///< what the worker returns (monostate for void)
+  using engine = detail::map_engine<View, Worker>; ///< internal: the shared state of a run
+  using result_type = typename engine::result;     ///< what the worker returns (monostate for void)
 
   /// An input iterator over the outcomes; `*it` is the current `outcome<result_type>&`, valid
   /// until the iterator is incremented.
@@ -87,6 +86,23 @@ template <std::ranges::input_range Inputs, class Worker>
 requires std::ranges::viewable_range<Inputs>
 [[nodiscard]] auto map(const backend& where, Inputs&& inputs, Worker worker, map_options options = {}) {
   using view = std::views::all_t<Inputs>;
+  return map_range<view, Worker>(std::views::all(std::forward<Inputs>(inputs)), std::move(worker), where,
+                                 std::move(options));
+}
+
+/// `map` on `parmill::processes(n)`: the same, after checking at compile time that the items and
+/// the worker's results can cross a process boundary.
+template <std::ranges::input_range Inputs, class Worker>
+requires std::ranges::viewable_range<Inputs>
+[[nodiscard]] auto map(const process_backend& where, Inputs&& inputs, Worker worker,
+                       map_options options = {}) {
+  using view = std::views::all_t<Inputs>;
+  static_assert(
+      crossable_v<std::ranges::range_value_t<view>>,
+      "parmill::map on processes: the items cannot cross a process boundary (see parmill/codec.hpp)");
+  static_assert(map_range<view, Worker>::engine::crossable,
+                "parmill::map on processes: the worker's result cannot cross a process boundary (see "
+                "parmill/codec.hpp)");
   return map_range<view, Worker>(std::views::all(std::forward<Inputs>(inputs)), std::move(worker), where,
                                  std::move(options));
 }

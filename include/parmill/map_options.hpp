@@ -1,6 +1,7 @@
 // parmill/map_options.hpp: how a map orders, bounds, chunks, retries and reports its work.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <limits>
 #include <string>
@@ -44,10 +45,18 @@ struct map_options {
   /// outcomes are yielded (so deterministically in input order), halts the run as `raise` does.
   /// Default: no limit.
   std::size_t max_failures = unlimited;
-  /// How many more times a failed item is tried, on the same worker, before its failure counts.
+  /// How many more times a failed item is tried before its failure counts: an exception is
+  /// retried on the same worker; on processes, a crash or a timeout on a replacement worker.
   std::size_t retries = 0;
   /// A label turns on a progress bar on standard error (see parmill/progress.hpp); empty: none.
   std::string progress{};
+  /// Processes backend: an item still running after this long has its worker killed and replaced
+  /// and fails as `timed_out` (the first item of a worker's life includes its per-worker factory).
+  /// Zero (default): no limit. Other backends reject a limit: a thread cannot be stopped safely.
+  std::chrono::nanoseconds timeout{0};
+  /// Processes backend: a worker process is replaced after this many items (its memory is
+  /// returned to the system). Zero (default): never.
+  std::size_t max_items_per_worker = 0;
 };
 
 } // namespace parmill

@@ -48,6 +48,20 @@ struct item_error {
   }
 };
 
+/// An exception thrown by a worker in another process (or rank): only its type's name and its
+/// message cross the boundary, so this stands for it in `item_error::exception`.
+class remote_error : public std::runtime_error {
+public:
+  /// `type` is the exception's type name (demangled), `message` its what().
+  remote_error(std::string type, const std::string& message)
+      : std::runtime_error(message), type_(std::move(type)) {}
+  /// The name of the original exception's type, e.g. "std::invalid_argument".
+  [[nodiscard]] const std::string& type() const noexcept { return type_; }
+
+private:
+  std::string type_;
+};
+
 /// Thrown by `outcome::value()` and by a map whose error policy is `raise`. `error()` says which
 /// item failed and how; when the original exception is in this process it is nested in this one
 /// (get it with `std::rethrow_if_nested`).

@@ -25,6 +25,8 @@
 #include <vector>
 
 #include "parmill/backend.hpp"
+#include "parmill/codec.hpp"
+#include "parmill/detail/process_runner.hpp"
 #include "parmill/detail/worker_slots.hpp"
 #include "parmill/map_options.hpp"
 #include "parmill/outcome.hpp"
@@ -49,6 +51,13 @@ private:
   // Move-only items are moved out of the input as they are read (pass such a container as an
   // rvalue, so the map owns it).
   static constexpr bool moves_items_out = !std::is_copy_constructible_v<input>;
+
+public:
+  /// True when items and results can cross a process boundary (the processes backend needs it).
+  static constexpr bool crossable = crossable_v<input> && crossable_v<result>;
+
+private:
+  using runner = std::conditional_t<crossable, process_runner<input, result, slots>, void*>;
 
 public:
   map_engine(View view, Worker worker, const backend& where, map_options options)
@@ -79,6 +88,17 @@ public:
       bar_ = std::make_unique<progress_bar>(options_.progress, total);
     }
     if (where_.kind() == backend_kind::inline_) return;
+    if (options_.timeout.count() > 0 && where_.kind() != backend_kind::processes)
+      throw std::invalid_argument("parmill::map: .timeout needs the processes backend (a thread that runs "
+                                  "too long cannot be stopped safely)");
+    if (where_.kind() == backend_kind::processes) {
+      if constexpr (crossable) {
+        runner_.emplace(slots_, workers_, options_); // forks the spawner before any thread starts
+      } else {
+        throw std::logic_error("parmill::map: the processes backend needs items and results that can cross a "
+                               "process boundary (see parmill/codec.hpp)");
+      }
+    }
     thread_pool* pool = where_.pool();
     if (pool == nullptr) pool = &own_pool_.emplace(workers_);
     running_ = workers_;
@@ -195,7 +215,21 @@ private:
     r.outcomes.reserve(c.items.size());
     std::uint64_t failed = 0, cancelled = 0;
     const auto started = std::chrono::steady_clock::now();
-    for (std::size_t i = 0; i < c.items.size(); ++i) {
+    if constexpr (crossable) {
+      if (runner_) {
+        runner_->run(w, c.first, c.items, r.outcomes);
+        for (const auto& o : r.outcomes) {
+          if (o.has_value()) continue;
+          if (o.error().kind == failure_kind::cancelled) {
+            ++cancelled;
+          } else {
+            ++failed;
+            record_failure(o.index());
+          }
+        }
+      }
+    }
+    for (std::size_t i = r.outcomes.size(); i < c.items.size(); ++i) {
       const std::size_t index = c.first + i;
       if (stopping() || index > cutoff_.load(std::memory_order_relaxed)) {
         r.outcomes.emplace_back(item_error{.index = index,
@@ -302,6 +336,9 @@ private:
       if (!engine_error_) engine_error_ = std::current_exception();
       stop_.request_stop();
     }
+    if constexpr (crossable) {
+      if (runner_) runner_->retire(w, stopping());
+    }
     slots_.release(w); // the worker's own object is destroyed on its own thread
     std::lock_guard lock(mutex_);
     --running_;
@@ -365,12 +402,16 @@ private:
 
   void stop_and_join() {
     stop_.request_stop();
+    if constexpr (crossable) {
+      if (runner_) runner_->interrupt();
+    }
     {
       std::unique_lock lock(mutex_);
       space_.notify_all();
       ready_cv_.wait(lock, [&] { return running_ == 0; });
     }
     own_pool_.reset();
+    if constexpr (crossable) runner_.reset(); // stops the spawner; no process is left
     if (where_.kind() == backend_kind::inline_) slots_.release(0);
     finish_progress();
   }
@@ -384,6 +425,7 @@ private:
   std::stop_source stop_;
   std::unique_ptr<progress_bar> bar_;
   std::optional<thread_pool> own_pool_;
+  std::optional<runner> runner_; // the processes backend
 
   std::mutex input_mutex_; // guards the input's iterator and index
   std::ranges::iterator_t<View> next_read_{};

@@ -1,0 +1,92 @@
+// parmill/detail/process_support.hpp: the non-template parts of the processes backend: framed
+// messages over a socket, the spawner process that forks workers, and shared progress words.
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "parmill/codec.hpp"
+
+namespace parmill::detail {
+
+/// Writes `payload` as one frame (an 8-byte length, then the bytes) with writev. Throws
+/// std::system_error when the peer is gone.
+void write_frame(int fd, writer& payload);
+
+/// How reading a frame ended.
+enum class frame_status { ok, closed, timed_out, interrupted };
+
+/// Reads one frame into `out`. Waits at most until `deadline` (if given) and returns
+/// `interrupted` as soon as `wake_fd` (if not -1) becomes readable.
+frame_status read_frame(int fd, std::vector<std::byte>& out,
+                        std::optional<std::chrono::steady_clock::time_point> deadline = std::nullopt,
+                        int wake_fd = -1);
+
+/// Closes a descriptor parmill owns (a worker's socket), so that later spawners stop closing it.
+void close_owned(int fd);
+
+/// The demangled name of the type of the exception being handled (call inside a catch block).
+std::string current_exception_type();
+
+/// "killed by signal 11 (Segmentation fault)" or "exited with status 3", from a wait status.
+std::string describe_wait_status(int status);
+
+/// Words in memory shared with the workers (mapped before the spawner is forked): worker w writes
+/// the index + 1 of the item it is running, 0 between items, so that the parent can tell which
+/// item a crash or a timeout hit.
+class shared_progress {
+public:
+  explicit shared_progress(std::size_t workers);
+  ~shared_progress();
+  shared_progress(const shared_progress&) = delete;
+  shared_progress& operator=(const shared_progress&) = delete;
+  /// Worker w's word.
+  std::atomic<std::uint64_t>& operator[](std::size_t w) const noexcept;
+
+private:
+  void* memory_ = nullptr;
+  std::size_t bytes_ = 0;
+};
+
+/// A single-threaded process, forked when a run starts, that forks every worker (and every
+/// replacement) from a copy of the program as it was then, so that workers are forked safely even
+/// after the program has started threads. Each worker runs `worker_main(index, fd)` with its end of
+/// a socket and then exits. When the parent dies or destroys the spawner, the spawner kills and
+/// reaps its workers and exits; workers also die with the spawner (PR_SET_PDEATHSIG).
+class spawner {
+public:
+  /// A running worker: its pid and the parent's end of its socket (owned by the caller).
+  struct worker {
+    pid_t pid = -1;
+    int fd = -1;
+  };
+
+  /// Forks the spawner now. Flushes stdio first so no buffered output is duplicated.
+  explicit spawner(std::function<void(std::size_t, int)> worker_main);
+  /// Stops the spawner: its workers are killed and reaped, then it is reaped.
+  ~spawner();
+  spawner(const spawner&) = delete;
+  spawner& operator=(const spawner&) = delete;
+
+  /// Forks worker `index`. Thread-safe. Throws std::runtime_error if the spawner is gone.
+  worker spawn(std::size_t index);
+  /// Waits for worker `pid` to end (kill it first if it may be running) and returns its wait
+  /// status. Thread-safe.
+  int reap(pid_t pid);
+
+private:
+  std::mutex mutex_;
+  pid_t pid_ = -1;
+  int control_ = -1;
+};
+
+} // namespace parmill::detail
