@@ -14,7 +14,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Debian packages needed to build and test; benchmarks add their peers.
 DEPS := cmake ninja-build g++ make ccache pkg-config libgtest-dev libgmock-dev libcli11-dev
-BENCH_DEPS := libbenchmark-dev libtbb-dev parallel
+BENCH_DEPS := libbenchmark-dev libtbb-dev parallel python3
 
 CONFIGURE = cmake -S . -G Ninja -Wno-dev
 
@@ -61,6 +61,7 @@ bench: bench-deps $(BUILD_DIR)/release/build.ninja
 	cmake --build $(BUILD_DIR)/release
 	bench/run.sh $(BUILD_DIR)/release
 	bench/command_bench.sh $(BUILD_DIR)/release
+	bench/process_bench.sh $(BUILD_DIR)/release
 
 format:
 	clang-format -i $$(git ls-files '*.hpp' '*.cpp')

@@ -27,6 +27,7 @@
 #include "parmill/backend.hpp"
 #include "parmill/codec.hpp"
 #include "parmill/detail/process_runner.hpp"
+#include "parmill/detail/spin.hpp"
 #include "parmill/detail/worker_slots.hpp"
 #include "parmill/map_options.hpp"
 #include "parmill/outcome.hpp"
@@ -102,6 +103,7 @@ public:
     thread_pool* pool = where_.pool();
     if (pool == nullptr) pool = &own_pool_.emplace(workers_);
     running_ = workers_;
+    running_now_.store(workers_);
     for (std::size_t w = 0; w < workers_; ++w)
       pool->post([this, w] { worker_loop(w); });
   }
@@ -312,6 +314,7 @@ private:
         ready_fifo_.push_back(std::move(r));
         wake = consumer_waiting_;
       }
+      completions_.fetch_add(1, std::memory_order_release);
       r = result_chunk{};
       if (!spare_.empty()) {
         r.outcomes = std::move(spare_.back());
@@ -342,6 +345,7 @@ private:
     slots_.release(w); // the worker's own object is destroyed on its own thread
     std::lock_guard lock(mutex_);
     --running_;
+    running_now_.fetch_sub(1);
     ready_cv_.notify_all();
     space_.notify_all();
   }
@@ -381,9 +385,20 @@ private:
         lock.lock();
         continue;
       }
-      consumer_waiting_ = true;
-      ready_cv_.wait(lock);
-      consumer_waiting_ = false;
+      const auto wait_started = std::chrono::steady_clock::now();
+      const std::uint64_t seen = completions_.load(std::memory_order_acquire);
+      lock.unlock();
+      const bool arrived = consumer_spin_.spin(
+          [&] { return completions_.load(std::memory_order_acquire) != seen || running_now_.load() == 0; });
+      lock.lock();
+      // A chunk that completed after the spin gave up found no waiting consumer to wake: look
+      // again before sleeping.
+      if (!arrived && completions_.load(std::memory_order_acquire) == seen) {
+        consumer_waiting_ = true;
+        ready_cv_.wait(lock);
+        consumer_waiting_ = false;
+      }
+      consumer_spin_.record(std::chrono::steady_clock::now() - wait_started);
     }
   }
 
@@ -452,6 +467,10 @@ private:
   std::atomic<std::size_t> cutoff_{no_cutoff}; // no item after this index starts
   std::mutex failure_mutex_;                   // guards failure_indices_ (failures only)
   std::set<std::size_t> failure_indices_;      // the smallest max_failures+1 failing indices
+
+  std::atomic<std::uint64_t> completions_{0}; // chunks completed, for the consumer's spin
+  std::atomic<std::size_t> running_now_{0};   // running_, readable without the lock
+  adaptive_spin consumer_spin_;               // a consumer whose waits are short spins instead of sleeping
 
   // The consumer's own (no lock): the chunk being yielded.
   result_chunk current_;

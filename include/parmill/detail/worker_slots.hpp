@@ -54,7 +54,8 @@ public:
 
   result call(std::size_t i, const worker_context& context, In& item) {
     auto& built_object = slots_[i].value;
-    if (!built_object) built_object.emplace(built{factory_, context}); // a failure here fails this item; retried next
+    if (!built_object)
+      built_object.emplace(built{factory_, context}); // a failure here fails this item; retried next
     return call_storing(*built_object, item);
   }
   void release(std::size_t i) noexcept { slots_[i].value.reset(); }
