@@ -3,12 +3,17 @@
 #include "parmill/thread_pool.hpp"
 
 #include <algorithm>
+#include <climits>
 #include <cstdio>
 #include <mutex>
 #include <thread>
 #include <vector>
 
 #include "parmill/detail/spin.hpp"
+
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 namespace parmill::detail {
 namespace {
@@ -54,6 +59,19 @@ thread_local std::size_t current_index = 0;
 thread_local std::size_t external_round_robin = 0; // where this thread's next external post goes
 
 constexpr std::size_t not_a_worker = static_cast<std::size_t>(-1);
+// Sleeping and waking on a 32-bit word with the futex system call directly. With libstdc++ 12's
+// std::atomic<unsigned>::wait/notify, a map test hung once with a task queued and the pool's only
+// thread asleep; libstdc++'s notify skips the system call when its own waiter count says nobody
+// waits, which is one more protocol to trust. The futex checks the word itself, atomically.
+void futex_wait(const std::atomic<unsigned>& word, unsigned expected) noexcept {
+  static_assert(sizeof(std::atomic<unsigned>) == sizeof(unsigned));
+  ::syscall(SYS_futex, reinterpret_cast<const unsigned*>(&word), FUTEX_WAIT_PRIVATE, expected, nullptr,
+            nullptr, 0);
+}
+void futex_wake(std::atomic<unsigned>& word, int count) noexcept {
+  ::syscall(SYS_futex, reinterpret_cast<unsigned*>(&word), FUTEX_WAKE_PRIVATE, count, nullptr, nullptr, 0);
+}
+
 constexpr int spins_before_sleep = 2000; // about 20-50 us of looking before a futex sleep
 
 } // namespace
@@ -129,7 +147,7 @@ public:
         cpu_relax();
         found = any_queued() || all_done();
       }
-      if (!found) done_epoch_.wait(epoch, std::memory_order_acquire);
+      if (!found) futex_wait(done_epoch_, epoch);
     }
     waiters_.fetch_sub(1, std::memory_order_relaxed);
     std::exception_ptr error;
@@ -261,25 +279,24 @@ private:
     std::atomic_thread_fence(std::memory_order_seq_cst);
     if (waiters_.load(std::memory_order_relaxed) > 0 && all_done()) {
       done_epoch_.fetch_add(1, std::memory_order_release);
-      done_epoch_.notify_all();
+      futex_wake(done_epoch_, INT_MAX);
     }
   }
 
   void sleep() {
     sleepers_.fetch_add(1, std::memory_order_seq_cst);
     const auto epoch = wake_epoch_.load(std::memory_order_acquire);
-    if (!any_queued() && !stopping_.load(std::memory_order_seq_cst))
-      wake_epoch_.wait(epoch, std::memory_order_acquire);
+    if (!any_queued() && !stopping_.load(std::memory_order_seq_cst)) futex_wait(wake_epoch_, epoch);
     sleepers_.fetch_sub(1, std::memory_order_relaxed);
   }
 
   void wake_one() {
     wake_epoch_.fetch_add(1, std::memory_order_release);
-    wake_epoch_.notify_one();
+    futex_wake(wake_epoch_, 1);
   }
   void wake_all() {
     wake_epoch_.fetch_add(1, std::memory_order_release);
-    wake_epoch_.notify_all();
+    futex_wake(wake_epoch_, INT_MAX);
   }
 
   void drop_queued() {
@@ -297,7 +314,7 @@ private:
       external_completed_.fetch_add(dropped, std::memory_order_release);
     }
     done_epoch_.fetch_add(1, std::memory_order_release);
-    done_epoch_.notify_all();
+    futex_wake(done_epoch_, INT_MAX);
   }
 
   static void report_unobserved(const std::exception_ptr& error) {

@@ -489,3 +489,15 @@ TEST(MapInline, RunsInTheCallersThreadInInputOrder) {
 }
 
 } // namespace
+
+// Regression: the consumer once spun, gave up, and slept just after the last worker closed the
+// input and left, so nobody woke it (a hang about one run in three of the window test). Many short
+// runs, each ending while the consumer waits, make that window likely to be hit again if it reopens.
+TEST_P(Map, ManyShortRunsAllFinish) {
+  for (int run = 0; run < 200; ++run) {
+    std::size_t n = 0;
+    for (auto& r : parmill::map(backend(), std::views::iota(0, 40), [](int x) { return x; }, {.window = 4}))
+      n += r.has_value();
+    ASSERT_EQ(n, 40U) << "run " << run;
+  }
+}

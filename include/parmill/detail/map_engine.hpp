@@ -204,6 +204,7 @@ private:
   bool close_input(std::unique_lock<std::mutex>&) {
     input_ended_ = true;
     input_closed_ = true;
+    events_.fetch_add(1, std::memory_order_release);
     if (consumer_waiting_) ready_cv_.notify_one();
     return false;
   }
@@ -314,7 +315,7 @@ private:
         ready_fifo_.push_back(std::move(r));
         wake = consumer_waiting_;
       }
-      completions_.fetch_add(1, std::memory_order_release);
+      events_.fetch_add(1, std::memory_order_release);
       r = result_chunk{};
       if (!spare_.empty()) {
         r.outcomes = std::move(spare_.back());
@@ -346,6 +347,7 @@ private:
     std::lock_guard lock(mutex_);
     --running_;
     running_now_.fetch_sub(1);
+    events_.fetch_add(1, std::memory_order_release);
     ready_cv_.notify_all();
     space_.notify_all();
   }
@@ -386,14 +388,13 @@ private:
         continue;
       }
       const auto wait_started = std::chrono::steady_clock::now();
-      const std::uint64_t seen = completions_.load(std::memory_order_acquire);
+      const std::uint64_t seen = events_.load(std::memory_order_acquire);
       lock.unlock();
       const bool arrived = consumer_spin_.spin(
-          [&] { return completions_.load(std::memory_order_acquire) != seen || running_now_.load() == 0; });
+          [&] { return events_.load(std::memory_order_acquire) != seen || running_now_.load() == 0; });
       lock.lock();
-      // A chunk that completed after the spin gave up found no waiting consumer to wake: look
-      // again before sleeping.
-      if (!arrived && completions_.load(std::memory_order_acquire) == seen) {
+      // An event after the spin gave up found no waiting consumer to wake: look again first.
+      if (!arrived && events_.load(std::memory_order_acquire) == seen) {
         consumer_waiting_ = true;
         ready_cv_.wait(lock);
         consumer_waiting_ = false;
@@ -468,9 +469,12 @@ private:
   std::mutex failure_mutex_;                   // guards failure_indices_ (failures only)
   std::set<std::size_t> failure_indices_;      // the smallest max_failures+1 failing indices
 
-  std::atomic<std::uint64_t> completions_{0}; // chunks completed, for the consumer's spin
-  std::atomic<std::size_t> running_now_{0};   // running_, readable without the lock
-  adaptive_spin consumer_spin_;               // a consumer whose waits are short spins instead of sleeping
+  // Changes whenever something the consumer may wait for happens (a chunk completes, the input
+  // closes, a worker ends), always under mutex_: the consumer's spin watches it, and it looks at it
+  // again under the lock before sleeping, so no such event can slip between its spin and its sleep.
+  std::atomic<std::uint64_t> events_{0};
+  std::atomic<std::size_t> running_now_{0}; // running_, readable without the lock
+  adaptive_spin consumer_spin_;             // a consumer whose waits are short spins instead of sleeping
 
   // The consumer's own (no lock): the chunk being yielded.
   result_chunk current_;
