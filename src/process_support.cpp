@@ -197,6 +197,16 @@ frame_status read_frame(int fd, std::vector<std::byte>& out,
 
 void close_owned(int fd) { disown_and_close(fd); }
 
+frame_status read_frame_size(int fd, std::uint64_t& size,
+                             std::optional<std::chrono::steady_clock::time_point> deadline, int wake_fd) {
+  return read_exact(fd, &size, sizeof size, deadline, wake_fd);
+}
+
+void read_frame_body(void* context, void* out, std::size_t size) {
+  if (read_exact(*static_cast<int*>(context), out, size, std::nullopt, -1) != frame_status::ok)
+    throw codec_error("parmill: a worker process ended in the middle of a message");
+}
+
 std::string current_exception_type() {
   const std::type_info* type = abi::__cxa_current_exception_type();
   if (type == nullptr) return "unknown";

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <map>
 #include <optional>
 #include <string>
@@ -91,4 +92,47 @@ TEST(Codec, TruncatedInputThrowsInsteadOfReadingPastTheEnd) {
     parmill::reader r(bytes.data(), cut);
     EXPECT_THROW((void)parmill::decode<std::vector<std::string>>(r), parmill::codec_error) << cut;
   }
+}
+
+namespace {
+/// A stream over memory that records where each read went.
+struct recording_stream {
+  const char* data;
+  std::size_t position = 0;
+  std::vector<std::pair<void*, std::size_t>> reads;
+  static void fill(void* context, void* out, std::size_t size) {
+    auto* self = static_cast<recording_stream*>(context);
+    std::memcpy(out, self->data + self->position, size);
+    self->position += size;
+    self->reads.emplace_back(out, size);
+  }
+};
+} // namespace
+
+TEST(Codec, AStreamReaderReadsLargeValuesStraightIntoTheirStorage) {
+  const std::string big(1 << 20, 'q');
+  parmill::writer w;
+  parmill::encode(w, 7);
+  parmill::encode(w, big);
+  parmill::encode(w, std::string("tail"));
+  std::string bytes;
+  for (const iovec& piece : w.pieces())
+    bytes.append(static_cast<const char*>(piece.iov_base), piece.iov_len);
+  recording_stream stream{bytes.data()};
+  std::vector<std::byte> buffer;
+  parmill::reader r(bytes.size(), &recording_stream::fill, &stream, buffer);
+  EXPECT_EQ(parmill::decode<int>(r), 7);
+  const auto back = parmill::decode<std::string>(r);
+  EXPECT_EQ(parmill::decode<std::string>(r), "tail");
+  EXPECT_EQ(r.remaining(), 0U);
+  EXPECT_EQ(back, big);
+  // At most one buffer-full (read ahead for the small values before it) goes through the buffer;
+  // the rest of the string is read straight into its own storage.
+  std::size_t straight = 0;
+  for (const auto& [out, size] : stream.reads) {
+    const auto* p = static_cast<const char*>(out);
+    if (p >= back.data() && p < back.data() + back.size()) straight += size;
+  }
+  EXPECT_GE(straight, big.size() - parmill::reader::large_piece);
+  EXPECT_THROW((void)parmill::decode<int>(r), parmill::codec_error);
 }

@@ -11,6 +11,7 @@
 // Using a type that cannot cross is a compile-time error that names the rule.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -101,18 +102,47 @@ private:
   std::size_t total_ = 0;
 };
 
-/// Where encoded bytes come from: a span of memory. Throws `codec_error` when asked for more
-/// bytes than remain. Not thread-safe.
+/// Where encoded bytes come from: a span of memory, or a stream (a socket) read as the bytes are
+/// needed, so that a large value is read straight into its own storage without a copy in between.
+/// Throws `codec_error` when asked for more bytes than the message has. Not thread-safe.
 class reader {
 public:
+  /// Reads exactly `size` bytes into `out`, or throws; the stream form's source.
+  using fill_function = void (*)(void* context, void* out, std::size_t size);
+  /// Pieces at least this big are read from a stream straight into the value.
+  static constexpr std::size_t large_piece = 64 * 1024;
+
+  /// Reads from `size` bytes of memory at `data`.
   reader(const void* data, std::size_t size) noexcept
-      : p_(static_cast<const std::byte*>(data)), left_(size) {}
+      : p_(static_cast<const std::byte*>(data)), avail_(size), left_(size) {}
+  /// Reads a message of `size` bytes from a stream: `fill(context, ...)` supplies them, through
+  /// `buffer` for small pieces and straight into the value for large ones.
+  reader(std::size_t size, fill_function fill, void* context, std::vector<std::byte>& buffer) noexcept
+      : left_(size), fill_(fill), context_(context), buffer_(&buffer) {}
+
   /// Copies the next `size` bytes to `out`.
   void bytes(void* out, std::size_t size) {
     if (size > left_) throw codec_error("parmill::codec: message ended early (truncated or corrupt)");
-    if (size != 0) std::memcpy(out, p_, size);
-    p_ += size;
-    left_ -= size;
+    auto* to = static_cast<std::byte*>(out);
+    const std::size_t buffered = std::min(size, avail_);
+    if (buffered != 0) std::memcpy(to, p_, buffered);
+    p_ += buffered;
+    avail_ -= buffered;
+    left_ -= buffered;
+    to += buffered;
+    size -= buffered;
+    if (size == 0) return;
+    if (size >= large_piece) { // only a stream gets here: memory is all buffered
+      fill_(context_, to, size);
+      left_ -= size;
+      return;
+    }
+    const std::size_t refill = std::min(left_, large_piece);
+    buffer_->resize(refill);
+    fill_(context_, buffer_->data(), refill);
+    p_ = buffer_->data();
+    avail_ = refill;
+    bytes(to, size);
   }
   /// Reads a plain value.
   template <class T>
@@ -121,12 +151,16 @@ public:
     bytes(&value, sizeof value);
     return value;
   }
-  /// Bytes not read yet.
+  /// Bytes of the message not read yet.
   [[nodiscard]] std::size_t remaining() const noexcept { return left_; }
 
 private:
-  const std::byte* p_;
-  std::size_t left_;
+  const std::byte* p_ = nullptr;
+  std::size_t avail_ = 0; // buffered bytes at p_
+  std::size_t left_ = 0;  // bytes of the message not yet handed out
+  fill_function fill_ = nullptr;
+  void* context_ = nullptr;
+  std::vector<std::byte>* buffer_ = nullptr;
 };
 
 /// Encodes and decodes `T`. The primary template is for types the codec does not know; using it

@@ -99,18 +99,24 @@ public:
       };
       renew();
       while (pos < end) {
-        std::vector<std::byte>& buffer = buffers_[w];
-        const frame_status status = read_frame(p.fd, buffer, deadline, wake_[0]);
+        // The results' bytes are read as they are decoded, so a large value goes straight from
+        // the socket into its own storage.
+        std::uint64_t frame_size = 0;
+        frame_status status = read_frame_size(p.fd, frame_size, deadline, wake_[0]);
         if (status == frame_status::ok) {
-          reader r(buffer.data(), buffer.size());
-          while (r.remaining() > 0 && pos < end) {
-            out.push_back(decode_result(r, first + pos, w));
-            ++pos;
-            ++p.items_done;
+          try {
+            reader r(static_cast<std::size_t>(frame_size), &read_frame_body, &p.fd, buffers_[w]);
+            while (r.remaining() > 0 && pos < end) {
+              out.push_back(decode_result(r, first + pos, w));
+              ++pos;
+              ++p.items_done;
+            }
+            blameless = 0;
+            renew();
+            continue;
+          } catch (const codec_error&) {
+            status = frame_status::closed; // it died while sending: the items not received run again
           }
-          blameless = 0;
-          renew();
-          continue;
         }
         if (status == frame_status::interrupted) {
           cancel(w, first, pos, n, out);

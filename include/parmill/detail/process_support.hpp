@@ -31,6 +31,16 @@ frame_status read_frame(int fd, std::vector<std::byte>& out,
                         std::optional<std::chrono::steady_clock::time_point> deadline = std::nullopt,
                         int wake_fd = -1);
 
+/// Reads a frame's 8-byte length only (its bytes are then read with `read_frame_body`), waiting
+/// as `read_frame` does.
+frame_status read_frame_size(int fd, std::uint64_t& size,
+                             std::optional<std::chrono::steady_clock::time_point> deadline = std::nullopt,
+                             int wake_fd = -1);
+
+/// A `reader::fill_function` over a socket: `context` points to the descriptor. Reads exactly
+/// `size` bytes; throws `codec_error` if the peer is gone first.
+void read_frame_body(void* context, void* out, std::size_t size);
+
 /// Closes a descriptor parmill owns (a worker's socket), so that later spawners stop closing it.
 void close_owned(int fd);
 
