@@ -70,7 +70,9 @@ void emit_lines(std::string& pending, const spawn_request& r, bool is_error, boo
 void running_jobs::add(pid_t group) {
   std::lock_guard lock(mutex_);
   groups_.insert(group);
-  if (terminating_) ::kill(-group, SIGTERM);
+  // A job that starts once termination has begun may have missed the TERM-then-KILL sequence
+  // (it can even be over): it is killed outright.
+  if (terminating_) ::kill(-group, SIGKILL);
 }
 
 void running_jobs::remove(pid_t group) {

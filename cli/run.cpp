@@ -289,7 +289,11 @@ int run(const options& o) {
         stop = true;
         shared.registry.terminate_all();
       },
-      [&] { stop = true; });
+      [&] {
+        stop = true;
+        shared.output.message(
+            "parmill: SIGHUP received: starting no more jobs, waiting for the running ones\n");
+      });
 
   std::unique_ptr<progress_bar> bar;
   if (o.bar || o.eta || o.progress) bar = std::make_unique<progress_bar>("parmill", total);

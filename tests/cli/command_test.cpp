@@ -508,8 +508,9 @@ TEST(CommandOptions, ProgressBarEndsWithASummary) {
 
 namespace {
 
-/// Starts parmill in the background; its jobs report on `fifo`.
-pid_t start_parmill(const std::vector<std::string>& args) {
+/// Starts parmill in the background; its jobs report on `fifo`. With `error_fd`, its standard
+/// error goes there.
+pid_t start_parmill(const std::vector<std::string>& args, int error_fd = -1) {
   std::vector<std::string> all{PARMILL_BINARY};
   all.insert(all.end(), args.begin(), args.end());
   std::vector<char*> argv;
@@ -519,6 +520,7 @@ pid_t start_parmill(const std::vector<std::string>& args) {
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+  if (error_fd >= 0) posix_spawn_file_actions_adddup2(&actions, error_fd, 2);
   pid_t pid = -1;
   EXPECT_EQ(posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ), 0);
   posix_spawn_file_actions_destroy(&actions);
@@ -595,14 +597,26 @@ TEST(CommandSignals, HangupStartsNoNewJobsAndWaitsForTheRunningOnes) {
   const std::string fifo = s / "fifo", gate = s / "gate";
   ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
   ASSERT_EQ(mkfifo(gate.c_str(), 0600), 0);
+  int error_pipe[2];
+  ASSERT_EQ(::pipe2(error_pipe, O_CLOEXEC), 0);
   const pid_t pid =
       start_parmill({"-j1", "--joblog", s / "log", "echo $$ > " + fifo + "; read x < " + gate + " # {}",
-                     ":::", "1", "2", "3"});
+                     ":::", "1", "2", "3"},
+                    error_pipe[1]);
+  ::close(error_pipe[1]);
   reaper guard{pid};
   ASSERT_EQ(read_pids(fifo, 1).size(), 1U);
   ::kill(pid, SIGHUP);
-  // The job still runs: let it finish. parmill then exits normally without starting job 2.
-  // (The hangup and the gate can race only in the order checked: SIGHUP was sent first.)
+  // Wait until parmill says it has taken the hangup (the signal is handled on a thread of its own),
+  // then let the running job finish: parmill must exit normally without starting job 2.
+  std::string said;
+  char buffer[256];
+  while (said.find("SIGHUP received") == std::string::npos) {
+    const ssize_t n = ::read(error_pipe[0], buffer, sizeof buffer);
+    ASSERT_GT(n, 0) << "parmill ended without acknowledging SIGHUP: " << said;
+    said.append(buffer, static_cast<std::size_t>(n));
+  }
+  ::close(error_pipe[0]);
   std::ofstream(gate) << "go\n";
   EXPECT_EQ(guard.wait(), 0);
   EXPECT_EQ(lines(read_file(s / "log")).size(), 2U);
