@@ -118,7 +118,7 @@ TEST(Codec, AStreamReaderReadsLargeValuesStraightIntoTheirStorage) {
   std::string bytes;
   for (const iovec& piece : w.pieces())
     bytes.append(static_cast<const char*>(piece.iov_base), piece.iov_len);
-  recording_stream stream{bytes.data()};
+  recording_stream stream{bytes.data(), 0, {}};
   std::vector<std::byte> buffer;
   parmill::reader r(bytes.size(), &recording_stream::fill, &stream, buffer);
   EXPECT_EQ(parmill::decode<int>(r), 7);
