@@ -28,11 +28,16 @@ bool program_on_path(const std::string& name) {
   std::string_view dirs = path != nullptr ? path : "/usr/bin:/bin";
   while (true) {
     const auto colon = dirs.find(':');
-    std::string dir(dirs.substr(0, colon));
-    if (dir.empty()) dir = ".";
-    dir.push_back('/');
-    dir.append(name);
-    if (access(dir.c_str(), X_OK) == 0) return true;
+    const std::string_view dir = dirs.substr(0, colon);
+    std::string candidate;
+    candidate.reserve(dir.size() + name.size() + 2);
+    if (dir.empty())
+      candidate.push_back('.'); // an empty PATH entry is the current directory
+    else
+      candidate.append(dir);
+    candidate.push_back('/');
+    candidate.append(name);
+    if (access(candidate.c_str(), X_OK) == 0) return true;
     if (colon == std::string_view::npos) return false;
     dirs.remove_prefix(colon + 1);
   }
