@@ -79,8 +79,8 @@ std::size_t parse_jobs(const std::string& value, std::size_t cores, std::size_t 
   if (value.back() == '%') {
     const auto percent = to_number(value.substr(0, value.size() - 1));
     if (!percent) throw bad();
-    return std::clamp<std::size_t>(static_cast<std::size_t>(std::floor(static_cast<double>(cores) * *percent / 100.0)), 1,
-                                   max_jobs);
+    return std::clamp<std::size_t>(
+        static_cast<std::size_t>(std::floor(static_cast<double>(cores) * *percent / 100.0)), 1, max_jobs);
   }
   if (value[0] == '+' || value[0] == '-') {
     const auto n = to_count(value.substr(1));
@@ -212,7 +212,7 @@ options parse_options(const std::vector<std::string>& args, action& what, std::s
   app.prefix_command();
   app.allow_windows_style_options(false);
   options o;
-  bool help = false, version = false, null = false, group = false, no_group = false;
+  bool help = false, version = false, null = false;
   std::string jobs = "100%", delimiter, header, halt, timeout, block, delay;
   std::vector<std::string> arg_files;
   std::optional<std::size_t> max_args, exact_args;
@@ -237,7 +237,7 @@ options parse_options(const std::vector<std::string>& args, action& what, std::s
   app.add_flag("--shuf", o.shuffle);
   app.add_flag("--pipe,--spreadstdin", o.pipe);
   app.add_option("--block,--block-size", block);
-  app.add_flag("--group", group);
+  app.add_flag("--group"); // the default; accepted as GNU parallel does
   app.add_flag("--line-buffer,--lb", o.line_buffer);
   app.add_flag("-u,--ungroup", o.ungroup);
   app.add_flag("-k,--keep-order", o.keep_order);
@@ -255,7 +255,6 @@ options parse_options(const std::vector<std::string>& args, action& what, std::s
   app.add_flag("--bar", o.bar);
   app.add_flag("--eta", o.eta);
   app.add_flag("--progress", o.progress);
-  app.add_flag("--no-group", no_group);
 
   std::vector<std::string> reversed(args.rbegin(), args.rend()); // CLI11 takes them last first
   try {
@@ -302,8 +301,6 @@ options parse_options(const std::vector<std::string>& args, action& what, std::s
     throw usage_error("--resume and --resume-failed need --joblog");
   if (o.ungroup && o.line_buffer) throw usage_error("-u and --line-buffer cannot be used together");
   o.group = !o.ungroup && !o.line_buffer;
-  (void)group;
-  (void)no_group;
 
   for (const std::string& file : arg_files) {
     input_source source;

@@ -499,9 +499,11 @@ TEST(CommandOptions, ShufRunsEveryJobOnceAndDelaySpacesStarts) {
 }
 
 TEST(CommandOptions, ProgressBarEndsWithASummary) {
-  const ran r = run_parmill({"--bar", "true", ":::", "1", "2", "3"});
-  EXPECT_EQ(r.status, 0);
-  EXPECT_NE(r.err.find("3"), std::string::npos) << r.err;
+  for (const char* option : {"--bar", "--eta", "--progress"}) {
+    const ran r = run_parmill({option, "true", ":::", "1", "2", "3"});
+    EXPECT_EQ(r.status, 0) << option;
+    EXPECT_NE(r.err.find("3"), std::string::npos) << option << ": " << r.err;
+  }
 }
 
 // --- signals -----------------------------------------------------------------------------------

@@ -103,7 +103,6 @@ public:
     thread_pool* pool = where_.pool();
     if (pool == nullptr) pool = &own_pool_.emplace(workers_);
     running_ = workers_;
-    running_now_.store(workers_);
     for (std::size_t w = 0; w < workers_; ++w)
       pool->post([this, w] { worker_loop(w); });
   }
@@ -346,7 +345,6 @@ private:
     slots_.release(w); // the worker's own object is destroyed on its own thread
     std::lock_guard lock(mutex_);
     --running_;
-    running_now_.fetch_sub(1);
     events_.fetch_add(1, std::memory_order_release);
     ready_cv_.notify_all();
     space_.notify_all();
@@ -390,8 +388,8 @@ private:
       const auto wait_started = std::chrono::steady_clock::now();
       const std::uint64_t seen = events_.load(std::memory_order_acquire);
       lock.unlock();
-      const bool arrived = consumer_spin_.spin(
-          [&] { return events_.load(std::memory_order_acquire) != seen || running_now_.load() == 0; });
+      const bool arrived =
+          consumer_spin_.spin([&] { return events_.load(std::memory_order_acquire) != seen; });
       lock.lock();
       // An event after the spin gave up found no waiting consumer to wake: look again first.
       if (!arrived && events_.load(std::memory_order_acquire) == seen) {
@@ -473,8 +471,7 @@ private:
   // closes, a worker ends), always under mutex_: the consumer's spin watches it, and it looks at it
   // again under the lock before sleeping, so no such event can slip between its spin and its sleep.
   std::atomic<std::uint64_t> events_{0};
-  std::atomic<std::size_t> running_now_{0}; // running_, readable without the lock
-  adaptive_spin consumer_spin_;             // a consumer whose waits are short spins instead of sleeping
+  adaptive_spin consumer_spin_; // a consumer whose waits are short spins instead of sleeping
 
   // The consumer's own (no lock): the chunk being yielded.
   result_chunk current_;

@@ -126,7 +126,7 @@ public:
         // it was running, and go on with a replacement.
         const bool timed_out = status == frame_status::timed_out && alive;
         const std::uint64_t running = progress_[w].exchange(0);
-        const int wait_status = replace(w);
+        const int wait_status = retire(w, true); // the next batch spawns its replacement
         const std::size_t at = running > first + pos && running <= first + end ? running - 1 - first : n;
         if (at == n) {
           // No item was running (it died between items, or while sending results): the items not
@@ -153,15 +153,16 @@ public:
     }
   }
 
-  /// Ends worker process `w` (at the end of the run, or when it has done its quota). With `kill`,
-  /// it is killed even in the middle of an item.
-  void retire(std::size_t w, bool kill) {
+  /// Ends worker process `w` (at the end of the run, or when it has done its quota) and returns
+  /// its wait status (0 when there is none). With `kill`, it is killed even in the middle of an item.
+  int retire(std::size_t w, bool kill) {
     proc& p = procs_[w];
-    if (p.pid < 0) return;
+    if (p.pid < 0) return 0;
     if (kill) ::kill(p.pid, SIGKILL);
     close_owned(p.fd); // a worker ends when its socket closes
-    spawner_.reap(p.pid);
+    const int status = spawner_.reap(p.pid);
     p = proc{};
+    return status;
   }
 
 private:
@@ -175,19 +176,9 @@ private:
     return std::to_string(std::chrono::duration<double>(d).count()) + " s";
   }
 
-  /// Kills worker w and returns how it ended.
-  int replace(std::size_t w) {
-    proc& p = procs_[w];
-    ::kill(p.pid, SIGKILL);
-    close_owned(p.fd);
-    const int status = spawner_.reap(p.pid);
-    p = proc{};
-    return status;
-  }
-
   void cancel(std::size_t w, std::size_t first, std::size_t pos, std::size_t n,
               std::vector<outcome<Result>>& out) {
-    if (procs_[w].pid >= 0) replace(w); // it may be in the middle of an item: stop it now
+    retire(w, true); // it may be in the middle of an item: stop it now
     for (; pos < n; ++pos)
       out.emplace_back(item_error{.index = first + pos,
                                   .worker = w,
