@@ -7,6 +7,8 @@
 #include <parmill/parmill.hpp>
 
 #include <benchmark/benchmark.h>
+
+#include "work.hpp"
 #include <tbb/blocked_range.h>
 #include <tbb/global_control.h>
 #include <tbb/parallel_for.h>
@@ -21,12 +23,7 @@ namespace {
 
 constexpr std::size_t items = 1'000'000;
 
-/// About 1 us of dependent arithmetic that the compiler cannot remove or vectorise.
-std::uint64_t one_microsecond(std::uint64_t x) {
-  for (int i = 0; i < 570; ++i)
-    x = x * 6364136223846793005ULL + 1442695040888963407ULL, x ^= x >> 29;
-  return x;
-}
+using parmill_bench::one_microsecond;
 
 void sequential_loop(benchmark::State& state) {
   for (auto _ : state) {

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include "helpers/backend_sweep.hpp"
+
 #include <algorithm>
 #include <atomic>
 #include <latch>
@@ -24,16 +26,7 @@
 
 namespace {
 
-struct where {
-  parmill::backend_kind kind;
-  std::size_t workers;
-  parmill::backend make() const {
-    if (kind == parmill::backend_kind::processes) return parmill::processes(workers);
-    return kind == parmill::backend_kind::inline_ ? parmill::inline_backend() : parmill::threads(workers);
-  }
-};
-
-void PrintTo(const where& w, std::ostream* os) { *os << to_string(w.kind) << "(" << w.workers << ")"; }
+using parmill_test::where;
 
 class Map : public ::testing::TestWithParam<where> {
 protected:
@@ -49,9 +42,7 @@ INSTANTIATE_TEST_SUITE_P(
                       where{parmill::backend_kind::threads, 2}, where{parmill::backend_kind::threads, 8},
                       where{parmill::backend_kind::processes, 1}, where{parmill::backend_kind::processes, 2},
                       where{parmill::backend_kind::processes, 8}),
-    [](const auto& info) {
-      return std::string(to_string(info.param.kind)) + "_" + std::to_string(info.param.workers);
-    });
+    parmill_test::sweep_name);
 
 std::vector<int> iota_vector(int n) {
   std::vector<int> v(static_cast<std::size_t>(n));

@@ -69,6 +69,12 @@ public:
   }
   /// The end.
   std::default_sentinel_t end() const noexcept { return {}; }
+  /// Internal: forks what must be forked before any thread of the run starts (see
+  /// `map_engine::prepare`); `begin()` does it when it has not been done.
+  void prepare() { engine_->prepare(); }
+  /// Most items in flight at once now (see `map_options::window`; automatic windows grow with the
+  /// chunk size).
+  [[nodiscard]] std::size_t window() const noexcept { return engine_->window_now(); }
 
 private:
   std::unique_ptr<engine> engine_;

@@ -40,11 +40,17 @@ struct item_error {
   failure_kind kind = failure_kind::exception; ///< what happened
   std::string message;                         ///< the exception's what(), or a description of the crash
   std::exception_ptr exception;                ///< the original exception, when it is in this process
+  std::string stage{};                         ///< in a pipeline, the name of the stage that failed
 
-  /// One line for people: "item 12 on worker 3: exception: bad header".
+  /// One line for people: "item 12 on worker 3: exception: bad header", and in a pipeline
+  /// "item 12 in stage 'decode' on worker 3: exception: bad header".
   [[nodiscard]] std::string describe() const {
-    return "item " + std::to_string(index) + " on worker " + std::to_string(worker) + ": " +
-           std::string(to_string(kind)) + ": " + message;
+    std::string text = "item ";
+    text.append(std::to_string(index));
+    if (!stage.empty()) text.append(" in stage '").append(stage).append("'");
+    text.append(" on worker ").append(std::to_string(worker)).append(": ");
+    text.append(to_string(kind)).append(": ").append(message);
+    return text;
   }
 };
 

@@ -5,6 +5,8 @@
 #include "parmill/map.hpp"
 #include "parmill/map_options.hpp"
 #include "parmill/outcome.hpp"
+#include "parmill/pipeline.hpp"
+#include "parmill/pipeline_report.hpp"
 #include "parmill/progress.hpp"
 #include "parmill/thread_pool.hpp"
 #include "parmill/worker_context.hpp"

@@ -92,20 +92,33 @@ public:
     if (options_.timeout.count() > 0 && where_.kind() != backend_kind::processes)
       throw std::invalid_argument("parmill::map: .timeout needs the processes backend (a thread that runs "
                                   "too long cannot be stopped safely)");
-    if (where_.kind() == backend_kind::processes) {
-      if constexpr (crossable) {
-        runner_.emplace(slots_, workers_, options_); // forks the spawner before any thread starts
-      } else {
-        throw std::logic_error("parmill::map: the processes backend needs items and results that can cross a "
-                               "process boundary (see parmill/codec.hpp)");
-      }
-    }
+    prepare();
     thread_pool* pool = where_.pool();
     if (pool == nullptr) pool = &own_pool_.emplace(workers_);
     running_ = workers_;
     for (std::size_t w = 0; w < workers_; ++w)
       pool->post([this, w] { worker_loop(w); });
   }
+
+  /// Does what must happen before any thread of the run exists: on processes, forks the spawner
+  /// (a fork copies only the forking thread, so no other thread's lock may be held then). Also
+  /// prepares the input when it is a view with `prepare()` (a pipeline's stages before this one).
+  /// Called by `start()`; a pipeline calls it on every stage before it starts any.
+  void prepare() {
+    if (prepared_) return;
+    prepared_ = true;
+    if constexpr (requires { view_.prepare(); }) view_.prepare();
+    if (where_.kind() != backend_kind::processes) return;
+    if constexpr (crossable) {
+      runner_.emplace(slots_, workers_, options_);
+    } else {
+      throw std::logic_error("parmill::map: the processes backend needs items and results that can cross a "
+                             "process boundary (see parmill/codec.hpp)");
+    }
+  }
+
+  /// The window now: most items in flight at once (grows with automatic chunks).
+  [[nodiscard]] std::size_t window_now() const noexcept { return window(); }
 
   /// The next outcome, or null at the end. Throws `item_failed` at a halting failure, and the
   /// input's own exception when reading the input threw.
@@ -440,6 +453,7 @@ private:
   std::unique_ptr<progress_bar> bar_;
   std::optional<thread_pool> own_pool_;
   std::optional<runner> runner_; // the processes backend
+  bool prepared_ = false;
 
   std::mutex input_mutex_; // guards the input's iterator and index
   std::ranges::iterator_t<View> next_read_{};

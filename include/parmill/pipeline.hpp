@@ -1,0 +1,607 @@
+// parmill/pipeline.hpp: stages with their own concurrency, ordering, batching, stats and a clean
+// stop, joined by bounded queues.
+//
+//   auto p = parmill::pipeline_builder()
+//                .source(urls)
+//                .pipe(download, {.concurrency = 8, .name = "download"})
+//                .pipe(decode, {.concurrency = 2, .order = parmill::order::input, .name = "decode"})
+//                .batch(32)
+//                .sink(3)
+//                .build(parmill::threads(4));
+//   for (auto& batch : p) use(*batch);
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <exception>
+#include <memory>
+#include <optional>
+#include <ranges>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+#include "parmill/backend.hpp"
+#include "parmill/detail/pipeline_pullers.hpp"
+#include "parmill/detail/process_support.hpp"
+#include "parmill/detail/worker_slots.hpp"
+#include "parmill/map.hpp"
+#include "parmill/map_options.hpp"
+#include "parmill/outcome.hpp"
+#include "parmill/pipeline_report.hpp"
+#include "parmill/workers.hpp"
+
+namespace parmill {
+
+/// How one stage runs. Name only what you change: `{.concurrency = 8, .name = "download"}`.
+struct stage_options {
+  /// At most this many calls of the stage at once (its workers). 0 (default): the worker count
+  /// of the backend the pipeline is built with. Ignored on the inline backend (one at a time).
+  std::size_t concurrency = 0;
+  /// Results leave the stage in input order (default) or as they finish. Fan-out branches always
+  /// keep input order, so that their results can be joined item by item.
+  parmill::order order = parmill::order::input;
+  /// The name used in errors, stats and the progress display; default "stage N" (counting from 1).
+  std::string name{};
+  /// Where this stage runs; default: the backend the pipeline is built with. A `thread_pool` is
+  /// refused: stages wait on each other, so each needs threads of its own. On `processes`, items
+  /// and results must be crossable (parmill/codec.hpp), checked when the pipeline starts.
+  std::optional<parmill::backend> backend{};
+  /// Most items inside the stage at once: waiting for a worker, running, or finished and waiting
+  /// for the next stage (the queue between this stage and the previous one). 0 (default): four
+  /// automatic chunks per worker, as `map_options::window`. Memory is bounded by the sum of the
+  /// stages' queues.
+  std::size_t queue = 0;
+  /// Items handed to a worker at a time; 0 (default) is automatic, as in `map_options::chunk`.
+  std::size_t chunk = 0;
+  /// How many more times a failing item is tried in this stage before its failure counts.
+  std::size_t retries = 0;
+  /// On `processes`: an item running longer than this fails as `timed_out` (see `map_options`).
+  std::chrono::nanoseconds timeout{0};
+};
+
+/// How a pipeline handles failures and reports progress.
+struct pipeline_options {
+  /// `raise` (default): the first failure stops every stage (no new item starts anywhere) and
+  /// iteration throws it. `yield`: failures come out as outcomes and the run goes on, until
+  /// `max_failures` is exceeded, which halts it as `raise` does.
+  parmill::on_error on_error = parmill::on_error::raise;
+  /// With `yield`: at most this many failures are yielded. Default: no limit.
+  std::size_t max_failures = unlimited;
+  /// Draw a line per stage on standard error while the pipeline runs: redrawn in place about ten
+  /// times a second on a terminal, printed as a report every 5 s elsewhere.
+  bool progress = false;
+  /// Print `report()` on standard error this often (and once at the end). Zero (default): never.
+  std::chrono::milliseconds report_every{0};
+};
+
+/// One branch of a fan-out: a stage function with its options (see `pipeline_builder_of::fan_out`).
+template <class Fn>
+struct branch_spec {
+  Fn fn;                 ///< the branch's function, or `parmill::per_worker(...)`
+  stage_options options; ///< its concurrency, name, backend, ...
+};
+
+/// A fan-out branch: `fn` runs on every item, beside the other branches.
+template <class Fn>
+[[nodiscard]] branch_spec<std::decay_t<Fn>> branch(Fn&& fn, stage_options options = {}) {
+  return {std::forward<Fn>(fn), std::move(options)};
+}
+
+namespace detail {
+
+/// What a stage passes on: its function's result; for a function returning `std::optional<X>`
+/// (a filter), `X`.
+template <class R>
+struct stage_result {
+  using type = stored_result_t<R>;
+};
+template <class X>
+struct stage_result<std::optional<X>> {
+  using type = X;
+};
+
+/// What a stage calls, per worker: the shared function, or the worker's own object.
+template <class Fn, class In>
+struct stage_traits {
+  using callable = const Fn*;
+  using raw = std::invoke_result_t<const Fn&, In&>;
+  static constexpr bool accepts = std::is_invocable_v<const Fn&, In&>;
+};
+template <class F, class In>
+struct stage_traits<per_worker_factory<F>, In> {
+  using callable = std::invoke_result_t<F&, const worker_context&>;
+  using raw = std::invoke_result_t<callable&, In&>;
+  static constexpr bool accepts = std::is_invocable_v<callable&, In&>;
+};
+
+/// A stage's settings, shared by its workers.
+struct stage_settings {
+  std::string name;
+  std::size_t retries = 0;
+  std::shared_ptr<pipeline_control> control;
+  stage_stats* stats = nullptr;
+};
+
+/// Calls this short or shorter are timed one in `sampled_stride` (two clock reads cost ~40 ns).
+inline constexpr std::uint64_t sample_below_nanoseconds = 10'000;
+inline constexpr std::uint32_t sampled_stride = 16;
+
+/// Built from a factory and a worker's context (the stage's own per-worker object).
+struct from_factory_t {};
+
+/// One worker of a stage: runs the stage's function on an item's value, passes failures and drops
+/// from upstream through, times each call and turns exceptions into failures naming the stage.
+/// `Callable` is `const Fn*` (the stage's shared function) or the worker's own object.
+template <class Callable, class In>
+class stage_call {
+  static constexpr bool shared = std::is_pointer_v<Callable>;
+  using target_type = std::conditional_t<shared, std::remove_pointer_t<Callable>, Callable>;
+
+public:
+  using raw = std::invoke_result_t<target_type&, In&>;
+  using out = typename stage_result<raw>::type;
+
+  /// A worker calling the stage's shared function.
+  stage_call(Callable c, std::size_t worker, std::shared_ptr<const stage_settings> s)
+      : callable_(c), worker_(worker), stats_(&s->stats->worker(worker)), settings_(std::move(s)) {}
+  /// A worker calling its own object, built here (inside the worker) by `factory(context)`.
+  template <class Factory>
+  stage_call(from_factory_t, Factory& factory, const worker_context& context,
+             std::shared_ptr<const stage_settings> s)
+      : callable_(factory(context)), worker_(context.index), stats_(&s->stats->worker(context.index)),
+        settings_(std::move(s)) {}
+
+  carried<out> operator()(carried<In>& item) {
+    if (!item.ok()) return std::move(item).template without_value<out>();
+    if (settings_->control->stopping())
+      return {item.index, stage_failure{.stage = settings_->name,
+                                        .worker = worker_,
+                                        .kind = failure_kind::cancelled,
+                                        .message = "not started: the pipeline stopped",
+                                        .type = {},
+                                        .exception = nullptr}};
+    const bool timed = skip_ == 0;
+    std::chrono::steady_clock::time_point started{};
+    if (timed) started = std::chrono::steady_clock::now();
+    for (std::size_t attempt = 0;; ++attempt) {
+      try {
+        if constexpr (std::is_same_v<out, raw> || std::is_void_v<raw>) {
+          carried<out> r{item.index, call_storing(target(), item.value())};
+          measure(timed, started);
+          return r;
+        } else {
+          std::optional<out> kept = target()(item.value());
+          measure(timed, started);
+          if (!kept) {
+            stage_worker_stats::add(stats_->filtered, 1);
+            return {item.index, dropped_item{}};
+          }
+          return {item.index, std::move(*kept)};
+        }
+      } catch (...) {
+        if (attempt < settings_->retries && !settings_->control->stopping()) continue;
+        measure(timed, started);
+        return fail(item.index);
+      }
+    }
+  }
+
+private:
+  target_type& target() noexcept {
+    if constexpr (shared) {
+      return *callable_;
+    } else {
+      return callable_;
+    }
+  }
+  /// Times one call in `stride_`: every call when they are slow, one in 16 when they are fast.
+  void measure(bool timed, std::chrono::steady_clock::time_point started) noexcept {
+    if (!timed) {
+      --skip_;
+      return;
+    }
+    const auto ns = static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - started)
+            .count());
+    stats_->record(ns, stride_);
+    stride_ = ns < sample_below_nanoseconds ? sampled_stride : 1;
+    skip_ = stride_ - 1;
+  }
+  carried<out> fail(std::size_t index) {
+    stage_worker_stats::add(stats_->failures, 1);
+    stage_failure f{.stage = settings_->name,
+                    .worker = worker_,
+                    .kind = failure_kind::exception,
+                    .message = {},
+                    .type = current_exception_type(),
+                    .exception = std::current_exception()};
+    try {
+      throw;
+    } catch (const std::exception& e) {
+      f.message = e.what();
+    } catch (...) {
+      f.message = "an exception not derived from std::exception";
+    }
+    // Stop the other stages now rather than when the failure reaches the end (in a worker process
+    // this only stops the rest of its chunk; the parent halts when the failure comes back).
+    if (settings_->control->halt_on_failure) settings_->control->halt(f.to_error(index));
+    return {index, std::move(f)};
+  }
+
+  Callable callable_;
+  std::size_t worker_;
+  stage_worker_stats* stats_;
+  std::shared_ptr<const stage_settings> settings_;
+  std::uint32_t skip_ = 0;   // calls to leave untimed before the next timed one
+  std::uint32_t stride_ = 1; // calls the next timed one stands for
+};
+
+/// What `build` hands every stage: the run's shared state and the default backend.
+struct build_context {
+  std::shared_ptr<pipeline_control> control;
+  backend where;
+};
+
+/// The backend a stage runs on, with its concurrency applied.
+inline backend stage_backend(const stage_options& options, const backend& default_backend) {
+  const backend chosen = options.backend.value_or(default_backend);
+  if (chosen.pool() != nullptr)
+    throw std::invalid_argument("parmill::pipeline: stage '" + options.name +
+                                "' cannot run on a thread_pool: stages wait on each other, so each needs "
+                                "threads of its own (use parmill::threads(n))");
+  const std::size_t n = options.concurrency ? options.concurrency : chosen.workers();
+  switch (chosen.kind()) {
+  case backend_kind::threads: return threads(n);
+  case backend_kind::processes: return processes(n);
+  default: return chosen;
+  }
+}
+
+/// Builds stage `options.name` over `up`: a map on the stage's backend whose items are `up`'s.
+template <class In, class Fn, class Up>
+auto make_stage(Up up, std::shared_ptr<Fn> fn, stage_options options, build_context& ctx, bool branch) {
+  using traits = stage_traits<Fn, In>;
+  using out = typename stage_result<typename traits::raw>::type;
+  const backend where = stage_backend(options, ctx.where);
+  const std::size_t workers = where.kind() == backend_kind::inline_ ? 1 : where.workers();
+  stage_stats& stats = ctx.control->stats.add(options.name, where.kind(), workers);
+  auto settings = std::make_shared<const stage_settings>(stage_settings{
+      .name = options.name, .retries = options.retries, .control = ctx.control, .stats = &stats});
+
+  map_options mo{.order = branch ? order::input : options.order,
+                 .window = options.queue,
+                 .chunk = options.chunk,
+                 .on_error = on_error::yield,
+                 .retries = options.retries,
+                 .timeout = options.timeout};
+  // Only a worker process can lose an item's outcome (a crash, a timeout); to name the item then,
+  // the stage remembers where its recent items came from, which needs a bounded window.
+  std::shared_ptr<index_ring> ring;
+  if (where.kind() == backend_kind::processes) {
+    if (mo.window == 0) mo.window = 4 * workers * 1024;
+    ring = std::make_shared<index_ring>(mo.window);
+  }
+  pull_view<counting_puller<Up>> input(counting_puller<Up>(std::move(up), &stats, ctx.control, ring));
+
+  auto worker = per_worker([fn, settings](const worker_context& context) {
+    if constexpr (is_per_worker_v<Fn>) {
+      return stage_call<typename traits::callable, In>(from_factory_t{}, fn->factory, context, settings);
+    } else {
+      return stage_call<const Fn*, In>(fn.get(), context.index, settings);
+    }
+  });
+  auto range = parmill::map(where, std::move(input), std::move(worker), std::move(mo));
+  return stage_output_puller<decltype(range), out>(std::move(range), &stats, ctx.control, options.name,
+                                                   std::move(ring), branch);
+}
+
+} // namespace detail
+
+template <class T, class Puller>
+class pipeline;
+
+/// A pipeline under construction whose last step yields `T`. Each step returns a new builder (use
+/// it as a temporary, chained); `build` makes the runnable `pipeline`.
+template <class T, class Make>
+class pipeline_builder_of {
+public:
+  using value_type = T; ///< what the pipeline built so far yields
+
+  /// Internal: made by `pipeline_builder().source(...)` and the steps after it.
+  pipeline_builder_of(Make make, std::size_t stages) : make_(std::move(make)), stages_(stages) {}
+
+  /// Adds a stage: `fn(T&)` (or `parmill::per_worker(...)`, whose object is called so) on every item,
+  /// at most `options.concurrency` calls at once. A function returning `std::optional<X>` is a
+  /// filter: the stage yields `X` and drops the items it returns empty for. A `void` function yields
+  /// `std::monostate`.
+  template <class Fn>
+  [[nodiscard]] auto pipe(Fn fn, stage_options options = {}) && {
+    using traits = detail::stage_traits<Fn, T>;
+    static_assert(traits::accepts, "parmill::pipeline: a stage's function must be callable with an lvalue of "
+                                   "the previous step's output type (pipeline_builder_of::value_type)");
+    using out = typename detail::stage_result<typename traits::raw>::type;
+    if (options.name.empty()) options.name = "stage " + std::to_string(stages_ + 1);
+    auto make = [prev = std::move(make_), fn = std::make_shared<Fn>(std::move(fn)),
+                 options = std::move(options)](detail::build_context& ctx) mutable {
+      return detail::make_stage<T>(prev(ctx), fn, options, ctx, false);
+    };
+    return pipeline_builder_of<out, decltype(make)>(std::move(make), stages_ + 1);
+  }
+
+  /// Groups items into `std::vector<T>`s of `size` (the last may be shorter). Failures are not
+  /// grouped: they pass on by themselves.
+  [[nodiscard]] auto batch(std::size_t size) && {
+    if (size == 0)
+      throw std::invalid_argument("parmill::pipeline: batch(0): a batch needs at least one item");
+    auto make = [prev = std::move(make_), size](detail::build_context& ctx) mutable {
+      return detail::batch_puller<decltype(prev(ctx)), T>(prev(ctx), size);
+    };
+    return pipeline_builder_of<std::vector<T>, decltype(make)>(std::move(make), stages_);
+  }
+
+  /// Passes each element of each item (a range, such as a batch) on by itself.
+  [[nodiscard]] auto unbatch() && {
+    static_assert(std::ranges::input_range<T>, "parmill::pipeline: unbatch() needs items that are ranges");
+    using element = std::ranges::range_value_t<T>;
+    auto make = [prev = std::move(make_)](detail::build_context& ctx) mutable {
+      return detail::unbatch_puller<decltype(prev(ctx)), T>(prev(ctx));
+    };
+    return pipeline_builder_of<element, decltype(make)>(std::move(make), stages_);
+  }
+
+  /// Fan-out and fan-in: every item goes to every branch (each a stage with its own concurrency and
+  /// backend, running beside the others), and the branches' results for one item are joined into
+  /// one `std::tuple` in branch order. An item fails if any branch fails on it (the first branch's
+  /// failure is reported) and is dropped if any branch drops it. Items are copied into each branch.
+  template <class... Fns>
+  [[nodiscard]] auto fan_out(branch_spec<Fns>... branches) && {
+    static_assert(sizeof...(Fns) >= 1, "parmill::pipeline: fan_out needs at least one branch");
+    static_assert(std::is_copy_constructible_v<T>,
+                  "parmill::pipeline: fan_out copies each item into every branch, so items must be copyable");
+    static_assert((detail::stage_traits<Fns, T>::accepts && ...),
+                  "parmill::pipeline: every fan_out branch must accept the previous step's output");
+    using out =
+        std::tuple<typename detail::stage_result<typename detail::stage_traits<Fns, T>::raw>::type...>;
+    std::size_t n = stages_;
+    const auto default_name = [&n](stage_options& o) {
+      ++n;
+      if (o.name.empty()) o.name = "stage " + std::to_string(n);
+    };
+    (default_name(branches.options), ...);
+    auto make = [prev = std::move(make_), ... fns = std::make_shared<Fns>(std::move(branches.fn)),
+                 ... options = std::move(branches.options)](detail::build_context& ctx) mutable {
+      using up = decltype(prev(ctx));
+      auto tee = std::make_shared<detail::tee_state<up>>(prev(ctx), sizeof...(Fns));
+      // Braces: the branches are built (and their stats listed) in order.
+      return [&]<std::size_t... reader>(std::index_sequence<reader...>) {
+        return detail::zip_puller{
+            detail::make_stage<T>(detail::tee_reader<up>(tee, reader), fns, options, ctx, true)...};
+      }
+      (std::index_sequence_for<Fns...>{});
+    };
+    return pipeline_builder_of<out, decltype(make)>(std::move(make), stages_ + sizeof...(Fns));
+  }
+
+  /// Lets up to `buffer` results wait for the consumer, pulled by a thread of their own, so the
+  /// consumer's work overlaps the pipeline's last steps. Optional; the last step before `build`.
+  [[nodiscard]] auto sink(std::size_t buffer) && {
+    auto make = [prev = std::move(make_), buffer](detail::build_context& ctx) mutable {
+      return detail::sink_puller<decltype(prev(ctx))>(prev(ctx), buffer);
+    };
+    return pipeline_builder_of<T, decltype(make)>(std::move(make), stages_);
+  }
+
+  /// Makes the pipeline. Stages without a backend of their own run on `where` (threads and
+  /// processes are made per stage, `concurrency` each, and exist only while the pipeline runs).
+  /// Nothing runs until iteration begins. Throws `std::invalid_argument` for a stage that cannot
+  /// run where it is asked to.
+  [[nodiscard]] auto build(const backend& where = inline_backend(), pipeline_options options = {}) && {
+    auto control = std::make_shared<detail::pipeline_control>();
+    control->halt_on_failure = options.on_error == on_error::raise;
+    detail::build_context ctx{.control = control, .where = where};
+    auto puller = make_(ctx);
+    return pipeline<T, decltype(puller)>(std::move(control), std::move(puller), std::move(options));
+  }
+
+private:
+  Make make_;
+  std::size_t stages_;
+};
+
+/// Starts a pipeline description; `.source(inputs)` comes first.
+class pipeline_builder {
+public:
+  /// The items the pipeline runs on: any input range, read lazily (endless ones too). An lvalue
+  /// is referred to (it must outlive the pipeline); an rvalue is owned.
+  template <std::ranges::input_range Inputs>
+  requires std::ranges::viewable_range<Inputs>
+  [[nodiscard]] auto source(Inputs&& inputs) && {
+    using view = std::views::all_t<Inputs>;
+    using value = std::ranges::range_value_t<view>;
+    auto make = [v = std::views::all(std::forward<Inputs>(inputs))](detail::build_context& ctx) mutable {
+      return detail::source_puller<view>(std::move(v), ctx.control);
+    };
+    return pipeline_builder_of<value, decltype(make)>(std::move(make), 0);
+  }
+};
+
+/// A runnable pipeline: a single-pass input range of `outcome<T>`, one per item that reaches the
+/// end (filtered items do not). Each outcome's `index()` is the position in the source of the item
+/// it came from (for a batch, of its first item). Nothing runs until `begin()`.
+///
+/// Stopping: leaving the loop and destroying the pipeline, an exception anywhere, or `stop()` from
+/// any thread stop every stage promptly: items not yet started do not start, running calls finish
+/// (a thread cannot be interrupted; a stage on processes is stopped), and every thread and process
+/// is joined before the destructor returns. Items that were inside a stage when it stopped are
+/// not yielded; `report()` counts them (`in_flight`). A source blocked inside its own iterator (a
+/// read from a pipe, say) is waited for.
+template <class T, class Puller>
+class pipeline : public std::ranges::view_interface<pipeline<T, Puller>> {
+public:
+  /// An input iterator over the outcomes, valid until incremented.
+  class iterator {
+  public:
+    using iterator_concept = std::input_iterator_tag;
+    using difference_type = std::ptrdiff_t;
+    using value_type = outcome<T>;
+    iterator() = default;
+    value_type& operator*() const { return *current_; }
+    value_type* operator->() const { return current_; }
+    /// Moves to the next outcome; may block. Throws `item_failed` at a halting failure.
+    iterator& operator++() {
+      current_ = nullptr;
+      current_ = owner_->next();
+      return *this;
+    }
+    void operator++(int) { ++*this; }
+    friend bool operator==(const iterator& it, std::default_sentinel_t) noexcept {
+      return it.current_ == nullptr;
+    }
+
+  private:
+    friend class pipeline;
+    iterator(pipeline* owner, value_type* first) : owner_(owner), current_(first) {}
+    pipeline* owner_ = nullptr;
+    value_type* current_ = nullptr;
+  };
+
+  /// Internal: made by `pipeline_builder_of::build`.
+  pipeline(std::shared_ptr<detail::pipeline_control> control, Puller puller, pipeline_options options)
+      : control_(std::move(control)), puller_(std::in_place, std::move(puller)),
+        options_(std::move(options)) {
+    if (options_.on_error == on_error::raise) options_.max_failures = 0;
+  }
+  pipeline(pipeline&&) noexcept = default; ///< only before `begin()`
+  pipeline& operator=(pipeline&&) = delete;
+  /// Stops the pipeline and joins every thread and process.
+  ~pipeline() {
+    if (!control_) return;
+    control_->stop.request_stop();
+    puller_.reset();
+    control_->stats.stop_display();
+  }
+
+  /// Starts the run and returns the first outcome's position. May be called once.
+  iterator begin() {
+    if (started_)
+      throw std::logic_error(
+          "parmill::pipeline: a pipeline is a single-pass range; begin() was already called");
+    started_ = true;
+    // Every stage on processes forks its spawner now, before any of the pipeline's threads exists.
+    puller_->prepare();
+    control_->stats.start_clock();
+    if (options_.progress || options_.report_every.count() > 0)
+      control_->stats.start_display(2, options_.progress, options_.report_every);
+    return iterator(this, next());
+  }
+  /// The end.
+  std::default_sentinel_t end() const noexcept { return {}; }
+
+  /// Stops the run from any thread: iteration ends (without an error) after at most the outcome
+  /// being waited for.
+  void stop() noexcept { control_->stop.request_stop(); }
+
+  /// Every stage's counters now; callable from any thread, during and after the run.
+  [[nodiscard]] pipeline_report report() const { return control_->stats.report(); }
+
+private:
+  outcome<T>* next() {
+    current_.reset();
+    while (!finished_) {
+      std::optional<detail::carried<T>> c;
+      try {
+        if (!control_->stopping()) c = puller_->next();
+      } catch (...) {
+        finish();
+        throw; // the source's own exception, or the engine's
+      }
+      if (!c) {
+        finish();
+        if (auto halted = control_->halted()) throw_item_failed(*halted);
+        return nullptr;
+      }
+      if (c->ok()) {
+        control_->stats.count_output();
+        return &current_.emplace(c->index, std::move(c->value()));
+      }
+      const detail::stage_failure& f = c->failure();
+      if (f.kind == failure_kind::cancelled) continue;
+      item_error error = f.to_error(c->index);
+      if (failures_yielded_ == options_.max_failures) {
+        control_->halt(error);
+        finish();
+        throw_item_failed(*control_->halted()); // the first halting failure recorded anywhere
+      }
+      ++failures_yielded_;
+      control_->stats.count_output();
+      return &current_.emplace(std::move(error));
+    }
+    return nullptr;
+  }
+
+  void finish() {
+    finished_ = true;
+    control_->stats.stop_display();
+  }
+
+  std::shared_ptr<detail::pipeline_control> control_;
+  std::optional<Puller> puller_;
+  pipeline_options options_;
+  std::optional<outcome<T>> current_;
+  bool started_ = false;
+  bool finished_ = false;
+  std::size_t failures_yielded_ = 0;
+};
+
+/// A pipeline running on a thread of its own, its outcomes handed to a consumer there.
+template <class Pipeline>
+class background_run {
+public:
+  /// Starts consuming `p` on a new thread, calling `consumer(outcome&)` for each outcome.
+  template <class Consumer>
+  background_run(Pipeline p, Consumer consumer) : pipeline_(std::make_unique<Pipeline>(std::move(p))) {
+    thread_ = std::thread([this, consumer = std::move(consumer)]() mutable {
+      try {
+        for (auto& o : *pipeline_)
+          consumer(o);
+      } catch (...) {
+        error_ = std::current_exception();
+      }
+    });
+  }
+  background_run(const background_run&) = delete;
+  background_run& operator=(const background_run&) = delete;
+  /// Stops the pipeline and joins (an error not collected by `wait()` is dropped).
+  ~background_run() {
+    stop();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  /// Waits for the run to end and rethrows its failure (a halting `item_failed`, or what the
+  /// consumer threw). Call once.
+  void wait() {
+    if (thread_.joinable()) thread_.join();
+    if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
+  }
+  /// Stops the run from any thread; `wait()` then returns promptly.
+  void stop() noexcept { pipeline_->stop(); }
+  /// Every stage's counters now.
+  [[nodiscard]] pipeline_report report() const { return pipeline_->report(); }
+
+private:
+  std::unique_ptr<Pipeline> pipeline_;
+  std::exception_ptr error_;
+  std::thread thread_;
+};
+
+/// Runs `p` in the background, handing each outcome to `consumer` on the run's own thread.
+template <class T, class Puller, class Consumer>
+[[nodiscard]] auto run_in_background(pipeline<T, Puller>&& p, Consumer consumer) {
+  return background_run<pipeline<T, Puller>>(std::move(p), std::move(consumer));
+}
+
+} // namespace parmill
