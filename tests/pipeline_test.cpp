@@ -23,6 +23,7 @@
 #include <tuple>
 #include <vector>
 
+#include <pty.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -587,6 +588,28 @@ TEST_P(PipelineThreads, APeriodicReportGoesToStandardError) {
   EXPECT_NE(text.find("pipeline: 100 outputs"), std::string::npos) << text;
   EXPECT_NE(text.find("loader"), std::string::npos) << text;
   EXPECT_EQ(text.find('\r'), std::string::npos) << "no carriage return where it is not a terminal";
+}
+
+TEST(PipelineReport, OnATerminalDrawsALinePerStageInPlace) {
+  int master = -1, slave = -1;
+  winsize size{.ws_row = 24, .ws_col = 200, .ws_xpixel = 0, .ws_ypixel = 0};
+  ASSERT_EQ(::openpty(&master, &slave, nullptr, nullptr, &size), 0);
+  {
+    parmill::detail::pipeline_stats stats;
+    stats.add("download", parmill::backend_kind::threads, 8).count_in();
+    stats.add("decode", parmill::backend_kind::processes, 2);
+    stats.start_display(slave, true, std::chrono::hours(1));
+    stats.stop_display(); // draws the last state
+  }
+  ::close(slave);
+  std::string out;
+  char buf[4096];
+  for (ssize_t n; (n = ::read(master, buf, sizeof buf)) > 0;)
+    out.append(buf, static_cast<std::size_t>(n));
+  ::close(master);
+  EXPECT_EQ(out.rfind("\r\x1b[2Kdownload", 0), 0U) << "each line is cleared and redrawn: " << out;
+  EXPECT_NE(out.find("\r\x1b[2Kdecode       processes x2"), std::string::npos) << out;
+  EXPECT_NE(out.find("in 1 "), std::string::npos) << out;
 }
 
 TEST(PipelineReport, FormatsALinePerStageWithItsNumbers) {
