@@ -11,6 +11,7 @@
 #include <regex>
 #include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "command_template.hpp"
@@ -28,6 +29,8 @@ struct job {
   job& operator=(job&&) = default;
   job(const job&) = delete;
   job& operator=(const job&) = delete;
+  /// Crosses to other ranks under MPI (parmill/codec.hpp).
+  static constexpr auto parmill_fields = std::tuple{&job::values, &job::stdin_data};
 };
 
 /// Reads one source's values: a list, or the records of a file split at a delimiter.

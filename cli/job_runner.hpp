@@ -11,6 +11,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 namespace parmill::cli {
@@ -44,6 +45,12 @@ struct process_result {
   std::chrono::system_clock::time_point started;
   std::chrono::duration<double> runtime{0};
   [[nodiscard]] bool failed() const noexcept { return exit_value != 0 || signal != 0; }
+  /// Crosses to rank 0 under MPI (parmill/codec.hpp).
+  static constexpr auto parmill_fields =
+      std::tuple{&process_result::exit_value, &process_result::signal,  &process_result::timed_out,
+                 &process_result::killed,     &process_result::out,     &process_result::err,
+                 &process_result::sent,       &process_result::received, &process_result::started,
+                 &process_result::runtime};
 };
 
 /// The process groups of running jobs, so that a signal or `--halt now` can end them all.

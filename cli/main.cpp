@@ -11,6 +11,14 @@
 #include "options.hpp"
 #include "run.hpp"
 
+#ifdef PARMILL_WITH_MPI
+#include <csignal>
+#include <cstdlib>
+#include <memory>
+
+#include "parmill/mpi.hpp"
+#endif
+
 #ifndef PARMILL_VERSION
 #define PARMILL_VERSION "0"
 #endif
@@ -24,6 +32,15 @@ std::size_t most_jobs() {
   if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY) fds = limit.rlim_cur;
   return std::clamp<std::size_t>((fds > 32 ? fds - 32 : 1) / 3, 1, 1024);
 }
+
+#ifdef PARMILL_WITH_MPI
+/// True when started by mpirun/mpiexec (Open MPI, MPICH and other PMI launchers say so).
+bool launched_by_mpi() {
+  for (const char* name : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK"})
+    if (std::getenv(name) != nullptr) return true;
+  return false;
+}
+#endif
 
 } // namespace
 
@@ -42,6 +59,22 @@ int main(int argc, char** argv) {
       std::cout << "parmill " PARMILL_VERSION "\n";
       return 0;
     }
+#ifdef PARMILL_WITH_MPI
+    if (launched_by_mpi()) {
+      // MPI starts threads of its own: block the signals the command handles first, so that
+      // they inherit the mask and the command's signal thread alone takes them.
+      sigset_t handled;
+      sigemptyset(&handled);
+      for (int s : {SIGINT, SIGTERM, SIGHUP})
+        sigaddset(&handled, s);
+      pthread_sigmask(SIG_BLOCK, &handled, nullptr);
+      parmill::mpi_session session(argc, argv);
+      const parmill::cli::cluster ranks{.where = parmill::mpi(o.jobs),
+                                        .root = session.is_root(),
+                                        .held_items = [&session] { return session.held_items(); }};
+      return parmill::cli::run(o, &ranks);
+    }
+#endif
     return parmill::cli::run(o);
   } catch (const parmill::cli::usage_error& e) {
     std::fprintf(stderr, "parmill: Error: %s\nparmill: Try 'parmill --help'.\n", e.what());

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdlib>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -123,6 +124,7 @@ struct shared_state {
   std::mutex halt_mutex;             // guards halt and halted_status
   std::optional<halt_tracker> halt;
   int halted_status = 0;
+  bool halt_in_workers = true; // false under MPI: rank 0 sees every job, a worker rank only its own
 };
 
 /// A finished job, as the consumer sees it.
@@ -131,7 +133,11 @@ struct job_outcome {
   std::string command;
   std::optional<std::string> tag;
   process_result result;
-  bool ran = false; ///< false: not started, because the run was stopping
+  bool ran = false;       ///< false: not started, because the run was stopping
+  std::string host = ":"; ///< the job log's Host: ":" here, the rank's machine under MPI
+  /// Crosses to rank 0 under MPI (parmill/codec.hpp).
+  static constexpr auto parmill_fields = std::tuple{&job_outcome::values, &job_outcome::command, &job_outcome::tag,
+                                                    &job_outcome::result, &job_outcome::ran, &job_outcome::host};
 };
 
 /// The shell code of a job: its command rendered, or the input itself when there is no command.
@@ -157,12 +163,13 @@ std::optional<std::string> tag_of(const shared_state& s, const job_values& v) {
 /// One job slot: runs the jobs given to it, one at a time.
 class job_worker {
 public:
-  job_worker(shared_state& s, std::size_t slot) : s_(s), slot_(slot) {}
+  job_worker(shared_state& s, std::size_t slot, std::string host) : s_(s), slot_(slot), host_(std::move(host)) {}
 
   job_outcome operator()(job& j) {
     job_outcome out;
     if (s_.stop->load()) return out;
     out.ran = true;
+    out.host = host_;
     out.values = std::move(j.values);
     out.values.slot = slot_;
     out.command = command_of(s_, out.values);
@@ -215,6 +222,7 @@ public:
 private:
   /// --halt is decided here, as each job ends, so that no job starts after the condition holds.
   void count_for_halt(const job_outcome& out) {
+    if (!s_.halt_in_workers) return;
     bool terminate = false;
     {
       std::lock_guard lock(s_.halt_mutex);
@@ -245,11 +253,74 @@ private:
 
   shared_state& s_;
   std::size_t slot_;
+  std::string host_;
 };
+
+/// Builds each worker slot's job_worker, inside its worker (its thread, or its rank's thread).
+auto job_worker_factory(shared_state& shared) {
+  return [&shared](const worker_context& context) {
+    return job_worker(shared, context.index + 1, context.backend == backend_kind::mpi ? context.host : ":");
+  };
+}
+
+/// Jobs go one at a time to whichever slot is free, in completion order unless -k.
+map_options job_map_options(const options& o) {
+  return {.order = o.keep_order ? order::input : order::completion,
+          .window = 0,
+          .chunk = 1,
+          .on_error = on_error::yield,
+          .max_failures = unlimited,
+          .retries = 0,
+          .progress = {}};
+}
+
+/// --halt under MPI, decided by rank 0 as each outcome arrives: no job starts after it holds
+/// (jobs already running on other ranks finish).
+void halt_here(shared_state& s, const job_outcome& done) {
+  std::lock_guard lock(s.halt_mutex);
+  if (!s.halt->count(done.result)) return;
+  const auto& h = s.o.halt;
+  const char* what = h.on == halt_policy::why::fail      ? "failed"
+                     : h.on == halt_policy::why::success ? "succeeded"
+                                                         : "finished";
+  s.output.message(std::string("parmill: This job ") + what + ":\n" + done.command + "\n");
+  s.stop->store(true);
+  s.halted_status = s.halt->exit_status();
+}
+
+/// A rank other than 0 under MPI: runs the jobs rank 0 sends, -j at a time, until the run ends.
+/// It reads no input and writes no log: rank 0 does.
+int serve(const options& o, const cluster& ranks) {
+  std::optional<command_template> command;
+  if (!o.command.empty()) {
+    const bool no_arguments = o.exact_args && *o.exact_args == 0;
+    const bool join = o.multiple_args || (o.max_args > 0 && !o.context_replace && !o.exact_args);
+    command.emplace(o.command, o.quote, std::map<std::string, std::size_t>{}, !o.pipe && !no_arguments, join);
+  }
+  shared_state shared(o, command ? &*command : nullptr);
+  if (o.tagstring) shared.tagstring.emplace(std::vector<std::string>{*o.tagstring}, true, std::map<std::string, std::size_t>{}, false, o.multiple_args);
+  std::atomic<bool> stop{false};
+  signal_watcher signals(
+      [&] {
+        shared.registry.terminate_all();
+        std::_Exit(255); // the MPI job is ending (Ctrl-C, or another rank died): no job is left
+      },
+      [] {});
+  shared.stop = &stop;
+  shared.halt.emplace(o.halt, 0);
+  shared.halt_in_workers = false;
+  for (auto& served : parmill::map(ranks.where, std::ranges::empty_view<job>{}, per_worker(job_worker_factory(shared)),
+                                   job_map_options(o)))
+    (void)served; // nothing comes out here: outcomes go to rank 0
+  return 0;
+}
 
 } // namespace
 
-int run(const options& o) {
+int run(const options& o, const cluster* ranks) {
+  if (ranks != nullptr && o.header)
+    throw usage_error("--header cannot be used under MPI (only rank 0 reads the input)");
+  if (ranks != nullptr && !ranks->root) return serve(o, *ranks);
   std::set<std::size_t> skip;
   if (o.resume || o.resume_failed) skip = jobs_done(*o.joblog, !o.resume_failed);
   std::atomic<bool> stop{false};
@@ -288,6 +359,18 @@ int run(const options& o) {
         interrupted = true;
         stop = true;
         shared.registry.terminate_all();
+        if (ranks != nullptr) {
+          const std::string held = ranks->held_items();
+          shared.output.message("parmill: stopped by a signal (under MPI, mpirun sends one when a rank dies); the "
+                                "job log has every job that finished" +
+                                std::string(held.empty() ? ".\n"
+                                                         : "; still running (by position in this run's input, "
+                                                           "from 0; on a first run, job {#} is position + 1):\n") +
+                                held);
+          // The jobs held by a dead rank will never be answered: end now (the job log is written
+          // through, and this rank's own jobs are gone) rather than wait to be killed.
+          std::_Exit(255);
+        }
       },
       [&] {
         stop = true;
@@ -299,19 +382,11 @@ int run(const options& o) {
   if (o.bar || o.eta || o.progress) bar = std::make_unique<progress_bar>("parmill", total);
   shared.stop = &stop;
   shared.halt.emplace(o.halt, total.value_or(0));
+  shared.halt_in_workers = ranks == nullptr;
 
-  const auto make_worker = [&shared](const worker_context& context) {
-    return job_worker(shared, context.index + 1);
-  };
-  map_options map_options{.order = o.keep_order ? order::input : order::completion,
-                          .window = 0,
-                          .chunk = 1,
-                          .on_error = on_error::yield,
-                          .max_failures = unlimited,
-                          .retries = 0,
-                          .progress = {}};
   {
-    auto outcomes = parmill::map(threads(o.jobs), jobs, per_worker(make_worker), map_options);
+    auto outcomes = parmill::map(ranks != nullptr ? ranks->where : threads(o.jobs), jobs,
+                                 per_worker(job_worker_factory(shared)), job_map_options(o));
     for (auto& outcome : outcomes) {
       if (!outcome.has_value()) { // the worker itself failed (it catches the job's own failures)
         shared.output.message("parmill: " + outcome.error().message + "\n");
@@ -333,7 +408,7 @@ int run(const options& o) {
         shared.output.message(
             "parmill: Warning: This job was killed because it timed out:\nparmill: Warning: " + done.command +
             "\n");
-      if (log) log->record(done.values.seq, ":", r, done.command);
+      if (log) log->record(done.values.seq, done.host, r, done.command);
       if (bar) {
         if (r.failed())
           bar->fail();
@@ -341,6 +416,7 @@ int run(const options& o) {
           bar->advance();
       }
       if (shared.output.broken() && !stop.exchange(true)) shared.registry.terminate_all();
+      if (!shared.halt_in_workers) halt_here(shared, done);
     }
   }
   if (bar) bar->finish();

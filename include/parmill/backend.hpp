@@ -12,6 +12,9 @@ namespace parmill {
 class thread_pool;
 class backend;
 class process_backend;
+namespace detail {
+class remote_transport;
+}
 
 /// The inline backend: work runs in the caller's thread, in input order; deterministic.
 constexpr backend inline_backend() noexcept;
@@ -41,6 +44,15 @@ public:
   [[nodiscard]] constexpr std::size_t workers() const noexcept { return workers_; }
   /// The caller's pool, or null when the run makes its own threads.
   [[nodiscard]] constexpr thread_pool* pool() const noexcept { return pool_; }
+  /// On mpi: how the ranks are reached (null on other backends).
+  [[nodiscard]] constexpr detail::remote_transport* remote() const noexcept { return remote_; }
+  /// On mpi: worker slots on each rank but rank 0 (1 on other backends).
+  [[nodiscard]] constexpr std::size_t slots_per_rank() const noexcept { return per_rank_; }
+
+  /// Internal, used by `parmill::mpi()` (parmill/mpi.hpp): the ranks of `remote` but rank 0, each
+  /// with `per_rank` worker slots.
+  backend(detail::remote_transport& remote, std::size_t per_rank, std::size_t workers) noexcept
+      : kind_(backend_kind::mpi), workers_(workers), remote_(&remote), per_rank_(per_rank) {}
 
   friend constexpr backend inline_backend() noexcept;
   friend backend threads(std::size_t n) noexcept;
@@ -52,6 +64,8 @@ private:
   backend_kind kind_ = backend_kind::inline_;
   std::size_t workers_ = 1;
   thread_pool* pool_ = nullptr;
+  detail::remote_transport* remote_ = nullptr;
+  std::size_t per_rank_ = 1;
 };
 
 /// The processes backend as a type of its own, so that `map(parmill::processes(n), ...)` checks at

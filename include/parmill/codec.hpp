@@ -2,7 +2,8 @@
 //
 // One codec for every backend that copies values between address spaces. It knows arithmetic
 // types, enums, std::string, std::vector, std::array, std::pair, std::tuple, std::optional,
-// std::map and std::unordered_map (and any nesting of them). A user type opts in with one line:
+// std::map, std::unordered_map and std::chrono durations and time points (and any nesting of
+// them). A user type opts in with one line:
 //
 //   struct point { double x, y; std::string label;
 //                  static constexpr auto parmill_fields = std::tuple{&point::x, &point::y, &point::label}; };
@@ -13,6 +14,7 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -361,6 +363,27 @@ struct codec<T, std::enable_if_t<detail::has_parmill_fields<T>>> {
         },
         T::parmill_fields);
     return v;
+  }
+};
+
+/// Durations cross as their count.
+template <class Rep, class Period>
+struct codec<std::chrono::duration<Rep, Period>, std::enable_if_t<std::is_arithmetic_v<Rep>>> {
+  static void encode(writer& w, const std::chrono::duration<Rep, Period>& d) { w.raw(d.count()); }
+  static std::chrono::duration<Rep, Period> decode(reader& r) {
+    return std::chrono::duration<Rep, Period>(r.raw<Rep>());
+  }
+};
+
+/// Time points cross as their time since the clock's epoch (meaningful across machines for
+/// `system_clock` only).
+template <class Clock, class Duration>
+struct codec<std::chrono::time_point<Clock, Duration>, std::enable_if_t<crossable_v<Duration>>> {
+  static void encode(writer& w, const std::chrono::time_point<Clock, Duration>& t) {
+    parmill::encode(w, t.time_since_epoch());
+  }
+  static std::chrono::time_point<Clock, Duration> decode(reader& r) {
+    return std::chrono::time_point<Clock, Duration>(parmill::decode<Duration>(r));
   }
 };
 

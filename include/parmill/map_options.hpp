@@ -57,6 +57,14 @@ struct map_options {
   /// Processes backend: a worker process is replaced after this many items (its memory is
   /// returned to the system). Zero (default): never.
   std::size_t max_items_per_worker = 0;
+  /// A file every outcome is appended to as it is yielded, written through, so that a crash of the
+  /// program (or of an MPI rank, which ends an MPI job) loses no outcome already yielded. Results
+  /// must cross through the codec (parmill/codec.hpp). Read it with `parmill::read_journal<R>`.
+  /// Empty (default): none.
+  std::string journal{};
+  /// With a journal: items the journal records as succeeded are neither run nor yielded again
+  /// (failed ones run again); new outcomes are appended. The rerun that finishes an interrupted run.
+  bool resume = false;
 };
 
 } // namespace parmill

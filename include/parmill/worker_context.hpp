@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <stop_token>
+#include <string>
 #include <string_view>
 
 namespace parmill {
@@ -34,6 +35,8 @@ struct worker_context {
   std::size_t count = 1;                        ///< how many workers the run has
   backend_kind backend = backend_kind::inline_; ///< where this worker runs
   std::stop_token stop;                         ///< stop_requested() once the run is stopping
+  int rank = 0;                                 ///< on mpi: the rank this worker runs in (else 0)
+  std::string host{};                           ///< on mpi: the name of the machine it runs on
 };
 
 } // namespace parmill

@@ -27,6 +27,8 @@
 #include "parmill/backend.hpp"
 #include "parmill/codec.hpp"
 #include "parmill/detail/process_runner.hpp"
+#include "parmill/detail/remote_runner.hpp"
+#include "parmill/journal.hpp"
 #include "parmill/detail/spin.hpp"
 #include "parmill/detail/worker_slots.hpp"
 #include "parmill/map_options.hpp"
@@ -59,6 +61,8 @@ public:
 
 private:
   using runner = std::conditional_t<crossable, process_runner<input, result, slots>, void*>;
+  using ranks_runner = std::conditional_t<crossable, remote_runner<input, result, slots>, void*>;
+  using journal = std::conditional_t<crossable_v<result>, journal_writer<result>, void*>;
 
 public:
   map_engine(View view, Worker worker, const backend& where, map_options options)
@@ -80,6 +84,8 @@ public:
       throw std::logic_error(
           "parmill::map: a map on a thread_pool cannot be iterated from one of that "
           "pool's own threads (its workers would wait for the thread that waits for them)");
+    if (where_.kind() == backend_kind::mpi && !start_ranks()) return; // a rank other than 0: served
+    open_journal();
     next_read_ = std::ranges::begin(view_);
     if constexpr (std::ranges::sized_range<View>) total_ = static_cast<std::size_t>(std::ranges::size(view_));
     if (!options_.progress.empty()) {
@@ -89,9 +95,10 @@ public:
       bar_ = std::make_unique<progress_bar>(options_.progress, total);
     }
     if (where_.kind() == backend_kind::inline_) return;
-    if (options_.timeout.count() > 0 && where_.kind() != backend_kind::processes)
-      throw std::invalid_argument("parmill::map: .timeout needs the processes backend (a thread that runs "
-                                  "too long cannot be stopped safely)");
+    if (options_.timeout.count() > 0 && where_.kind() != backend_kind::processes &&
+        where_.kind() != backend_kind::mpi)
+      throw std::invalid_argument("parmill::map: .timeout needs the processes or mpi backend (a thread that "
+                                  "runs too long cannot be stopped safely)");
     prepare();
     thread_pool* pool = where_.pool();
     if (pool == nullptr) pool = &own_pool_.emplace(workers_);
@@ -117,6 +124,33 @@ public:
     }
   }
 
+  /// `.journal`: opens it for appending and, with `.resume`, learns which items it has done.
+  void open_journal() {
+    if (options_.journal.empty()) return;
+    if constexpr (crossable_v<result>) {
+      if (options_.resume) skip_ = journal_succeeded(options_.journal);
+      journal_.emplace(options_.journal);
+    } else {
+      throw std::logic_error("parmill::map: a .journal needs results that can be encoded (see parmill/codec.hpp)");
+    }
+  }
+
+  /// The mpi backend: opens the run's channel on every rank. Rank 0 goes on to drive the run (true);
+  /// any other rank serves its worker slots until rank 0 ends the run, and then has no outcomes.
+  bool start_ranks() {
+    if constexpr (crossable) {
+      ranks_.emplace(slots_, *where_.remote(), where_.slots_per_rank(), workers_, options_);
+      if (where_.remote()->rank() == 0) return true;
+      ranks_->serve();
+      ranks_.reset();
+      finished_ = true;
+      return false;
+    } else {
+      throw std::logic_error("parmill::map: the mpi backend needs items and results that can cross a process "
+                             "boundary (see parmill/codec.hpp)");
+    }
+  }
+
   /// The window now: most items in flight at once (grows with automatic chunks).
   [[nodiscard]] std::size_t window_now() const noexcept { return window(); }
 
@@ -132,10 +166,12 @@ public:
           // In the order outcomes are yielded, the failure beyond the budget halts the run.
           if (failures_yielded_ == options_.max_failures) {
             finished_ = true;
+            record(o);
             throw_item_failed(o.error());
           }
           ++failures_yielded_;
         }
+        record(o);
         return &o;
       }
       if (finished_ || !take_chunk()) {
@@ -148,6 +184,13 @@ public:
   }
 
 private:
+  /// Appends `o` to the journal, when there is one.
+  void record(const outcome<result>& o) {
+    if constexpr (crossable_v<result>) {
+      if (journal_) journal_->write(o);
+    }
+  }
+
   struct input_chunk {
     std::size_t seq = 0;
     std::size_t first = 0;
@@ -189,22 +232,30 @@ private:
     c.items.clear();
     c.items.reserve(want);
     bool ended = false;
+    std::size_t at = next_index_; // the index of the item at next_read_
     try {
       while (c.items.size() < want && next_read_ != std::ranges::end(view_)) {
+        if (!skip_.empty() && skip_.count(at) != 0) { // done in the journal: neither run nor yielded
+          if (!c.items.empty()) break;                // a chunk's items are consecutive
+          ++next_read_;
+          ++at;
+          continue;
+        }
         if constexpr (moves_items_out) {
           c.items.push_back(std::ranges::iter_move(next_read_));
         } else {
           c.items.push_back(*next_read_);
         }
         ++next_read_;
+        ++at;
       }
-      ended = c.items.size() < want;
+      ended = next_read_ == std::ranges::end(view_);
     } catch (...) {
       input_error_ = std::current_exception(); // read by the consumer once it has yielded the rest
       ended = true;
     }
-    c.first = next_index_;
-    next_index_ += c.items.size();
+    c.first = at - c.items.size();
+    next_index_ = at;
     std::unique_lock lock(mutex_);
     in_flight_ -= want - c.items.size();
     if (!c.items.empty()) c.seq = issued_++;
@@ -231,8 +282,9 @@ private:
     std::uint64_t failed = 0, cancelled = 0;
     const auto started = std::chrono::steady_clock::now();
     if constexpr (crossable) {
-      if (runner_) {
-        runner_->run(w, c.first, c.items, r.outcomes);
+      if (ranks_) ranks_->run(w, c.first, c.items, r.outcomes);
+      if (runner_) runner_->run(w, c.first, c.items, r.outcomes);
+      if (runner_ || ranks_) {
         for (const auto& o : r.outcomes) {
           if (o.has_value()) continue;
           if (o.error().kind == failure_kind::cancelled) {
@@ -354,6 +406,13 @@ private:
     }
     if constexpr (crossable) {
       if (runner_) runner_->retire(w, stopping());
+      if (ranks_) {
+        try {
+          ranks_->retire(w);
+        } catch (...) {
+          // The transport failed: the run is over anyway; the consumer hears of the first error.
+        }
+      }
     }
     slots_.release(w); // the worker's own object is destroyed on its own thread
     std::lock_guard lock(mutex_);
@@ -431,6 +490,7 @@ private:
     stop_.request_stop();
     if constexpr (crossable) {
       if (runner_) runner_->interrupt();
+      if (ranks_) ranks_->interrupt();
     }
     {
       std::unique_lock lock(mutex_);
@@ -438,7 +498,10 @@ private:
       ready_cv_.wait(lock, [&] { return running_ == 0; });
     }
     own_pool_.reset();
-    if constexpr (crossable) runner_.reset(); // stops the spawner; no process is left
+    if constexpr (crossable) {
+      runner_.reset(); // stops the spawner; no process is left
+      ranks_.reset();  // receives the answers still on their way
+    }
     if (where_.kind() == backend_kind::inline_) slots_.release(0);
     finish_progress();
   }
@@ -453,6 +516,9 @@ private:
   std::unique_ptr<progress_bar> bar_;
   std::optional<thread_pool> own_pool_;
   std::optional<runner> runner_; // the processes backend
+  std::optional<ranks_runner> ranks_; // the mpi backend
+  std::optional<journal> journal_;     // .journal
+  std::set<std::size_t> skip_;         // .resume: items the journal has done
   bool prepared_ = false;
 
   std::mutex input_mutex_; // guards the input's iterator and index

@@ -18,6 +18,7 @@
 
 #include "parmill/codec.hpp"
 #include "parmill/detail/process_support.hpp"
+#include "parmill/detail/remote_results.hpp"
 #include "parmill/map_options.hpp"
 #include "parmill/outcome.hpp"
 #include "parmill/worker_context.hpp"
@@ -107,7 +108,7 @@ public:
           try {
             reader r(static_cast<std::size_t>(frame_size), &read_frame_body, &p.fd, buffers_[w]);
             while (r.remaining() > 0 && pos < end) {
-              out.push_back(decode_result(r, first + pos, w));
+              out.push_back(decode_result<Result>(r, first + pos, w));
               ++pos;
               ++p.items_done;
             }
@@ -179,24 +180,7 @@ private:
   void cancel(std::size_t w, std::size_t first, std::size_t pos, std::size_t n,
               std::vector<outcome<Result>>& out) {
     retire(w, true); // it may be in the middle of an item: stop it now
-    for (; pos < n; ++pos)
-      out.emplace_back(item_error{.index = first + pos,
-                                  .worker = w,
-                                  .kind = failure_kind::cancelled,
-                                  .message = "not finished: the run stopped",
-                                  .exception = nullptr});
-  }
-
-  outcome<Result> decode_result(reader& r, std::size_t index, std::size_t w) {
-    if (r.raw<std::uint8_t>() == 0) return outcome<Result>(index, parmill::decode<Result>(r));
-    std::string type = parmill::decode<std::string>(r);
-    std::string message = parmill::decode<std::string>(r);
-    auto exception = std::make_exception_ptr(remote_error(type, message));
-    return outcome<Result>(item_error{.index = index,
-                                      .worker = w,
-                                      .kind = failure_kind::exception,
-                                      .message = std::move(message),
-                                      .exception = std::move(exception)});
+    cancel_rest(w, first, pos, n, out);
   }
 
   /// The worker process's life (in the child): read a chunk, run it, send the results; until the
@@ -224,28 +208,7 @@ private:
         for (std::uint64_t i = 0; i < count; ++i) {
           In item = parmill::decode<In>(r);
           progress_[w].store(first + i + 1, std::memory_order_relaxed);
-          for (std::size_t attempt = 0;; ++attempt) {
-            try {
-              keep.push_back(slots_.call(w, context, item));
-              out.raw(std::uint8_t{0});
-              parmill::encode(out, keep.back());
-              break;
-            } catch (...) {
-              if (attempt < options_.retries) continue;
-              out.raw(std::uint8_t{1});
-              parmill::encode(out, current_exception_type());
-              std::string message;
-              try {
-                throw;
-              } catch (const std::exception& e) {
-                message = e.what();
-              } catch (...) {
-                message = "an exception not derived from std::exception";
-              }
-              parmill::encode(out, message);
-              break;
-            }
-          }
+          run_and_encode(slots_, w, context, item, options_.retries, out, keep);
           progress_[w].store(0, std::memory_order_release);
           if (per_item || out.size() >= 64 * 1024 ||
               std::chrono::steady_clock::now() - last_flush > std::chrono::milliseconds(2))
