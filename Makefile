@@ -13,10 +13,12 @@ CTEST_FLAGS ?= --output-on-failure -j $(JOBS)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Debian packages needed to build and test; benchmarks add their peers.
-DEPS := cmake ninja-build g++ make ccache pkg-config libgtest-dev libgmock-dev libcli11-dev
+DEPS := cmake ninja-build g++ make ccache pkg-config libgtest-dev libgmock-dev libcli11-dev \
+        libopenmpi-dev openmpi-bin
 BENCH_DEPS := libbenchmark-dev libtbb-dev parallel python3
 
-CONFIGURE = cmake -S . -G Ninja -Wno-dev
+# The mpi component is built and tested too (its tests run mpirun on loopback).
+CONFIGURE = cmake -S . -G Ninja -Wno-dev -DPARMILL_WITH_MPI=ON
 
 .PHONY: all deps bench-deps demo test sanitize tsan asan bench format clean
 
@@ -49,7 +51,7 @@ tsan: deps
 	$(CONFIGURE) -B $(BUILD_DIR)/tsan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS=-O1 \
 	  -DPARMILL_SANITIZE=thread -DPARMILL_BUILD_BENCH=OFF
 	cmake --build $(BUILD_DIR)/tsan
-	cd $(BUILD_DIR)/tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" ctest $(CTEST_FLAGS)
+	cd $(BUILD_DIR)/tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/tests/sanitizer/tsan.supp" ctest $(CTEST_FLAGS)
 
 asan: deps
 	$(CONFIGURE) -B $(BUILD_DIR)/asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS=-O1 \
@@ -62,6 +64,7 @@ bench: bench-deps $(BUILD_DIR)/release/build.ninja
 	bench/run.sh $(BUILD_DIR)/release
 	bench/command_bench.sh $(BUILD_DIR)/release
 	bench/process_bench.sh $(BUILD_DIR)/release
+	bench/mpi_bench.sh $(BUILD_DIR)/release
 
 format:
 	clang-format -i $$(git ls-files '*.hpp' '*.cpp')

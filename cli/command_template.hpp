@@ -19,7 +19,8 @@ struct job_values {
   std::size_t slot = 0;        ///< `{%}`, from 1
   std::vector<record> records; ///< one, or several with -n/-N/-X/-m
   /// Crosses to other ranks under MPI (parmill/codec.hpp).
-  static constexpr auto parmill_fields = std::tuple{&job_values::seq, &job_values::slot, &job_values::records};
+  static constexpr auto parmill_fields =
+      std::tuple{&job_values::seq, &job_values::slot, &job_values::records};
 };
 
 /// Quotes `value` for a POSIX shell as GNU parallel does: unchanged when it is made only of

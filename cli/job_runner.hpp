@@ -47,8 +47,8 @@ struct process_result {
   [[nodiscard]] bool failed() const noexcept { return exit_value != 0 || signal != 0; }
   /// Crosses to rank 0 under MPI (parmill/codec.hpp).
   static constexpr auto parmill_fields =
-      std::tuple{&process_result::exit_value, &process_result::signal,  &process_result::timed_out,
-                 &process_result::killed,     &process_result::out,     &process_result::err,
+      std::tuple{&process_result::exit_value, &process_result::signal,   &process_result::timed_out,
+                 &process_result::killed,     &process_result::out,      &process_result::err,
                  &process_result::sent,       &process_result::received, &process_result::started,
                  &process_result::runtime};
 };

@@ -136,8 +136,9 @@ struct job_outcome {
   bool ran = false;       ///< false: not started, because the run was stopping
   std::string host = ":"; ///< the job log's Host: ":" here, the rank's machine under MPI
   /// Crosses to rank 0 under MPI (parmill/codec.hpp).
-  static constexpr auto parmill_fields = std::tuple{&job_outcome::values, &job_outcome::command, &job_outcome::tag,
-                                                    &job_outcome::result, &job_outcome::ran, &job_outcome::host};
+  static constexpr auto parmill_fields =
+      std::tuple{&job_outcome::values, &job_outcome::command, &job_outcome::tag,
+                 &job_outcome::result, &job_outcome::ran,     &job_outcome::host};
 };
 
 /// The shell code of a job: its command rendered, or the input itself when there is no command.
@@ -163,7 +164,8 @@ std::optional<std::string> tag_of(const shared_state& s, const job_values& v) {
 /// One job slot: runs the jobs given to it, one at a time.
 class job_worker {
 public:
-  job_worker(shared_state& s, std::size_t slot, std::string host) : s_(s), slot_(slot), host_(std::move(host)) {}
+  job_worker(shared_state& s, std::size_t slot, std::string host)
+      : s_(s), slot_(slot), host_(std::move(host)) {}
 
   job_outcome operator()(job& j) {
     job_outcome out;
@@ -298,7 +300,9 @@ int serve(const options& o, const cluster& ranks) {
     command.emplace(o.command, o.quote, std::map<std::string, std::size_t>{}, !o.pipe && !no_arguments, join);
   }
   shared_state shared(o, command ? &*command : nullptr);
-  if (o.tagstring) shared.tagstring.emplace(std::vector<std::string>{*o.tagstring}, true, std::map<std::string, std::size_t>{}, false, o.multiple_args);
+  if (o.tagstring)
+    shared.tagstring.emplace(std::vector<std::string>{*o.tagstring}, true,
+                             std::map<std::string, std::size_t>{}, false, o.multiple_args);
   std::atomic<bool> stop{false};
   signal_watcher signals(
       [&] {
@@ -309,8 +313,8 @@ int serve(const options& o, const cluster& ranks) {
   shared.stop = &stop;
   shared.halt.emplace(o.halt, 0);
   shared.halt_in_workers = false;
-  for (auto& served : parmill::map(ranks.where, std::ranges::empty_view<job>{}, per_worker(job_worker_factory(shared)),
-                                   job_map_options(o)))
+  for (auto& served : parmill::map(ranks.where, std::ranges::empty_view<job>{},
+                                   per_worker(job_worker_factory(shared)), job_map_options(o)))
     (void)served; // nothing comes out here: outcomes go to rank 0
   return 0;
 }
@@ -361,12 +365,13 @@ int run(const options& o, const cluster* ranks) {
         shared.registry.terminate_all();
         if (ranks != nullptr) {
           const std::string held = ranks->held_items();
-          shared.output.message("parmill: stopped by a signal (under MPI, mpirun sends one when a rank dies); the "
-                                "job log has every job that finished" +
-                                std::string(held.empty() ? ".\n"
-                                                         : "; still running (by position in this run's input, "
-                                                           "from 0; on a first run, job {#} is position + 1):\n") +
-                                held);
+          shared.output.message(
+              "parmill: stopped by a signal (under MPI, mpirun sends one when a rank dies); the "
+              "job log has every job that finished" +
+              std::string(held.empty() ? ".\n"
+                                       : "; still running (by position in this run's input, "
+                                         "from 0; on a first run, job {#} is position + 1):\n") +
+              held);
           // The jobs held by a dead rank will never be answered: end now (the job log is written
           // through, and this rank's own jobs are gone) rather than wait to be killed.
           std::_Exit(255);

@@ -45,19 +45,23 @@ public:
     MPI_Send(data, static_cast<int>(message.size()), MPI_BYTE, rank, tag, comm_);
   }
 
-  detail::receive_status receive(int rank, int tag, std::vector<std::byte>& bytes, const std::atomic<bool>& stop,
+  detail::receive_status receive(int rank, int first_tag, int tag_count, int& tag,
+                                 std::vector<std::byte>& bytes, const std::atomic<bool>& stop,
                                  std::chrono::nanoseconds expected,
                                  std::optional<std::chrono::steady_clock::time_point> deadline) override {
     const auto start = std::chrono::steady_clock::now();
     for (;;) {
-      int found = 0;
-      MPI_Status status;
-      MPI_Iprobe(rank, tag, comm_, &found, &status);
-      if (found) {
+      for (int k = 1; k <= tag_count; ++k) {
+        const int candidate = first_tag + (tag - first_tag + k + tag_count) % tag_count;
+        int found = 0;
+        MPI_Status status;
+        MPI_Iprobe(rank, candidate, comm_, &found, &status);
+        if (!found) continue;
         int count = 0;
         MPI_Get_count(&status, MPI_BYTE, &count);
         bytes.resize(static_cast<std::size_t>(count));
-        MPI_Recv(bytes.data(), count, MPI_BYTE, rank, tag, comm_, MPI_STATUS_IGNORE);
+        MPI_Recv(bytes.data(), count, MPI_BYTE, rank, candidate, comm_, MPI_STATUS_IGNORE);
+        tag = candidate;
         return detail::receive_status::ok;
       }
       if (stop.load(std::memory_order_relaxed)) return detail::receive_status::interrupted;
@@ -68,16 +72,20 @@ public:
   }
 
 private:
-  /// How long to sleep before the next poll. Until shortly before the answer is expected: most of
-  /// the time left. Then poll hot for 200 us (answers usually come then), then sleep a growing
-  /// share of the wait so far, at most 1 ms: an idle rank wakes about 1000 times a second, each
-  /// for a few microseconds, instead of spinning a core.
+  /// How long to sleep before the next poll. Waiting for an answer whose time is known (rank 0,
+  /// which keeps two chunks queued at each slot, so a late look costs the slot nothing): most of
+  /// the time left, then a growing share of the lateness, 50 us to 1 ms. Waiting for work (the
+  /// other ranks): poll hot for 200 us (the next chunk usually comes then), then sleep a growing
+  /// share of the wait, at most 1 ms. Either way an idle rank wakes about 1000 times a second,
+  /// each for a few microseconds, instead of spinning a core.
   static std::chrono::nanoseconds nap(std::chrono::nanoseconds waited, std::chrono::nanoseconds expected) {
-    const auto soon = expected * 9 / 10;
-    if (waited < soon) return std::min<std::chrono::nanoseconds>(soon - waited, 1ms);
-    const auto late = waited - soon;
-    if (late < 200us) return 0ns;
-    return std::clamp<std::chrono::nanoseconds>(late / 8, 20us, 1ms);
+    if (expected > 0ns) {
+      const auto soon = expected * 9 / 10;
+      if (waited < soon) return std::min<std::chrono::nanoseconds>(soon - waited, 1ms);
+      return std::clamp<std::chrono::nanoseconds>((waited - soon) / 4, 50us, 1ms);
+    }
+    if (waited < 200us) return 0ns;
+    return std::clamp<std::chrono::nanoseconds>(waited / 8, 20us, 1ms);
   }
 
   MPI_Comm comm_ = MPI_COMM_NULL;
@@ -98,7 +106,9 @@ public:
   [[nodiscard]] int rank() const override { return rank_; }
   [[nodiscard]] int size() const override { return size_; }
   [[nodiscard]] const std::string& host() const override { return host_; }
-  [[nodiscard]] std::unique_ptr<detail::remote_channel> open() override { return std::make_unique<mpi_channel>(); }
+  [[nodiscard]] std::unique_ptr<detail::remote_channel> open() override {
+    return std::make_unique<mpi_channel>();
+  }
   void note_held(std::size_t worker, int rank, std::size_t first, std::size_t count) noexcept override {
     if (worker >= max_held) return;
     held_[worker].rank.store(rank, std::memory_order_relaxed);
@@ -115,8 +125,9 @@ public:
       if (count == 0) continue;
       const std::size_t first = h.first.load(std::memory_order_relaxed);
       text += "rank " + std::to_string(h.rank.load(std::memory_order_relaxed)) +
-              (count == 1 ? " holds item " + std::to_string(first)
-                          : " holds items " + std::to_string(first) + " to " + std::to_string(first + count - 1)) +
+              (count == 1
+                   ? " holds item " + std::to_string(first)
+                   : " holds items " + std::to_string(first) + " to " + std::to_string(first + count - 1)) +
               "\n";
     }
     return text;
@@ -174,7 +185,8 @@ std::string mpi_session::held_items() const { return state_->transport->held_ite
 
 backend mpi(std::size_t slots_per_rank) {
   if (current == nullptr)
-    throw std::logic_error("parmill::mpi(): no MPI session; make a parmill::mpi_session (on every rank) first");
+    throw std::logic_error(
+        "parmill::mpi(): no MPI session; make a parmill::mpi_session (on every rank) first");
   slots_per_rank = std::max<std::size_t>(1, slots_per_rank);
   if (current->size() < 2) return threads(slots_per_rank);
   return backend(*current, slots_per_rank, static_cast<std::size_t>(current->size() - 1) * slots_per_rank);

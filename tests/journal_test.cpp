@@ -33,12 +33,13 @@ protected:
   std::string path_;
 };
 
-INSTANTIATE_TEST_SUITE_P(
-    Backends, Journal,
-    ::testing::Values(where{parmill::backend_kind::inline_, 1}, where{parmill::backend_kind::threads, 1},
-                      where{parmill::backend_kind::threads, 2}, where{parmill::backend_kind::threads, 8},
-                      where{parmill::backend_kind::processes, 2}),
-    parmill_test::sweep_name);
+INSTANTIATE_TEST_SUITE_P(Backends, Journal,
+                         ::testing::Values(where{parmill::backend_kind::inline_, 1},
+                                           where{parmill::backend_kind::threads, 1},
+                                           where{parmill::backend_kind::threads, 2},
+                                           where{parmill::backend_kind::threads, 8},
+                                           where{parmill::backend_kind::processes, 2}),
+                         parmill_test::sweep_name);
 
 std::string label(int x) { return "item-" + std::to_string(x); }
 
@@ -71,8 +72,8 @@ TEST_P(Journal, AStoppedRunKeepsWhatItYieldedAndAResumedRunDoesOnlyTheRest) {
 
   // The rerun: item 7 now succeeds; everything the journal has as done is skipped.
   std::set<std::size_t> second;
-  for (auto& r : parmill::map(backend(), input, [](int x) { return label(x); },
-                              {.journal = path_, .resume = true})) {
+  for (auto& r :
+       parmill::map(backend(), input, [](int x) { return label(x); }, {.journal = path_, .resume = true})) {
     EXPECT_EQ(*r, label(static_cast<int>(r.index())));
     EXPECT_TRUE(second.insert(r.index()).second);
     EXPECT_TRUE(!first.count(r.index()) || r.index() == 7) << "item " << r.index() << " was done already";
@@ -85,8 +86,8 @@ TEST_P(Journal, AStoppedRunKeepsWhatItYieldedAndAResumedRunDoesOnlyTheRest) {
 }
 
 TEST_P(Journal, AJournalCutShortByACrashIsReadUpToItsLastWholeRecord) {
-  for (auto& r : parmill::map(backend(), std::vector<int>{1, 2, 3}, [](int x) { return x * 10; },
-                              {.journal = path_}))
+  for (auto& r :
+       parmill::map(backend(), std::vector<int>{1, 2, 3}, [](int x) { return x * 10; }, {.journal = path_}))
     (void)r;
   std::ofstream(path_, std::ios::binary | std::ios::app) << std::string("\x20\x00\x00", 3); // half a record
   const auto read = parmill::read_journal<int>(path_);

@@ -36,7 +36,8 @@ void for_each_journal_record(const std::string& path, Each each) {
     std::uint64_t size = 0;
     std::memcpy(&size, bytes.data() + at, sizeof size);
     if (bytes.size() - at - sizeof size < size) break; // the tail a crash cut short
-    reader r(reinterpret_cast<const std::byte*>(bytes.data() + at + sizeof size), static_cast<std::size_t>(size));
+    reader r(reinterpret_cast<const std::byte*>(bytes.data() + at + sizeof size),
+             static_cast<std::size_t>(size));
     const auto index = static_cast<std::size_t>(r.raw<std::uint64_t>());
     const bool succeeded = r.raw<std::uint8_t>() == 0;
     each(index, succeeded, r);
@@ -60,7 +61,8 @@ class journal_writer {
 public:
   explicit journal_writer(const std::string& path)
       : fd_(::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644)) {
-    if (fd_ < 0) throw std::system_error(errno, std::generic_category(), "parmill: cannot open the journal " + path);
+    if (fd_ < 0)
+      throw std::system_error(errno, std::generic_category(), "parmill: cannot open the journal " + path);
   }
   ~journal_writer() { ::close(fd_); }
   journal_writer(const journal_writer&) = delete;
@@ -89,7 +91,8 @@ public:
     for (std::size_t done = 0; done < bytes_.size();) {
       const ssize_t n = ::write(fd_, bytes_.data() + done, bytes_.size() - done);
       if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) throw std::system_error(errno, std::generic_category(), "parmill: cannot write the journal");
+      if (n <= 0)
+        throw std::system_error(errno, std::generic_category(), "parmill: cannot write the journal");
       done += static_cast<std::size_t>(n);
     }
   }

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "parmill/backend.hpp"
+#include "parmill/journal.hpp"
 #include "parmill/map.hpp"
 #include "parmill/map_options.hpp"
 #include "parmill/outcome.hpp"

@@ -28,9 +28,9 @@
 #include "parmill/codec.hpp"
 #include "parmill/detail/process_runner.hpp"
 #include "parmill/detail/remote_runner.hpp"
-#include "parmill/journal.hpp"
 #include "parmill/detail/spin.hpp"
 #include "parmill/detail/worker_slots.hpp"
+#include "parmill/journal.hpp"
 #include "parmill/map_options.hpp"
 #include "parmill/outcome.hpp"
 #include "parmill/progress.hpp"
@@ -67,7 +67,9 @@ private:
 public:
   map_engine(View view, Worker worker, const backend& where, map_options options)
       : view_(std::move(view)), where_(where), options_(std::move(options)),
-        workers_(where.kind() == backend_kind::inline_ ? 1 : std::max<std::size_t>(1, where.workers())),
+        workers_(where.kind() == backend_kind::inline_ ? 1
+                 : where.kind() == backend_kind::mpi   ? where.workers() * remote_depth // proxies
+                                                       : std::max<std::size_t>(1, where.workers())),
         slots_(std::move(worker), workers_), chunk_(options_.chunk ? options_.chunk : 1) {
     if (options_.on_error == on_error::raise) options_.max_failures = 0;
   }
@@ -131,7 +133,8 @@ public:
       if (options_.resume) skip_ = journal_succeeded(options_.journal);
       journal_.emplace(options_.journal);
     } else {
-      throw std::logic_error("parmill::map: a .journal needs results that can be encoded (see parmill/codec.hpp)");
+      throw std::logic_error(
+          "parmill::map: a .journal needs results that can be encoded (see parmill/codec.hpp)");
     }
   }
 
@@ -281,8 +284,9 @@ private:
     r.outcomes.reserve(c.items.size());
     std::uint64_t failed = 0, cancelled = 0;
     const auto started = std::chrono::steady_clock::now();
+    std::chrono::nanoseconds remote_time{0}; // mpi: the slot's own time, without the round trip
     if constexpr (crossable) {
-      if (ranks_) ranks_->run(w, c.first, c.items, r.outcomes);
+      if (ranks_) remote_time = ranks_->run(w, c.first, c.items, r.outcomes);
       if (runner_) runner_->run(w, c.first, c.items, r.outcomes);
       if (runner_ || ranks_) {
         for (const auto& o : r.outcomes) {
@@ -321,7 +325,8 @@ private:
       }
     }
     if (options_.chunk == 0 && !c.items.empty())
-      adapt_chunk(c.items.size(), std::chrono::steady_clock::now() - started);
+      adapt_chunk(c.items.size(),
+                  remote_time.count() > 0 ? remote_time : std::chrono::steady_clock::now() - started);
     if (bar_) {
       bar_->fail(failed);
       bar_->advance(c.items.size() - failed - cancelled);
@@ -515,10 +520,10 @@ private:
   std::stop_source stop_;
   std::unique_ptr<progress_bar> bar_;
   std::optional<thread_pool> own_pool_;
-  std::optional<runner> runner_; // the processes backend
+  std::optional<runner> runner_;      // the processes backend
   std::optional<ranks_runner> ranks_; // the mpi backend
-  std::optional<journal> journal_;     // .journal
-  std::set<std::size_t> skip_;         // .resume: items the journal has done
+  std::optional<journal> journal_;    // .journal
+  std::set<std::size_t> skip_;        // .resume: items the journal has done
   bool prepared_ = false;
 
   std::mutex input_mutex_; // guards the input's iterator and index

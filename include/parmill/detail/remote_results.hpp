@@ -62,7 +62,8 @@ outcome<Result> decode_result(reader& r, std::size_t index, std::size_t w) {
 /// One outcome per item from `pos` to `n` (the first item has index `first`): not finished, the
 /// run stopped.
 template <class Result>
-void cancel_rest(std::size_t w, std::size_t first, std::size_t pos, std::size_t n, std::vector<outcome<Result>>& out) {
+void cancel_rest(std::size_t w, std::size_t first, std::size_t pos, std::size_t n,
+                 std::vector<outcome<Result>>& out) {
   for (; pos < n; ++pos)
     out.emplace_back(item_error{.index = first + pos,
                                 .worker = w,

@@ -27,11 +27,13 @@ public:
   virtual ~remote_channel() = default;
   /// Sends `message` to `rank` under `tag`; returns once the bytes are handed over.
   virtual void send(int rank, int tag, writer& message) = 0;
-  /// Waits for the next message from `rank` under `tag` into `bytes`, without spinning the CPU
-  /// for long: it polls, sleeping between polls longer and longer, and shortly before `expected`
-  /// (how long the answer should take) polls often. Gives up when `stop` becomes true or at
-  /// `deadline`.
-  virtual receive_status receive(int rank, int tag, std::vector<std::byte>& bytes, const std::atomic<bool>& stop,
+  /// Waits for the next message from `rank` under one of the tags `first_tag` ..
+  /// `first_tag + tag_count - 1` into `bytes`, and sets `tag` to its tag (on entry, the tag served
+  /// last: the others are looked at first, so that no tag starves). It does not spin the CPU for
+  /// long: it polls, sleeping between polls longer and longer, and shortly before `expected` (how
+  /// long the answer should take) polls often. Gives up when `stop` becomes true or at `deadline`.
+  virtual receive_status receive(int rank, int first_tag, int tag_count, int& tag,
+                                 std::vector<std::byte>& bytes, const std::atomic<bool>& stop,
                                  std::chrono::nanoseconds expected,
                                  std::optional<std::chrono::steady_clock::time_point> deadline) = 0;
 };
