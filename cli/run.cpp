@@ -161,6 +161,23 @@ std::optional<std::string> tag_of(const shared_state& s, const job_values& v) {
   return tag;
 }
 
+/// Counts a finished job for --halt. The first time the condition holds it says so, stops new
+/// jobs and sets the exit status; returns true then when running jobs must be killed (`now`).
+/// Called by the job slots, or under MPI by rank 0 as outcomes arrive (a rank sees only its own
+/// jobs), so that no job starts once the condition holds.
+bool record_for_halt(shared_state& s, const job_outcome& done) {
+  std::lock_guard lock(s.halt_mutex);
+  if (!s.halt->count(done.result)) return false;
+  const auto& h = s.o.halt;
+  const char* what = h.on == halt_policy::why::fail      ? "failed"
+                     : h.on == halt_policy::why::success ? "succeeded"
+                                                         : "finished";
+  s.output.message(std::string("parmill: This job ") + what + ":\n" + done.command + "\n");
+  s.stop->store(true);
+  s.halted_status = s.halt->exit_status();
+  return h.at == halt_policy::when::now;
+}
+
 /// One job slot: runs the jobs given to it, one at a time.
 class job_worker {
 public:
@@ -224,21 +241,7 @@ public:
 private:
   /// --halt is decided here, as each job ends, so that no job starts after the condition holds.
   void count_for_halt(const job_outcome& out) {
-    if (!s_.halt_in_workers) return;
-    bool terminate = false;
-    {
-      std::lock_guard lock(s_.halt_mutex);
-      if (!s_.halt->count(out.result)) return;
-      const auto& h = s_.o.halt;
-      const char* what = h.on == halt_policy::why::fail      ? "failed"
-                         : h.on == halt_policy::why::success ? "succeeded"
-                                                             : "finished";
-      s_.output.message(std::string("parmill: This job ") + what + ":\n" + out.command + "\n");
-      s_.stop->store(true);
-      s_.halted_status = s_.halt->exit_status();
-      terminate = h.at == halt_policy::when::now;
-    }
-    if (terminate) s_.registry.terminate_all();
+    if (s_.halt_in_workers && record_for_halt(s_, out)) s_.registry.terminate_all();
   }
 
   void wait_for_delay() {
@@ -276,33 +279,28 @@ map_options job_map_options(const options& o) {
           .progress = {}};
 }
 
-/// --halt under MPI, decided by rank 0 as each outcome arrives: no job starts after it holds
-/// (jobs already running on other ranks finish).
-void halt_here(shared_state& s, const job_outcome& done) {
-  std::lock_guard lock(s.halt_mutex);
-  if (!s.halt->count(done.result)) return;
-  const auto& h = s.o.halt;
-  const char* what = h.on == halt_policy::why::fail      ? "failed"
-                     : h.on == halt_policy::why::success ? "succeeded"
-                                                         : "finished";
-  s.output.message(std::string("parmill: This job ") + what + ":\n" + done.command + "\n");
-  s.stop->store(true);
-  s.halted_status = s.halt->exit_status();
+/// The command's template, given the input's column names (none when there is no command).
+std::optional<command_template> make_command(const options& o,
+                                             const std::map<std::string, std::size_t>& names) {
+  if (o.command.empty()) return std::nullopt;
+  const bool no_arguments = o.exact_args && *o.exact_args == 0;
+  // Several inputs in one word are joined (-m, and -n without -X) or the word is repeated (-X, -N).
+  const bool join = o.multiple_args || (o.max_args > 0 && !o.context_replace && !o.exact_args);
+  return command_template(o.command, o.quote, names, !o.pipe && !no_arguments, join);
+}
+
+/// --tagstring's template, when there is one.
+void set_tagstring(shared_state& s, const std::map<std::string, std::size_t>& names) {
+  if (s.o.tagstring)
+    s.tagstring.emplace(std::vector<std::string>{*s.o.tagstring}, true, names, false, s.o.multiple_args);
 }
 
 /// A rank other than 0 under MPI: runs the jobs rank 0 sends, -j at a time, until the run ends.
 /// It reads no input and writes no log: rank 0 does.
 int serve(const options& o, const cluster& ranks) {
-  std::optional<command_template> command;
-  if (!o.command.empty()) {
-    const bool no_arguments = o.exact_args && *o.exact_args == 0;
-    const bool join = o.multiple_args || (o.max_args > 0 && !o.context_replace && !o.exact_args);
-    command.emplace(o.command, o.quote, std::map<std::string, std::size_t>{}, !o.pipe && !no_arguments, join);
-  }
+  const std::optional<command_template> command = make_command(o, {});
   shared_state shared(o, command ? &*command : nullptr);
-  if (o.tagstring)
-    shared.tagstring.emplace(std::vector<std::string>{*o.tagstring}, true,
-                             std::map<std::string, std::size_t>{}, false, o.multiple_args);
+  set_tagstring(shared, {});
   std::atomic<bool> stop{false};
   signal_watcher signals(
       [&] {
@@ -331,17 +329,9 @@ int run(const options& o, const cluster* ranks) {
   job_stream jobs(o, std::move(skip), &stop);
 
   if (o.pipe && o.command.empty()) throw usage_error("--pipe needs a command");
-  std::optional<command_template> command;
-  if (!o.command.empty()) {
-    const bool no_arguments = o.exact_args && *o.exact_args == 0;
-    // Several inputs in one word are joined (-m, and -n without -X) or the word is repeated (-X, -N).
-    const bool join = o.multiple_args || (o.max_args > 0 && !o.context_replace && !o.exact_args);
-    command.emplace(o.command, o.quote, jobs.column_names(), !o.pipe && !no_arguments, join);
-  }
+  const std::optional<command_template> command = make_command(o, jobs.column_names());
   shared_state shared(o, command ? &*command : nullptr);
-  if (o.tagstring)
-    shared.tagstring.emplace(std::vector<std::string>{*o.tagstring}, true, jobs.column_names(), false,
-                             o.multiple_args);
+  set_tagstring(shared, jobs.column_names());
 
   if (o.dry_run) {
     for (auto& j : jobs) {
@@ -421,7 +411,7 @@ int run(const options& o, const cluster* ranks) {
           bar->advance();
       }
       if (shared.output.broken() && !stop.exchange(true)) shared.registry.terminate_all();
-      if (!shared.halt_in_workers) halt_here(shared, done);
+      if (!shared.halt_in_workers) (void)record_for_halt(shared, done); // under MPI: running jobs finish
     }
   }
   if (bar) bar->finish();

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "job_runner.hpp"
+#include "run_helpers.hpp"
 
 extern char** environ;
 
@@ -24,40 +25,15 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct ran {
-  std::string out, err;
-  int status = -1;
-};
+using parmill_test::lines;
+using parmill_test::ran;
+using parmill_test::scratch;
 
 /// Runs the built parmill with `args`, `input` on its standard input, and waits for it.
 ran run_parmill(std::vector<std::string> args, const std::string& input = "") {
-  parmill::cli::spawn_request request;
-  request.argv = {PARMILL_BINARY};
-  request.argv.insert(request.argv.end(), args.begin(), args.end());
-  request.stdin_data = &input;
-  parmill::cli::running_jobs registry;
-  const auto r = parmill::cli::run_process(request, registry);
-  return ran{r.out, r.err, r.signal != 0 ? 128 + r.signal : r.exit_value};
+  args.insert(args.begin(), PARMILL_BINARY);
+  return parmill_test::run_program(std::move(args), input);
 }
-
-std::vector<std::string> lines(const std::string& text) {
-  std::vector<std::string> out;
-  std::stringstream in(text);
-  for (std::string line; std::getline(in, line);)
-    out.push_back(line);
-  return out;
-}
-
-/// A scratch directory, removed at the end of the test.
-struct scratch {
-  fs::path dir;
-  scratch() {
-    std::string name = (fs::temp_directory_path() / "parmill-test-XXXXXX").string();
-    dir = ::mkdtemp(name.data());
-  }
-  ~scratch() { fs::remove_all(dir); }
-  std::string operator/(const std::string& name) const { return (dir / name).string(); }
-};
 
 void write_file(const std::string& path, const std::string& text) {
   std::ofstream(path, std::ios::binary) << text;

@@ -12,43 +12,28 @@
 #include <unistd.h>
 #include <vector>
 
-#include "job_runner.hpp"
+#include "run_helpers.hpp"
 
 namespace {
 
-namespace fs = std::filesystem;
 
-struct ran {
-  std::string out, err;
-  int status = -1;
-};
+using parmill_test::lines;
+using parmill_test::ran;
+using parmill_test::scratch;
 
 /// Runs `mpirun -np ranks parmill args...` with `input` on its standard input (rank 0's).
 ran mpirun_parmill(int ranks, std::vector<std::string> args, const std::string& input = "") {
-  parmill::cli::spawn_request request;
-  request.argv = {PARMILL_MPIEXEC, "-np", std::to_string(ranks), PARMILL_BINARY};
-  request.argv.insert(request.argv.end(), args.begin(), args.end());
-  request.extra_env = {"OMPI_ALLOW_RUN_AS_ROOT=1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1",
-                       "OMPI_MCA_rmaps_base_oversubscribe=1", "OMPI_MCA_btl=self,vader",
-                       "OMPI_MCA_oob_tcp_if_include=lo",
-                       // Open MPI's unloaded plugins make leak reports unattributable (see
-                       // tests/CMakeLists.txt); memory errors are still checked.
-                       "ASAN_OPTIONS=detect_leaks=0:abort_on_error=1"};
-  request.stdin_data = &input;
-  // Open MPI's mpirun can hang after a rank dies, ignoring SIGTERM, with its ranks already gone:
-  // it is killed after 40 s so that the test goes on (the job log is what the test checks).
-  request.deadline = std::chrono::steady_clock::now() + std::chrono::seconds(40);
-  parmill::cli::running_jobs registry;
-  const auto r = parmill::cli::run_process(request, registry);
-  return ran{r.out, r.err, r.signal != 0 ? 128 + r.signal : r.exit_value};
-}
-
-std::vector<std::string> lines(const std::string& text) {
-  std::vector<std::string> out;
-  std::stringstream in(text);
-  for (std::string line; std::getline(in, line);)
-    out.push_back(line);
-  return out;
+  args.insert(args.begin(), {PARMILL_MPIEXEC, "-np", std::to_string(ranks), PARMILL_BINARY});
+  return parmill_test::run_program(
+      std::move(args), input,
+      {"OMPI_ALLOW_RUN_AS_ROOT=1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1", "OMPI_MCA_rmaps_base_oversubscribe=1",
+       "OMPI_MCA_btl=self,vader", "OMPI_MCA_oob_tcp_if_include=lo",
+       // Open MPI's unloaded plugins make leak reports unattributable (see tests/CMakeLists.txt);
+       // memory errors are still checked.
+       "ASAN_OPTIONS=detect_leaks=0:abort_on_error=1"},
+      // Open MPI's mpirun can hang after a rank dies, ignoring SIGTERM, with its ranks already
+      // gone: it is killed after 40 s so that the test goes on (the job log is what it checks).
+      std::chrono::steady_clock::now() + std::chrono::seconds(40));
 }
 
 std::string numbers(int from, int to) {
@@ -57,17 +42,6 @@ std::string numbers(int from, int to) {
     text += std::to_string(i) + "\n";
   return text;
 }
-
-/// A scratch directory, removed at the end of the test.
-struct scratch {
-  fs::path dir;
-  scratch() {
-    std::string name = (fs::temp_directory_path() / "parmill-mpi-XXXXXX").string();
-    dir = ::mkdtemp(name.data());
-  }
-  ~scratch() { fs::remove_all(dir); }
-  std::string operator/(const std::string& name) const { return (dir / name).string(); }
-};
 
 /// The job log's rows (header skipped), split at tabs.
 std::vector<std::vector<std::string>> log_rows(const std::string& path) {
