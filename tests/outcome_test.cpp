@@ -3,7 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <memory>
+#include <stdexcept>
 #include <string>
 
 namespace {
@@ -68,6 +70,68 @@ TEST(Outcome, MoveOnlyValuesMoveOut) {
   std::unique_ptr<int> p = std::move(r).value();
   ASSERT_NE(p, nullptr);
   EXPECT_EQ(*p, 5);
+}
+
+TEST(Outcome, IsOneWordBiggerThanASmallValue) {
+  // The consumer of a map reads every outcome a worker wrote: a smaller outcome is less traffic.
+  static_assert(sizeof(parmill::outcome<std::uint64_t>) == 2 * sizeof(std::size_t));
+  static_assert(sizeof(parmill::outcome<char>) == 2 * sizeof(std::size_t));
+  static_assert(sizeof(parmill::outcome<std::string>) == sizeof(std::string) + sizeof(std::size_t));
+}
+
+TEST(Outcome, LargestIndexSurvivesBesideTheFailedFlag) {
+  const std::size_t largest = ~std::size_t{0} >> 1;
+  parmill::outcome<int> ok(largest, 1);
+  EXPECT_TRUE(ok.has_value());
+  EXPECT_EQ(ok.index(), largest);
+  parmill::outcome<int> failed(make_error(largest));
+  EXPECT_FALSE(failed.has_value());
+  EXPECT_EQ(failed.index(), largest);
+}
+
+TEST(Outcome, CopiesAndAssignmentsCarryValueOrErrorAndIndex) {
+  parmill::outcome<std::string> ok(1, "one");
+  parmill::outcome<std::string> failed(make_error(2));
+  parmill::outcome<std::string> copy_of_failed = failed;
+  EXPECT_EQ(copy_of_failed.index(), 2U);
+  EXPECT_EQ(copy_of_failed.error().message, "bad header");
+  EXPECT_EQ(failed.error().message, "bad header"); // a deep copy: the original keeps its error
+
+  parmill::outcome<std::string> target(9, "nine");
+  target = failed; // value -> error
+  EXPECT_FALSE(target.has_value());
+  EXPECT_EQ(target.index(), 2U);
+  target = ok; // error -> value
+  ASSERT_TRUE(target.has_value());
+  EXPECT_EQ(*target, "one");
+  EXPECT_EQ(target.index(), 1U);
+  target = parmill::outcome<std::string>(3, "three"); // value -> value, moved
+  EXPECT_EQ(*target, "three");
+  EXPECT_EQ(target.index(), 3U);
+  parmill::outcome<std::string> moved = std::move(copy_of_failed);
+  EXPECT_EQ(moved.error().index, 2U);
+  target = std::move(moved); // value -> error, moved
+  EXPECT_EQ(target.error().message, "bad header");
+}
+
+struct throws_when_copied {
+  int n = 0;
+  explicit throws_when_copied(int v) : n(v) {}
+  throws_when_copied(const throws_when_copied&) { throw std::runtime_error("no copies"); }
+  throws_when_copied(throws_when_copied&&) noexcept = default;
+  throws_when_copied& operator=(const throws_when_copied&) { throw std::runtime_error("no copies"); }
+  throws_when_copied& operator=(throws_when_copied&&) noexcept = default;
+};
+
+TEST(Outcome, AValueWhoseCopyThrowsLeavesTheTargetFailedNotHalfBuilt) {
+  parmill::outcome<throws_when_copied> source(4, throws_when_copied(4));
+  parmill::outcome<throws_when_copied> target(make_error(5));
+  EXPECT_THROW(target = source, std::runtime_error); // error -> value: the copy throws
+  EXPECT_FALSE(target.has_value());
+  EXPECT_EQ(target.index(), 4U);
+  EXPECT_EQ(target.error().message, "the value was lost: copying or moving it threw");
+  EXPECT_THROW((void)target.value(), parmill::item_failed);
+  EXPECT_EQ(source.value().n, 4); // the source is untouched
 }
 
 TEST(Outcome, FailureKindsHaveStableNames) {

@@ -36,8 +36,9 @@ struct map_options {
   /// unbounded. Memory is proportional to this, never to the input's length.
   std::size_t window = 0;
   /// Items handed to a worker at a time. 0 (default) means automatic: the first chunk is one item,
-  /// and chunks grow until one takes about 4 ms (at most 16384 items), shrinking again near the
-  /// end of a sized input; so slow items go one by one and tiny items run fast with no tuning.
+  /// and chunks grow until one takes about 16 ms for a sized input (shrinking again near its end)
+  /// or 4 ms for an unsized one, at most 16384 items; so slow items go one by one and tiny items
+  /// run fast with no tuning.
   std::size_t chunk = 0;
   /// `raise` (default) or `yield`.
   parmill::on_error on_error = parmill::on_error::raise;

@@ -97,21 +97,32 @@ private:
 namespace detail {
 
 /// An `item_error` kept on the heap, so that an outcome is hardly bigger than its value (failures
-/// are rare; values are not). Copies are deep.
+/// are rare; values are not). Copies are deep. An empty box (default-constructed) stands for an
+/// outcome whose value was lost because moving or copying it threw.
 class boxed_error {
 public:
+  boxed_error() noexcept = default;
   explicit boxed_error(item_error e) : error_(std::make_unique<item_error>(std::move(e))) {}
-  boxed_error(const boxed_error& other) : error_(std::make_unique<item_error>(*other.error_)) {}
+  boxed_error(const boxed_error& other)
+      : error_(other.error_ ? std::make_unique<item_error>(*other.error_) : nullptr) {}
   boxed_error(boxed_error&&) noexcept = default;
   boxed_error& operator=(const boxed_error& other) {
-    if (this != &other) error_ = std::make_unique<item_error>(*other.error_);
+    if (this != &other) *this = boxed_error(other);
     return *this;
   }
   boxed_error& operator=(boxed_error&&) noexcept = default;
   ~boxed_error() = default;
-  [[nodiscard]] const item_error& get() const noexcept { return *error_; }
+  [[nodiscard]] const item_error& get() const noexcept { return error_ ? *error_ : lost(); }
 
 private:
+  static const item_error& lost() noexcept {
+    static const item_error error{.index = 0,
+                                  .worker = 0,
+                                  .kind = failure_kind::exception,
+                                  .message = "the value was lost: copying or moving it threw",
+                                  .exception = nullptr};
+    return error;
+  }
   std::unique_ptr<item_error> error_;
 };
 
@@ -119,31 +130,54 @@ private:
 
 /// The outcome of one item: its index in the input and either a value or an `item_error`.
 /// Access to the value of a failed outcome throws `item_failed`; it is never undefined. An outcome
-/// is the size of its value plus two words: the error, when there is one, lives on the heap.
+/// is one word bigger than its value (at least a word): the error, when there is one, lives on the
+/// heap, and whether it failed is kept in the index's top bit. If copying or moving a value into
+/// an outcome throws, the exception propagates and the outcome is left failed ("the value was
+/// lost"), never half-built.
 template <class T>
 class outcome {
 public:
   using value_type = T; ///< the type of a successful result
 
   /// A successful outcome for the item at `index`.
-  outcome(std::size_t index, T value) : index_(index), state_(std::in_place_index<0>, std::move(value)) {}
+  outcome(std::size_t index, T value) : index_(index) {
+    ::new (static_cast<void*>(&value_)) T(std::move(value));
+  }
   /// A failed outcome; its index is the error's.
-  explicit outcome(item_error error)
-      : index_(error.index), state_(std::in_place_index<1>, std::move(error)) {}
+  explicit outcome(item_error error) : index_(error.index | failed_bit) {
+    ::new (static_cast<void*>(&error_)) detail::boxed_error(std::move(error));
+  }
+  /// A copy of `other`.
+  outcome(const outcome& other) : index_(other.index_) { build_from(other); }
+  /// Takes `other`'s value or error; `other` keeps a moved-from value.
+  outcome(outcome&& other) noexcept(std::is_nothrow_move_constructible_v<T>) : index_(other.index_) {
+    build_from(std::move(other));
+  }
+  /// Becomes a copy of `other`.
+  outcome& operator=(const outcome& other) {
+    if (this != &other) assign_from(other);
+    return *this;
+  }
+  /// Takes `other`'s value or error.
+  outcome& operator=(outcome&& other) noexcept(std::is_nothrow_move_constructible_v<T>) {
+    if (this != &other) assign_from(std::move(other));
+    return *this;
+  }
+  ~outcome() { destroy(); }
 
   /// True when the item produced a value.
-  [[nodiscard]] bool has_value() const noexcept { return state_.index() == 0; }
+  [[nodiscard]] bool has_value() const noexcept { return (index_ & failed_bit) == 0; }
   /// Same as `has_value()`.
   explicit operator bool() const noexcept { return has_value(); }
   /// The item's position in the input, counting from 0.
-  [[nodiscard]] std::size_t index() const noexcept { return index_; }
+  [[nodiscard]] std::size_t index() const noexcept { return index_ & ~failed_bit; }
 
   /// The value; throws `item_failed` when the item failed.
-  [[nodiscard]] T& value() & { return check(), std::get<0>(state_); }
+  [[nodiscard]] T& value() & { return check(), value_; }
   /// The value; throws `item_failed` when the item failed.
-  [[nodiscard]] const T& value() const& { return check(), std::get<0>(state_); }
+  [[nodiscard]] const T& value() const& { return check(), value_; }
   /// The value, moved out; throws `item_failed` when the item failed.
-  [[nodiscard]] T&& value() && { return check(), std::get<0>(std::move(state_)); }
+  [[nodiscard]] T&& value() && { return check(), std::move(value_); }
 
   /// The value; throws `item_failed` when the item failed (checked, unlike std::optional).
   [[nodiscard]] T& operator*() & { return value(); }
@@ -159,16 +193,58 @@ public:
   /// The error; throws std::logic_error when the item succeeded.
   [[nodiscard]] const item_error& error() const {
     if (has_value()) throw std::logic_error("parmill::outcome::error(): the item succeeded");
-    return std::get<1>(state_).get();
+    return error_.get();
   }
 
 private:
+  static constexpr std::size_t failed_bit = ~(~std::size_t{0} >> 1); // the index's top bit
+
   void check() const {
-    if (!has_value()) throw_item_failed(std::get<1>(state_).get());
+    if (!has_value()) throw_item_failed(error_.get());
   }
 
-  std::size_t index_;
-  std::variant<T, detail::boxed_error> state_;
+  /// Builds this outcome's value or error from `other`'s (index_ is already `other.index_`).
+  template <class Other>
+  void build_from(Other&& other) {
+    if (!other.has_value()) {
+      try {
+        ::new (static_cast<void*>(&error_)) detail::boxed_error(std::forward<Other>(other).error_);
+      } catch (...) { // out of memory copying the error
+        ::new (static_cast<void*>(&error_)) detail::boxed_error();
+        throw;
+      }
+      return;
+    }
+    try {
+      ::new (static_cast<void*>(&value_)) T(std::forward<Other>(other).value_);
+    } catch (...) {
+      index_ |= failed_bit;
+      ::new (static_cast<void*>(&error_)) detail::boxed_error(); // "the value was lost"
+      throw;
+    }
+  }
+
+  /// Replaces this outcome with `other`'s value or error (rebuilt, not assigned in place).
+  template <class Other>
+  void assign_from(Other&& other) {
+    destroy();
+    index_ = other.index_;
+    build_from(std::forward<Other>(other));
+  }
+
+  void destroy() noexcept {
+    if (has_value()) {
+      value_.~T();
+    } else {
+      error_.~boxed_error();
+    }
+  }
+
+  std::size_t index_; // the item's index; its top bit is set when the item failed
+  union {
+    T value_;
+    detail::boxed_error error_;
+  };
 };
 
 } // namespace parmill

@@ -40,7 +40,12 @@ namespace parmill::detail {
 
 inline constexpr std::size_t max_auto_chunk = 16384;
 inline constexpr std::size_t chunks_per_worker_in_window = 4;
+// Automatic chunks aim at a duration. Every chunk costs a hand-off and often a wake-up of the
+// consumer (20-50 us on a virtual machine), so longer is cheaper; but a chunk is also how unevenly
+// the workers can finish. A sized input's chunks shrink as its end nears (guided scheduling), so
+// they can be long; an unsized input's end comes unannounced, so its chunks stay short.
 inline constexpr std::int64_t target_chunk_nanoseconds = 4'000'000;
+inline constexpr std::int64_t target_sized_chunk_nanoseconds = 16'000'000;
 inline constexpr std::size_t no_cutoff = static_cast<std::size_t>(-1);
 
 template <class View, class Worker>
@@ -54,6 +59,14 @@ private:
   // Move-only items are moved out of the input as they are read (pass such a container as an
   // rvalue, so the map owns it).
   static constexpr bool moves_items_out = !std::is_copy_constructible_v<input>;
+
+  // Items can be copied out of the input in bulk: a random-access input whose items are read and
+  // copied without throwing (a throw must leave the items before it read, one at a time).
+  static constexpr bool bulk_readable =
+      std::random_access_iterator<std::ranges::iterator_t<View>> &&
+      std::sized_sentinel_for<std::ranges::sentinel_t<View>, std::ranges::iterator_t<View>>&& noexcept(
+          *std::declval<std::ranges::iterator_t<View>&>()) &&
+      std::is_nothrow_constructible_v<input, std::ranges::range_reference_t<View>> && !moves_items_out;
 
 public:
   /// True when items and results can cross a process boundary (the processes backend needs it).
@@ -216,7 +229,7 @@ private:
   bool acquire(input_chunk& c) {
     std::lock_guard input_guard(input_mutex_);
     if (input_ended_) return false;
-    std::size_t want = where_.kind() == backend_kind::inline_ ? 1 : chunk_.load(std::memory_order_relaxed);
+    std::size_t want = chunk_.load(std::memory_order_relaxed);
     if constexpr (std::ranges::sized_range<View>) {
       // Guided scheduling: near the end of a sized input, chunks shrink so that the workers finish
       // together instead of one running the last big chunk alone.
@@ -232,12 +245,33 @@ private:
       if (stopping() || cutoff_.load(std::memory_order_acquire) != no_cutoff) return close_input(lock);
       in_flight_ += want;
     }
+    const bool ended = read_items(c, want);
+    std::unique_lock lock(mutex_);
+    in_flight_ -= want - c.items.size();
+    if (!c.items.empty()) c.seq = issued_++;
+    if (ended) close_input(lock);
+    return !c.items.empty();
+  }
+
+  /// Reads up to `want` items into `c` (the caller has the input to itself). True when the input
+  /// has ended: read to its end, or it threw (kept in `input_error_` for the consumer).
+  bool read_items(input_chunk& c, std::size_t want) {
     c.items.clear();
     c.items.reserve(want);
-    bool ended = false;
+    const auto end = std::ranges::end(view_);
     std::size_t at = next_index_; // the index of the item at next_read_
+    bool ended = false;
     try {
-      while (c.items.size() < want && next_read_ != std::ranges::end(view_)) {
+      if constexpr (bulk_readable) {
+        if (skip_.empty()) { // the common case: one bulk copy instead of an item at a time
+          const auto n = std::min<std::size_t>(want, static_cast<std::size_t>(end - next_read_));
+          for (std::size_t i = 0; i < n; ++i)
+            c.items.push_back(next_read_[static_cast<std::ptrdiff_t>(i)]);
+          next_read_ += static_cast<std::ptrdiff_t>(n);
+          at += n;
+        }
+      }
+      while (c.items.size() < want && next_read_ != end) {
         if (!skip_.empty() && skip_.count(at) != 0) { // done in the journal: neither run nor yielded
           if (!c.items.empty()) break;                // a chunk's items are consecutive
           ++next_read_;
@@ -252,18 +286,15 @@ private:
         ++next_read_;
         ++at;
       }
-      ended = next_read_ == std::ranges::end(view_);
+      ended = next_read_ == end;
     } catch (...) {
       input_error_ = std::current_exception(); // read by the consumer once it has yielded the rest
       ended = true;
     }
     c.first = at - c.items.size();
     next_index_ = at;
-    std::unique_lock lock(mutex_);
-    in_flight_ -= want - c.items.size();
-    if (!c.items.empty()) c.seq = issued_++;
-    if (ended) close_input(lock);
-    return !c.items.empty();
+    if (ended) input_ended_ = true;
+    return ended;
   }
 
   // Called with both locks held.
@@ -275,15 +306,20 @@ private:
     return false;
   }
 
+  /// The context of worker `w`, made once per worker (copying a stop token is an atomic add).
+  worker_context context_of(std::size_t w) {
+    return worker_context{.index = w, .count = workers_, .backend = where_.kind(), .stop = stop_.get_token()};
+  }
+
   /// Runs the items of `c` on worker `w`, with retries and the error policy.
-  void process(std::size_t w, input_chunk& c, result_chunk& r) {
-    const worker_context context{
-        .index = w, .count = workers_, .backend = where_.kind(), .stop = stop_.get_token()};
+  void process(std::size_t w, const worker_context& context, input_chunk& c, result_chunk& r) {
     r.seq = c.seq;
     r.outcomes.clear();
     r.outcomes.reserve(c.items.size());
     std::uint64_t failed = 0, cancelled = 0;
-    const auto started = std::chrono::steady_clock::now();
+    // Automatic chunks are sized from how long chunks take (inline runs an item at a time, untimed).
+    const bool timed = options_.chunk == 0 && where_.kind() != backend_kind::inline_;
+    const auto started = timed ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     std::chrono::nanoseconds remote_time{0}; // mpi: the slot's own time, without the round trip
     if constexpr (crossable) {
       if (ranks_) remote_time = ranks_->run(w, c.first, c.items, r.outcomes);
@@ -324,7 +360,7 @@ private:
         }
       }
     }
-    if (options_.chunk == 0 && !c.items.empty())
+    if (timed && !c.items.empty())
       adapt_chunk(c.items.size(),
                   remote_time.count() > 0 ? remote_time : std::chrono::steady_clock::now() - started);
     if (bar_) {
@@ -359,13 +395,12 @@ private:
       cutoff_.store(*failure_indices_.rbegin(), std::memory_order_release);
   }
 
-  /// Grows or shrinks the automatic chunk so that one chunk takes about 4 ms.
+  /// Grows or shrinks the automatic chunk so that one chunk takes about its target time.
   void adapt_chunk(std::size_t items, std::chrono::steady_clock::duration took) {
     const auto ns =
         std::max<std::int64_t>(1, std::chrono::duration_cast<std::chrono::nanoseconds>(took).count());
     const auto per_item = std::max<std::int64_t>(1, ns / static_cast<std::int64_t>(items));
-    const auto ideal =
-        static_cast<std::size_t>(std::max<std::int64_t>(1, target_chunk_nanoseconds / per_item));
+    const auto ideal = static_cast<std::size_t>(std::max<std::int64_t>(1, target_ns_ / per_item));
     const std::size_t now = chunk_.load(std::memory_order_relaxed);
     chunk_.store(std::clamp<std::size_t>(ideal, 1, std::min(max_auto_chunk, now * 4)),
                  std::memory_order_relaxed);
@@ -396,10 +431,11 @@ private:
 
   void worker_loop(std::size_t w) {
     try {
+      const worker_context context = context_of(w);
       input_chunk c;
       result_chunk r;
       while (acquire(c)) {
-        process(w, c, r);
+        process(w, context, c, r);
         complete(r);
       }
     } catch (...) {
@@ -429,10 +465,11 @@ private:
 
   /// Makes the next chunk current; false at the end of the run.
   bool take_chunk() {
+    if (where_.kind() == backend_kind::inline_) return run_inline_item();
     std::unique_lock lock(mutex_);
     in_flight_ -= current_.outcomes.size(); // the consumer is done with the current chunk
     current_.outcomes.clear();
-    if (current_.outcomes.capacity() != 0 && spare_.size() < workers_)
+    if (current_.outcomes.capacity() != 0 && spare_.size() < workers_ * chunks_per_worker_in_window)
       spare_.push_back(std::move(current_.outcomes));
     position_ = 0;
     if (workers_waiting_) space_.notify_one();
@@ -456,12 +493,6 @@ private:
         }
         if (input_closed_ && next_to_yield_ == issued_) return false;
       }
-      if (where_.kind() == backend_kind::inline_) {
-        lock.unlock();
-        run_inline_step();
-        lock.lock();
-        continue;
-      }
       const auto wait_started = std::chrono::steady_clock::now();
       const std::uint64_t seen = events_.load(std::memory_order_acquire);
       lock.unlock();
@@ -478,13 +509,21 @@ private:
     }
   }
 
-  /// The inline backend: the consumer reads and runs the next item itself.
-  void run_inline_step() {
-    input_chunk c;
-    if (!acquire(c)) return;
-    result_chunk r;
-    process(0, c, r);
-    complete(r);
+  /// The inline backend: the consumer reads the next item and runs it itself, with no lock and no
+  /// hand-off (there is no other thread), and makes its outcome current. False at the end.
+  bool run_inline_item() {
+    position_ = 0;
+    current_.outcomes.clear();
+    if (input_ended_) return false;
+    if (stopping() || cutoff_.load(std::memory_order_relaxed) != no_cutoff) {
+      input_ended_ = true;
+      return false;
+    }
+    if (!inline_context_) inline_context_.emplace(context_of(0));
+    read_items(inline_item_, 1);
+    if (inline_item_.items.empty()) return false;
+    process(0, *inline_context_, inline_item_, current_);
+    return true;
   }
 
   void finish_progress() {
@@ -530,6 +569,9 @@ private:
   std::ranges::iterator_t<View> next_read_{};
   std::size_t next_index_ = 0;
   std::size_t total_ = 0; // the input's size, when it is a sized range
+  // How long an automatic chunk should take (see target_chunk_nanoseconds).
+  static constexpr std::int64_t target_ns_ =
+      std::ranges::sized_range<View> ? target_sized_chunk_nanoseconds : target_chunk_nanoseconds;
   std::exception_ptr input_error_;
   bool input_ended_ = false;
 
@@ -557,6 +599,10 @@ private:
   // again under the lock before sleeping, so no such event can slip between its spin and its sleep.
   std::atomic<std::uint64_t> events_{0};
   adaptive_spin consumer_spin_; // a consumer whose waits are short spins instead of sleeping
+
+  // The inline backend's own: the item being run, and the consumer's worker context.
+  input_chunk inline_item_;
+  std::optional<worker_context> inline_context_;
 
   // The consumer's own (no lock): the chunk being yielded.
   result_chunk current_;
