@@ -10,8 +10,11 @@
 #include <chrono>
 #include <climits>
 #include <cstring>
+#include <list>
+#include <mutex>
 #include <stdexcept>
 #include <thread>
+#include <vector>
 
 namespace parmill {
 namespace {
@@ -19,30 +22,52 @@ namespace {
 using namespace std::chrono_literals;
 
 /// The run's communicator: a duplicate of MPI_COMM_WORLD, freed at the end of the run.
+///
+/// Sends do not block: each message is copied and posted with MPI_Isend, and the channel keeps it
+/// until MPI is done with it. A blocking MPI_Send of a large message waits until the other side
+/// receives it, and Open MPI waits by spinning (on an oversubscribed node, in sched_yield): a worker
+/// rank would stop working until rank 0 next polled, and rank 0's proxies would take CPU from the
+/// workers. Posted sends progress whenever this process next calls into the channel.
 class mpi_channel final : public detail::remote_channel {
 public:
-  mpi_channel() { MPI_Comm_dup(MPI_COMM_WORLD, &comm_); }
-  ~mpi_channel() override { MPI_Comm_free(&comm_); }
+  explicit mpi_channel(const std::atomic<bool>& lost) : lost_(lost) { MPI_Comm_dup(MPI_COMM_WORLD, &comm_); }
+  ~mpi_channel() override {
+    // Every posted message must be delivered before the communicator goes, except to a lost rank
+    // (the job then ends with MPI_Abort): those requests are abandoned with their buffers.
+    for (auto wait = 20us;; wait = std::min<std::chrono::microseconds>(wait * 2, 1ms)) {
+      if (reap() == 0) break;
+      if (lost_.load()) {
+        static std::mutex abandoned_mutex;
+        static std::vector<std::vector<std::byte>> abandoned; // MPI may still read them
+        std::scoped_lock lock(mutex_, abandoned_mutex);
+        for (posted& p : posted_) {
+          MPI_Request_free(&p.request);
+          abandoned.push_back(std::move(p.bytes)); // a move keeps the bytes where they are
+        }
+        posted_.clear();
+        break;
+      }
+      std::this_thread::sleep_for(wait);
+    }
+    MPI_Comm_free(&comm_);
+  }
   mpi_channel(const mpi_channel&) = delete;
   mpi_channel& operator=(const mpi_channel&) = delete;
 
   void send(int rank, int tag, writer& message) override {
-    const auto& pieces = message.pieces();
-    const void* data = nullptr;
-    std::vector<std::byte> joined;
-    if (pieces.size() == 1) {
-      data = pieces[0].iov_base;
-    } else {
-      joined.reserve(message.size());
-      for (const auto& p : pieces) {
-        const auto* bytes = static_cast<const std::byte*>(p.iov_base);
-        joined.insert(joined.end(), bytes, bytes + p.iov_len);
-      }
-      data = joined.data();
-    }
     if (message.size() > static_cast<std::size_t>(INT_MAX))
       throw std::length_error("parmill::mpi: a message of more than 2 GiB (a chunk of items or results)");
-    MPI_Send(data, static_cast<int>(message.size()), MPI_BYTE, rank, tag, comm_);
+    std::vector<std::byte> bytes;
+    bytes.reserve(message.size());
+    for (const auto& p : message.pieces()) {
+      const auto* data = static_cast<const std::byte*>(p.iov_base);
+      bytes.insert(bytes.end(), data, data + p.iov_len);
+    }
+    reap();
+    std::lock_guard lock(mutex_);
+    posted_.push_back(posted{std::move(bytes), MPI_REQUEST_NULL});
+    posted& p = posted_.back();
+    MPI_Isend(p.bytes.data(), static_cast<int>(p.bytes.size()), MPI_BYTE, rank, tag, comm_, &p.request);
   }
 
   detail::receive_status receive(int rank, int first_tag, int tag_count, int& tag,
@@ -51,6 +76,7 @@ public:
                                  std::optional<std::chrono::steady_clock::time_point> deadline) override {
     const auto start = std::chrono::steady_clock::now();
     for (;;) {
+      reap(); // posted sends progress while this thread waits
       for (int k = 1; k <= tag_count; ++k) {
         const int candidate = first_tag + (tag - first_tag + k + tag_count) % tag_count;
         int found = 0;
@@ -88,7 +114,25 @@ private:
     return std::clamp<std::chrono::nanoseconds>(waited / 8, 20us, 1ms);
   }
 
+  /// Frees the posted messages MPI is done with; returns how many are still in flight.
+  std::size_t reap() {
+    std::lock_guard lock(mutex_);
+    std::erase_if(posted_, [](posted& p) {
+      int done = 0;
+      MPI_Test(&p.request, &done, MPI_STATUS_IGNORE);
+      return done != 0;
+    });
+    return posted_.size();
+  }
+
+  struct posted {
+    std::vector<std::byte> bytes;
+    MPI_Request request;
+  };
   MPI_Comm comm_ = MPI_COMM_NULL;
+  const std::atomic<bool>& lost_; // the transport's: a rank stopped answering
+  std::mutex mutex_;              // guards posted_
+  std::list<posted> posted_;      // sent, not yet delivered (a list: MPI holds their addresses)
 };
 
 constexpr std::size_t max_held = 4096; // workers whose held items are tracked
@@ -107,7 +151,7 @@ public:
   [[nodiscard]] int size() const override { return size_; }
   [[nodiscard]] const std::string& host() const override { return host_; }
   [[nodiscard]] std::unique_ptr<detail::remote_channel> open() override {
-    return std::make_unique<mpi_channel>();
+    return std::make_unique<mpi_channel>(lost_);
   }
   void note_held(std::size_t worker, int rank, std::size_t first, std::size_t count) noexcept override {
     if (worker >= max_held) return;

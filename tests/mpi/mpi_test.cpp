@@ -1,6 +1,7 @@
 // Conformance tests of the mpi backend (parmill/mpi.hpp), run by CTest under mpirun with 2, 3 and
 // 5 ranks. Every rank runs every test, as an MPI program does: rank 0 drives each map and checks
 // its outcomes; the other ranks serve it (their map yields nothing) and check that.
+#include <parmill/detail/remote_transport.hpp>
 #include <parmill/mpi.hpp>
 #include <parmill/parmill.hpp>
 
@@ -12,6 +13,7 @@
 #include <ctime>
 #include <map>
 #include <numeric>
+#include <optional>
 #include <parmill/journal.hpp>
 #include <set>
 #include <stdexcept>
@@ -223,6 +225,40 @@ TEST(Mpi, IdleRanksDoNotSpinTheCpu) {
   EXPECT_GT(wall, 0.5);
   EXPECT_LT(cpu / wall, 0.2) << "rank " << session->rank() << " used " << cpu << " s of CPU in " << wall
                              << " s";
+}
+
+TEST(Mpi, ASendDoesNotWaitForItsReceiver) {
+  // A rank whose large answer rank 0 has not taken yet must go on working: rank 1 sends 4 MiB under
+  // tag 1, then a small message under tag 2, and rank 0 takes tag 2 first. A send that waited for
+  // its receiver (a blocking MPI_Send) would never let the small message leave.
+  const parmill::backend b = parmill::mpi();
+  auto channel = b.remote()->open(); // collective: every rank opens it
+  const std::atomic<bool> never{false};
+  using parmill::detail::receive_status;
+  if (session->rank() == 1) {
+    const std::vector<std::byte> payload(std::size_t{4} << 20, std::byte{7});
+    parmill::writer large;
+    large.bytes(payload.data(), payload.size());
+    channel->send(0, 1, large);
+    parmill::writer small;
+    small.raw(std::uint8_t{2});
+    channel->send(0, 2, small);
+  } else if (root()) {
+    std::vector<std::byte> bytes;
+    int tag = 2;
+    const receive_status small_first = channel->receive(
+        1, 2, 1, tag, bytes, never, {}, std::chrono::steady_clock::now() + std::chrono::seconds(20));
+    EXPECT_EQ(small_first, receive_status::ok)
+        << "the small message did not come before the large one was taken";
+    tag = 1;
+    ASSERT_EQ(channel->receive(1, 1, 1, tag, bytes, never, {}, std::nullopt), receive_status::ok);
+    EXPECT_EQ(bytes.size(), std::size_t{4} << 20);
+    if (small_first != receive_status::ok) {
+      tag = 2;
+      channel->receive(1, 2, 1, tag, bytes, never, {}, std::nullopt);
+    }
+  }
+  channel.reset(); // delivers what is still posted, then frees the communicator
 }
 
 TEST(Mpi, RankZeroJournalsOutcomesAndAResumedRunDoesOnlyTheRest) {

@@ -25,7 +25,9 @@ enum class receive_status { ok, interrupted, timed_out };
 class remote_channel {
 public:
   virtual ~remote_channel() = default;
-  /// Sends `message` to `rank` under `tag`; returns once the bytes are handed over.
+  /// Sends `message` to `rank` under `tag` without waiting for it to be received: the channel
+  /// copies it, and `message` may be reused at once. Messages to one (rank, tag) arrive in the order
+  /// they were sent. The channel delivers every message before it is destroyed.
   virtual void send(int rank, int tag, writer& message) = 0;
   /// Waits for the next message from `rank` under one of the tags `first_tag` ..
   /// `first_tag + tag_count - 1` into `bytes`, and sets `tag` to its tag (on entry, the tag served
