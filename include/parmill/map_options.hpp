@@ -53,7 +53,10 @@ struct map_options {
   std::string progress{};
   /// Processes backend: an item still running after this long has its worker killed and replaced
   /// and fails as `timed_out` (the first item of a worker's life includes its per-worker factory).
-  /// Zero (default): no limit. Other backends reject a limit: a thread cannot be stopped safely.
+  /// Mpi backend: the item fails as `timed_out` and its slot goes on in a new thread with a new
+  /// per-worker object, the late call's thread being abandoned (a rank that stops answering ends
+  /// the run with `rank_lost`). `.retries` covers timeouts too. Zero (default): no limit. Threads
+  /// and inline reject a limit: a thread of the caller's process cannot be stopped safely.
   std::chrono::nanoseconds timeout{0};
   /// Processes backend: a worker process is replaced after this many items (its memory is
   /// returned to the system). Zero (default): never.

@@ -286,6 +286,66 @@ TEST(Mpi, RankZeroJournalsOutcomesAndAResumedRunDoesOnlyTheRest) {
   }
 }
 
+// A call that never returns by itself, until `release_late_calls` (so that the thread of an
+// abandoned call ends before the program does).
+std::atomic<bool> late_calls_released{false};
+void hang_until_released() { late_calls_released.wait(false); }
+void release_late_calls() {
+  late_calls_released = true;
+  late_calls_released.notify_all();
+}
+
+TEST(Mpi, ACallPastTheTimeLimitFailsAsTimedOutAndTheRunGoesOn) {
+  late_calls_released = false;
+  std::vector<bool> seen(30, false);
+  std::size_t n = 0;
+  for (auto& r :
+       parmill::map(parmill::mpi(), iota_vector(30),
+                    [](int x) {
+                      if (x == 7) hang_until_released();
+                      return x * 2;
+                    },
+                    {.on_error = parmill::on_error::yield, .timeout = std::chrono::milliseconds(300)})) {
+    seen[r.index()] = true;
+    ++n;
+    if (r.index() == 7) {
+      ASSERT_FALSE(r.has_value());
+      EXPECT_EQ(r.error().kind, parmill::failure_kind::timed_out);
+      EXPECT_NE(r.error().message.find("time limit of 0.3"), std::string::npos) << r.error().message;
+    } else {
+      ASSERT_TRUE(r.has_value()) << r.error().describe();
+      EXPECT_EQ(*r, static_cast<int>(r.index()) * 2);
+    }
+  }
+  release_late_calls(); // the abandoned call returns into a finished run: its result is dropped
+  EXPECT_EQ(n, root() ? 30U : 0U);
+}
+
+TEST(Mpi, ARetryAfterATimeoutRunsOnANewPerWorkerObject) {
+  late_calls_released = false;
+  static std::atomic<int> built{0};        // per-worker objects built in this process
+  static std::atomic<int> item_7_tries{0}; // in this process
+  built = 0;
+  item_7_tries = 0;
+  std::size_t n = 0;
+  // One slot per rank, so the objects built in the rank that runs item 7 are its first (for the
+  // call that hangs) and one for the retry.
+  for (auto& r :
+       parmill::map(parmill::mpi(1), iota_vector(20), parmill::per_worker([](const parmill::worker_context&) {
+                      return [serial = ++built](int x) {
+                        if (x == 7 && item_7_tries++ == 0) hang_until_released();
+                        return serial;
+                      };
+                    }),
+                    {.retries = 1, .timeout = std::chrono::milliseconds(300)})) {
+    ASSERT_TRUE(r.has_value()) << r.error().describe();
+    if (r.index() == 7) EXPECT_EQ(*r, 2) << "the retry ran on the object of the call that hung";
+    ++n;
+  }
+  release_late_calls();
+  EXPECT_EQ(n, root() ? 20U : 0U);
+}
+
 TEST(Mpi, SameCodeOnEveryBackend) {
   // The example's point: this function does not know where it runs.
   const auto total = [](parmill::backend where) {

@@ -12,13 +12,16 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "parmill/codec.hpp"
@@ -30,9 +33,11 @@
 
 namespace parmill {
 
-/// Thrown by a map on the mpi backend when a rank stops answering (an item ran past `.timeout`):
-/// the job cannot go on, so the run ends with this error, which names the rank and the items it
-/// held; outcomes already yielded are kept. MPI cannot recover a lost rank, so the `mpi_session`
+/// Thrown by a map on the mpi backend when a rank stops answering: with a `.timeout`, when a worker
+/// slot with work says nothing for the time limit and a grace period (its rank answers for a late
+/// call itself, so this means the rank as a whole is gone or stuck). The job cannot go on, so the
+/// run ends with this error, which names the rank and the items it held; outcomes already yielded
+/// are kept. MPI cannot recover a lost rank, so the `mpi_session`
 /// then ends the whole job (MPI_Abort) instead of finalising.
 class rank_lost : public std::runtime_error {
 public:
@@ -53,7 +58,7 @@ public:
   remote_runner(Slots& slots, remote_transport& transport, std::size_t slots_per_rank, std::size_t proxies,
                 const map_options& options)
       : slots_(slots), transport_(transport), channel_(transport.open()), per_rank_(slots_per_rank),
-        slot_count_(proxies / remote_depth), options_(options), state_(proxies) {}
+        slot_count_(proxies / remote_depth), options_(options), state_(proxies), heard_(slot_count_) {}
 
   /// Waits for the answers still on their way (so that nothing is left unreceived when the channel
   /// closes), except from a rank that is lost. All proxies' answers are taken as they come: a slot
@@ -112,8 +117,9 @@ public:
     channel_->send(rank_of(w), tag_of(w), message);
     s.outstanding = true;
 
-    std::optional<std::chrono::steady_clock::time_point> deadline;
-    if (options_.timeout.count() > 0) deadline = sent + options_.timeout;
+    // With a time limit, the slot's rank answers for a late call itself, soon after the limit; a
+    // slot that says nothing (on either of its proxies' tags) for longer than `lost_after()` is lost.
+    heard_[slot_of(w)].store(std::max(heard_[slot_of(w)].load(), sent.time_since_epoch().count()));
     // When the whole chunk should be done, judging by the last one; each wait looks for the answer
     // shortly before then (answers may come in several parts).
     const auto done_by =
@@ -128,17 +134,23 @@ public:
       // listening would hold up its slot and, through it, the other proxies' chunks.
       int tag = tag_of(w);
       const std::atomic<bool> never{false};
+      std::optional<std::chrono::steady_clock::time_point> deadline;
+      if (options_.timeout.count() > 0) deadline = last_heard(w) + lost_after();
       const receive_status status =
           channel_->receive(rank_of(w), tag, 1, tag, s.buffer, never, expected, deadline);
+      if (status == receive_status::timed_out &&
+          std::chrono::steady_clock::now() < last_heard(w) + lost_after())
+        continue; // the slot answered the other proxy meanwhile
       if (status == receive_status::timed_out) {
         lost_ = true;
         transport_.mark_lost();
-        throw rank_lost("parmill: rank " + std::to_string(rank_of(w)) +
-                        " stopped answering: no result within the " + "time limit of " +
-                        std::to_string(std::chrono::duration<double>(options_.timeout).count()) +
-                        " s; it held " + held_by(rank_of(w)) +
-                        ". The MPI job cannot go on without it. The outcomes yielded before are in the map's "
-                        "journal, if it has one: rerun with .resume = true to run only the rest.");
+        throw rank_lost(
+            "parmill: rank " + std::to_string(rank_of(w)) + " stopped answering: nothing from it for " +
+            std::to_string(std::chrono::duration<double>(lost_after()).count()) + " s (the time limit of " +
+            std::to_string(std::chrono::duration<double>(options_.timeout).count()) +
+            " s, then a grace period); it held " + held_by(rank_of(w)) +
+            ". The MPI job cannot go on without it. The outcomes yielded before are in the map's "
+            "journal, if it has one: rerun with .resume = true to run only the rest.");
       }
       reader r(s.buffer.data(), s.buffer.size());
       const bool last = r.raw<std::uint8_t>() == 1;
@@ -146,7 +158,7 @@ public:
       ran_for = std::chrono::nanoseconds(static_cast<std::int64_t>(r.raw<std::uint64_t>()));
       for (std::uint64_t i = 0; i < count && pos < n; ++i, ++pos)
         out.push_back(decode_result<Result>(r, first + pos, slot_of(w)));
-      if (deadline) deadline = std::chrono::steady_clock::now() + options_.timeout;
+      heard_[slot_of(w)].store(std::chrono::steady_clock::now().time_since_epoch().count());
       if (last) s.outstanding = false;
     }
     transport_.note_held(w, rank_of(w), 0, 0);
@@ -166,16 +178,28 @@ public:
   }
 
   /// Any other rank: runs this rank's slots until rank 0 ends the run; returns when every slot has
-  /// ended and destroyed its per-worker object.
+  /// ended and destroyed its per-worker object. With a `.timeout`, this thread also watches the
+  /// slots: a call still running after the limit is answered `timed_out` (or tried again, within
+  /// `.retries`), and its slot goes on in a new thread with a new per-worker object; the thread of
+  /// the call is abandoned (a thread cannot be stopped), and what it returns, if it ever does, is
+  /// dropped.
   void serve() {
     const int rank = transport_.rank();
     if (rank < 1 || static_cast<std::size_t>(rank) * per_rank_ > slot_count_) return; // no slot here
-    std::vector<std::thread> threads;
-    for (std::size_t slot = 0; slot < per_rank_; ++slot)
-      threads.emplace_back(
-          [this, rank, slot] { serve_slot((static_cast<std::size_t>(rank) - 1) * per_rank_ + slot); });
-    for (auto& t : threads)
-      t.join();
+    std::vector<std::shared_ptr<slot_loop>> loops;
+    for (std::size_t slot = 0; slot < per_rank_; ++slot) {
+      const std::size_t w = (static_cast<std::size_t>(rank) - 1) * per_rank_ + slot;
+      auto loop = std::make_shared<slot_loop>();
+      loop->w = w;
+      loop->tag = first_tag(w);
+      loop->holder = std::make_unique<typename Slots::holder>();
+      loops.push_back(loop);
+    }
+    for (auto& loop : loops)
+      loop->thread = std::thread([this, loop] { drive(loop); });
+    if (options_.timeout.count() > 0) watch(loops);
+    for (auto& loop : loops)
+      if (loop->thread.joinable()) loop->thread.join();
   }
 
 private:
@@ -186,6 +210,18 @@ private:
     std::int64_t per_item_nanoseconds = 0; // from the last chunk, to know when to look for answers
     std::vector<std::byte> buffer;
   };
+
+  /// When proxy w's slot last got a chunk or sent an answer.
+  [[nodiscard]] std::chrono::steady_clock::time_point last_heard(std::size_t w) const noexcept {
+    return std::chrono::steady_clock::time_point(
+        std::chrono::steady_clock::duration(heard_[slot_of(w)].load()));
+  }
+  /// How long a slot with work may say nothing before its rank counts as lost: the time limit, then
+  /// a grace period for its rank to notice a late call and answer for it.
+  [[nodiscard]] std::chrono::nanoseconds lost_after() const noexcept {
+    return options_.timeout +
+           std::max<std::chrono::nanoseconds>(options_.timeout / 2, std::chrono::seconds(1));
+  }
 
   /// "items 5 to 8 and 9": what the proxies of `rank` have in flight.
   std::string held_by(int rank) const {
@@ -213,90 +249,208 @@ private:
     return first_tag(slot_of(w)) + static_cast<int>(w % remote_depth);
   }
 
-  /// One slot's life on its rank. Results go back per item under a time limit (so that rank 0
-  /// sees progress item by item), otherwise in batches of at most 64 KiB or 2 ms.
-  void serve_slot(std::size_t w) {
-    const worker_context context{.index = w,
+  /// One worker slot's loop on its rank, kept apart from the thread that runs it, so that a new
+  /// thread can take it over when a call runs past the time limit.
+  struct slot_loop {
+    struct waiting { // a chunk received and not started yet
+      int tag;
+      std::uint64_t first;
+      std::vector<std::byte> bytes;
+    };
+    std::size_t w = 0;     // the worker slot
+    int tag = 0;           // the tag of the chunk being run (its proxy's); of the last received
+    std::size_t ended = 0; // proxies that have said the run is over
+    std::vector<waiting> queue;
+    std::vector<In> items; // the chunk being run
+    std::size_t next = 0;  // its next item
+    bool in_chunk = false;
+    std::size_t timeouts = 0; // of the item at `next`, for `.retries`
+    writer out;               // results not sent yet
+    std::vector<Result> keep; // the values `out` refers to
+    std::uint64_t batched = 0;
+    std::chrono::steady_clock::time_point last_flush = std::chrono::steady_clock::now();
+    std::chrono::steady_clock::time_point chunk_started = last_flush;
+    std::unique_ptr<typename Slots::holder> holder; // the per-worker object of the thread running it
+    std::thread thread;
+    bool done = false; // the loop has ended (guarded by watch_mutex_)
+    // generation * 4 + call state: which thread owns the loop, and whether it is in a call (since
+    // `call_started`). The watchdog takes a call over by moving it from `in_call` to `abandoned`;
+    // a thread whose call returns finds it so and leaves without touching anything else.
+    std::atomic<std::uint64_t> state{0};
+    std::atomic<std::int64_t> call_started{0}; // steady clock, nanoseconds
+  };
+  static constexpr std::uint64_t idle = 0, in_call = 1, abandoned = 2;
+
+  static std::int64_t now_ns() noexcept {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  }
+
+  /// Runs slot loop `s` until rank 0 ends the run, or until the watchdog takes over a call of this
+  /// thread's (then it returns at once when the call does).
+  void drive(std::shared_ptr<slot_loop> shared) {
+    slot_loop& s = *shared;
+    const std::uint64_t generation = s.state.load(std::memory_order_acquire) / 4;
+    const worker_context context{.index = s.w,
                                  .count = slot_count_,
                                  .backend = backend_kind::mpi,
                                  .stop = {},
                                  .rank = transport_.rank(),
                                  .host = transport_.host()};
     const bool per_item = options_.timeout.count() > 0;
-    const std::atomic<bool> never{false};
-    std::vector<std::byte> in;
-    writer out;
-    std::vector<Result> keep;
-    std::uint64_t batched = 0;
-    auto last_flush = std::chrono::steady_clock::now();
-    int tag = first_tag(w); // the tag of the chunk being served (its proxy's); of the last received
-    std::size_t ended = 0;  // proxies that have said the run is over
-    auto chunk_started = std::chrono::steady_clock::now();
-    const auto flush = [&](bool last) {
-      writer head;
-      head.raw(static_cast<std::uint8_t>(last));
-      head.raw(batched);
-      head.raw(static_cast<std::uint64_t>(last ? std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                                     std::chrono::steady_clock::now() - chunk_started)
-                                                     .count()
-                                               : 0));
-      // One message: the head, then the batch (copied together; results are usually small).
-      for (const auto& piece : out.pieces())
-        head.bytes(piece.iov_base, piece.iov_len);
-      channel_->send(0, tag, head);
-      out.clear();
-      keep.clear();
-      batched = 0;
-      last_flush = std::chrono::steady_clock::now();
-    };
-    // Chunks waiting here, taken oldest first (by their first item), so that a slot runs its items
-    // in the order the map handed them out.
-    struct waiting {
-      int tag;
-      std::uint64_t first;
-      std::vector<std::byte> bytes;
-    };
-    std::vector<waiting> queue;
-    const auto take = [&](bool wait) {
-      const auto now = std::chrono::steady_clock::now();
-      if (channel_->receive(0, first_tag(w), static_cast<int>(remote_depth), tag, in, never, {},
-                            wait ? std::nullopt : std::optional(now)) != receive_status::ok)
-        return false;
-      reader r(in.data(), in.size());
-      if (r.raw<std::uint8_t>() == 0) { // this proxy is done; the run is over when all are
-        ++ended;
-        return true;
+    for (;;) {
+      if (!s.in_chunk && !start_chunk(s)) break;
+      while (s.next < s.items.size()) {
+        typename Slots::holder& holder = *s.holder;
+        // Under a time limit the call gets an item of its own: one that is taken over goes on using
+        // it while the loop moves on (and, for a retry, keeps the original).
+        std::optional<In> own;
+        if (per_item) {
+          if constexpr (std::is_copy_constructible_v<In>) {
+            own.emplace(s.items[s.next]);
+          } else {
+            own.emplace(std::move(s.items[s.next]));
+          }
+        }
+        In& item = own ? *own : s.items[s.next];
+        s.call_started.store(now_ns(), std::memory_order_relaxed);
+        s.state.store(generation * 4 + in_call, std::memory_order_release);
+        auto ran =
+            run_item<Result>([&] { return slots_.call_with(holder, context, item); }, options_.retries);
+        std::uint64_t expected = generation * 4 + in_call;
+        if (!s.state.compare_exchange_strong(expected, generation * 4 + idle, std::memory_order_acq_rel))
+          return; // the watchdog answered for this call and gave the loop to another thread
+        encode_ran(std::move(ran), s.out, s.keep);
+        ++s.batched;
+        ++s.next;
+        s.timeouts = 0;
+        if (s.next < s.items.size() &&
+            (per_item || s.out.size() >= 64 * 1024 ||
+             std::chrono::steady_clock::now() - s.last_flush > std::chrono::milliseconds(2)))
+          flush(s, false);
       }
-      queue.push_back(waiting{tag, r.raw<std::uint64_t>(), std::move(in)});
-      in = {};
-      return true;
-    };
-    while (ended < remote_depth || !queue.empty()) {
-      if (queue.empty() && !take(true)) break;
-      while (take(false)) {
+      flush(s, true);
+      s.in_chunk = false;
+    }
+    s.holder.reset(); // the per-worker object is destroyed on its own thread
+    std::lock_guard lock(watch_mutex_);
+    s.done = true;
+    watch_cv_.notify_all();
+  }
+
+  /// Takes the oldest chunk waiting (by its first item, so that a slot runs its items in the
+  /// order the map handed them out), receiving first; false when rank 0 has ended the run.
+  bool start_chunk(slot_loop& s) {
+    while (s.ended < remote_depth || !s.queue.empty()) {
+      if (s.queue.empty() && !take(s, true)) return false;
+      while (take(s, false)) {
       }
-      if (queue.empty()) continue;
-      const auto oldest = std::min_element(
-          queue.begin(), queue.end(), [](const waiting& a, const waiting& b) { return a.first < b.first; });
-      waiting chunk = std::move(*oldest);
-      queue.erase(oldest);
-      tag = chunk.tag;
+      if (s.queue.empty()) continue;
+      const auto oldest = std::min_element(s.queue.begin(), s.queue.end(),
+                                           [](const auto& a, const auto& b) { return a.first < b.first; });
+      auto chunk = std::move(*oldest);
+      s.queue.erase(oldest);
+      s.tag = chunk.tag;
       reader r(chunk.bytes.data(), chunk.bytes.size());
       r.raw<std::uint8_t>();
       r.raw<std::uint64_t>(); // the first item's index
       const auto count = r.raw<std::uint64_t>();
-      chunk_started = std::chrono::steady_clock::now();
-      for (std::uint64_t i = 0; i < count; ++i) {
-        In item = parmill::decode<In>(r);
-        run_and_encode(slots_, w, context, item, options_.retries, out, keep);
-        ++batched;
-        if (i + 1 < count && (per_item || out.size() >= 64 * 1024 ||
-                              std::chrono::steady_clock::now() - last_flush > std::chrono::milliseconds(2)))
-          flush(false);
-      }
-      flush(true);
+      s.items.clear();
+      s.items.reserve(count);
+      for (std::uint64_t i = 0; i < count; ++i)
+        s.items.push_back(parmill::decode<In>(r));
+      s.next = 0;
+      s.in_chunk = true;
+      s.chunk_started = std::chrono::steady_clock::now();
+      return true;
     }
-    slots_.release(w);
+    return false;
+  }
+
+  /// Receives the next message for slot loop `s` (waiting for it, or only looking); false when
+  /// there was none.
+  bool take(slot_loop& s, bool wait) {
+    static const std::atomic<bool> never{false};
+    std::vector<std::byte> in;
+    const auto now = std::chrono::steady_clock::now();
+    if (channel_->receive(0, first_tag(s.w), static_cast<int>(remote_depth), s.tag, in, never, {},
+                          wait ? std::nullopt : std::optional(now)) != receive_status::ok)
+      return false;
+    reader r(in.data(), in.size());
+    if (r.raw<std::uint8_t>() == 0) { // this proxy is done; the run is over when all are
+      ++s.ended;
+      return true;
+    }
+    const auto first = r.raw<std::uint64_t>();
+    s.queue.push_back(typename slot_loop::waiting{s.tag, first, std::move(in)});
+    return true;
+  }
+
+  /// Sends the results of `s` not sent yet to the chunk's proxy; `last`: the chunk is done.
+  void flush(slot_loop& s, bool last) {
+    writer head;
+    head.raw(static_cast<std::uint8_t>(last));
+    head.raw(s.batched);
+    head.raw(static_cast<std::uint64_t>(last ? std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                                   std::chrono::steady_clock::now() - s.chunk_started)
+                                                   .count()
+                                             : 0));
+    // One message: the head, then the batch (copied together; results are usually small).
+    for (const auto& piece : s.out.pieces())
+      head.bytes(piece.iov_base, piece.iov_len);
+    channel_->send(0, s.tag, head);
+    s.out.clear();
+    s.keep.clear();
+    s.batched = 0;
+    s.last_flush = std::chrono::steady_clock::now();
+  }
+
+  /// With a `.timeout`: until every slot loop has ended, looks at their calls a few times per
+  /// time limit and takes over each that has run past it.
+  void watch(const std::vector<std::shared_ptr<slot_loop>>& loops) {
+    const auto poll = std::clamp<std::chrono::nanoseconds>(
+        options_.timeout / 10, std::chrono::milliseconds(1), std::chrono::milliseconds(50));
+    std::unique_lock lock(watch_mutex_);
+    for (;;) {
+      if (std::all_of(loops.begin(), loops.end(), [](const auto& loop) { return loop->done; })) return;
+      watch_cv_.wait_for(lock, poll);
+      for (const auto& loop : loops)
+        if (!loop->done) take_over_if_late(loop);
+    }
+  }
+
+  /// Answers for the call of `shared` if it has run past the time limit, and gives the loop to a
+  /// new thread.
+  void take_over_if_late(const std::shared_ptr<slot_loop>& shared) {
+    slot_loop& s = *shared;
+    std::uint64_t state = s.state.load(std::memory_order_acquire);
+    if (state % 4 != in_call) return;
+    const auto ran_for = std::chrono::nanoseconds(now_ns() - s.call_started.load(std::memory_order_relaxed));
+    if (ran_for <= options_.timeout) return;
+    if (!s.state.compare_exchange_strong(state, state + (abandoned - in_call), std::memory_order_acq_rel))
+      return; // the call has just returned
+    // The call's thread still runs it, with its per-worker object: both are left to it.
+    (void)s.holder.release(); // NOLINT(bugprone-unused-return-value): deliberately never destroyed
+    s.holder = std::make_unique<typename Slots::holder>();
+    s.thread.detach();
+    if (s.timeouts < options_.retries && std::is_copy_constructible_v<In>) {
+      ++s.timeouts; // the new thread tries the item again (a move-only item went to the late call)
+    } else {
+      encode_timed_out("still running after the time limit of " +
+                           std::to_string(std::chrono::duration<double>(options_.timeout).count()) +
+                           " s on rank " + std::to_string(transport_.rank()) +
+                           "; its thread was abandoned and the slot goes on in a new thread",
+                       s.out);
+      ++s.batched;
+      ++s.next;
+      s.timeouts = 0;
+      const bool last = s.next == s.items.size();
+      flush(s, last);
+      if (last) s.in_chunk = false;
+    }
+    s.state.store((state / 4 + 1) * 4 + idle, std::memory_order_release);
+    s.thread = std::thread([this, shared] { drive(shared); });
   }
 
   Slots& slots_;
@@ -306,8 +460,12 @@ private:
   std::size_t slot_count_; // worker slots on all the other ranks
   map_options options_;
   std::vector<slot_state> state_; // worker w's, touched only by proxy w (and the destructor)
+  // Per worker slot: when rank 0 last sent it a chunk or heard from it (steady clock ticks).
+  std::vector<std::atomic<std::chrono::steady_clock::rep>> heard_;
   std::atomic<bool> interrupted_{false};
   std::atomic<bool> lost_{false};
+  std::mutex watch_mutex_; // guards slot_loop::done
+  std::condition_variable watch_cv_;
 };
 
 } // namespace detail

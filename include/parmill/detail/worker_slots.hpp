@@ -37,6 +37,11 @@ public:
   result call(std::size_t, const worker_context&, In& item) const { return call_storing(worker_, item); }
   void release(std::size_t) noexcept {}
 
+  /// A worker's state kept apart from the slots (see the per_worker form); a plain function has none.
+  struct holder {};
+  /// Runs `item` with the state in `h`.
+  result call_with(holder&, const worker_context&, In& item) const { return call_storing(worker_, item); }
+
 private:
   Worker worker_;
 };
@@ -59,6 +64,18 @@ public:
     return call_storing(*built_object, item);
   }
   void release(std::size_t i) noexcept { slots_[i].value.reset(); }
+
+  /// A worker's object kept apart from the slots, for a thread that replaces one whose call never
+  /// returned (the mpi backend after a timeout): the abandoned call keeps its object, and the
+  /// replacement builds its own in a fresh holder, on its first item.
+  struct holder {
+    std::optional<object> value;
+  };
+  /// Runs `item` on the object in `h`, building it first if it is not built yet.
+  result call_with(holder& h, const worker_context& context, In& item) {
+    if (!h.value) h.value.emplace(built{factory_, context}); // a failure here fails this item
+    return call_storing(*h.value, item);
+  }
 
 private:
   // Converts to the object by calling the factory, so the object is built in place (no move).
