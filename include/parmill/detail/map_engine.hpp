@@ -83,7 +83,8 @@ public:
         workers_(where.kind() == backend_kind::inline_ ? 1
                  : where.kind() == backend_kind::mpi   ? where.workers() * remote_depth // proxies
                                                        : std::max<std::size_t>(1, where.workers())),
-        slots_(std::move(worker), workers_), chunk_(options_.chunk ? options_.chunk : 1) {
+        slots_(std::move(worker), workers_), chunk_(options_.chunk ? options_.chunk : 1),
+        consumer_spin_(where.kind() == backend_kind::mpi ? where.workers() : workers_) {
     if (options_.on_error == on_error::raise) options_.max_failures = 0;
   }
 

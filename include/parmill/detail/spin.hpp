@@ -1,7 +1,9 @@
 // parmill/detail/spin.hpp: a CPU pause hint and a small spinlock for short critical sections.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
+#include <cstddef>
 #include <chrono>
 #include <thread>
 
@@ -42,13 +44,20 @@ private:
 };
 
 /// Decides whether a thread about to block should spin first: only when its recent waits were
-/// short (a round trip of a few tens of microseconds), where sleeping and being woken (25-30 us
-/// each way on these machines) would double the wait; never when waits are long, where spinning
-/// would only take a core from the workers. Used by one thread at a time.
+/// short (a round trip of tens of microseconds), where sleeping and being woken (20-40 us each way
+/// on these virtual machines) would double the wait; never when waits are long; and never when
+/// the run's workers could use every core, where spinning would take a core from them. Used by one
+/// thread at a time.
 class adaptive_spin {
 public:
-  /// How long a spin may last.
-  static constexpr std::chrono::nanoseconds limit{50'000};
+  /// How long a spin may last. Above a sleeping round trip (so a run that sleeps through short
+  /// waits starts spinning), far below a chunk of work.
+  static constexpr std::chrono::nanoseconds limit{100'000};
+
+  /// `busy_threads`: how many threads or processes of the run compute at once. Spinning is only
+  /// allowed while they leave a core idle for it.
+  explicit adaptive_spin(std::size_t busy_threads) noexcept
+      : allowed_(busy_threads < std::max(1U, std::thread::hardware_concurrency())) {}
 
   /// Spins until `ready()` or the limit, if recent waits were short. True when `ready()` held.
   template <class Ready>
@@ -62,9 +71,10 @@ public:
     }
   }
   /// Records how long a wait took in all (spin and sleep).
-  void record(std::chrono::nanoseconds waited) noexcept { short_waits_ = waited < limit; }
+  void record(std::chrono::nanoseconds waited) noexcept { short_waits_ = allowed_ && waited < limit; }
 
 private:
+  bool allowed_;
   bool short_waits_ = false;
 };
 
