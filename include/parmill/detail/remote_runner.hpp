@@ -287,8 +287,10 @@ private:
         .count();
   }
 
-  /// Runs slot loop `s` until rank 0 ends the run, or until the watchdog takes over a call of this
-  /// thread's (then it returns at once when the call does).
+  /// Runs slot loop `shared` until rank 0 ends the run, or until the watchdog takes over a call of
+  /// this thread's (then it returns, touching nothing, when the call does). Results go back one by
+  /// one under a time limit (so that rank 0 sees every item end), otherwise in batches of at most
+  /// 64 KiB or 2 ms.
   void drive(std::shared_ptr<slot_loop> shared) {
     slot_loop& s = *shared;
     const std::uint64_t generation = s.state.load(std::memory_order_acquire) / 4;
