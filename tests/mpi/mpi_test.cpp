@@ -286,13 +286,23 @@ TEST(Mpi, RankZeroJournalsOutcomesAndAResumedRunDoesOnlyTheRest) {
   }
 }
 
-// A call that never returns by itself, until `release_late_calls` (so that the thread of an
-// abandoned call ends before the program does).
+// A call that never returns by itself, until `release_late_calls`, which also waits until every
+// late call of this rank has returned, so that the abandoned threads go back into the finished run
+// (where their results must be dropped) while this test still runs, not during a later one.
 std::atomic<bool> late_calls_released{false};
-void hang_until_released() { late_calls_released.wait(false); }
+std::atomic<int> late_calls_started{0};
+std::atomic<int> late_calls_returned{0};
+void hang_until_released() {
+  ++late_calls_started;
+  late_calls_released.wait(false);
+  ++late_calls_returned;
+  late_calls_returned.notify_all();
+}
 void release_late_calls() {
   late_calls_released = true;
   late_calls_released.notify_all();
+  for (int returned = late_calls_returned; returned != late_calls_started; returned = late_calls_returned)
+    late_calls_returned.wait(returned);
 }
 
 TEST(Mpi, ACallPastTheTimeLimitFailsAsTimedOutAndTheRunGoesOn) {

@@ -316,12 +316,15 @@ private:
           }
         }
         In& item = own ? *own : s.items[s.next];
-        s.call_started.store(now_ns(), std::memory_order_relaxed);
-        s.state.store(generation * 4 + in_call, std::memory_order_release);
+        if (per_item) { // only then is there a watchdog to hand the call over to
+          s.call_started.store(now_ns(), std::memory_order_relaxed);
+          s.state.store(generation * 4 + in_call, std::memory_order_release);
+        }
         auto ran =
             run_item<Result>([&] { return slots_.call_with(holder, context, item); }, options_.retries);
         std::uint64_t expected = generation * 4 + in_call;
-        if (!s.state.compare_exchange_strong(expected, generation * 4 + idle, std::memory_order_acq_rel))
+        if (per_item &&
+            !s.state.compare_exchange_strong(expected, generation * 4 + idle, std::memory_order_acq_rel))
           return; // the watchdog answered for this call and gave the loop to another thread
         encode_ran(std::move(ran), s.out, s.keep);
         ++s.batched;
