@@ -4,6 +4,9 @@
 #   make demo      install, build (Release), run the main job
 #   make test      install, build, run the whole test suite (CTest)
 #   make sanitize  the test suite under ThreadSanitizer, then AddressSanitizer + UBSan
+#   make fuzz      build the libFuzzer targets (clang) and run each for FUZZ_SECONDS (default 60)
+#   make soak      the fault-injection soak: kill workers and the program at random, resume until
+#                  done, check nothing is lost, duplicated or left running (SOAK_SECONDS, default 600)
 #   make bench     build the benchmarks and run them against their peers (see bench/RESULTS.md)
 #   make format    clang-format the sources
 
@@ -14,13 +17,16 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Debian packages needed to build and test; benchmarks add their peers.
 DEPS := cmake ninja-build g++ make ccache pkg-config libgtest-dev libgmock-dev libcli11-dev \
-        libopenmpi-dev openmpi-bin
+        libpcre2-dev libopenmpi-dev openmpi-bin
+FUZZ_DEPS := clang libfuzzer-14-dev
+FUZZ_SECONDS ?= 60
+SOAK_SECONDS ?= 600
 BENCH_DEPS := libbenchmark-dev libtbb-dev parallel python3
 
 # The mpi component is built and tested too (its tests run mpirun on loopback).
 CONFIGURE = cmake -S . -G Ninja -Wno-dev -DPARMILL_WITH_MPI=ON
 
-.PHONY: all deps bench-deps demo test sanitize tsan asan bench format clean
+.PHONY: all deps bench-deps demo test sanitize tsan asan fuzz soak bench format clean
 
 all: test
 
@@ -58,6 +64,20 @@ asan: deps
 	  -DPARMILL_SANITIZE=address,undefined -DPARMILL_BUILD_BENCH=OFF
 	cmake --build $(BUILD_DIR)/asan
 	cd $(BUILD_DIR)/asan && ASAN_OPTIONS="detect_leaks=1:abort_on_error=1" UBSAN_OPTIONS="print_stacktrace=1" ctest $(CTEST_FLAGS)
+
+# libFuzzer needs clang; the library is instrumented for coverage, and ASan+UBSan catch what the
+# fuzzer provokes. Tests, benchmarks, examples and MPI are off: only the parsers are built.
+fuzz:
+	@$(MAKE) --no-print-directory deps EXTRA_DEPS="$(FUZZ_DEPS)"
+	CC=clang CXX=clang++ cmake -S . -G Ninja -Wno-dev -B $(BUILD_DIR)/fuzz -DCMAKE_BUILD_TYPE=Debug \
+	  -DCMAKE_CXX_FLAGS="-O1 -g -fsanitize=fuzzer-no-link" -DPARMILL_SANITIZE=address,undefined \
+	  -DPARMILL_BUILD_FUZZ=ON -DPARMILL_BUILD_TESTS=OFF -DPARMILL_BUILD_BENCH=OFF -DPARMILL_BUILD_EXAMPLES=OFF
+	cmake --build $(BUILD_DIR)/fuzz
+	fuzz/run.sh $(BUILD_DIR)/fuzz $(FUZZ_SECONDS)
+
+soak: deps $(BUILD_DIR)/release/build.ninja
+	cmake --build $(BUILD_DIR)/release --target parmill_soak parmill_command
+	$(BUILD_DIR)/release/tests/parmill_soak --seconds $(SOAK_SECONDS) --parmill $(BUILD_DIR)/release/parmill
 
 bench: bench-deps $(BUILD_DIR)/release/build.ninja
 	cmake --build $(BUILD_DIR)/release
