@@ -25,11 +25,12 @@ constexpr std::size_t max_columns_bytes = 4096;
 
 // --- writing -------------------------------------------------------------------------------------
 
-void write_all(int fd, std::string_view text) {
+/// Writes all of `text` to `fd`, the job log at `path`. Throws `std::runtime_error` naming it.
+void write_all(int fd, std::string_view text, const std::string& path) {
   while (!text.empty()) {
     const ssize_t n = ::write(fd, text.data(), text.size());
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) throw std::runtime_error(std::string("cannot write the job log: ") + std::strerror(errno));
+    if (n <= 0) throw std::runtime_error("--joblog: cannot write '" + path + "': " + std::strerror(errno));
     text.remove_prefix(static_cast<std::size_t>(n));
   }
 }
@@ -253,7 +254,13 @@ std::set<std::size_t> jobs_done(const std::string& path, bool failed_too) {
     if (error == ENOENT) return {}; // no log yet: nothing done
     throw usage_error("--joblog: cannot read '" + path + "': " + std::strerror(error));
   }
-  job_log_reading reading = read_job_log(in, path, failed_too);
+  job_log_reading reading;
+  try {
+    reading = read_job_log(in, path, failed_too);
+  } catch (const std::ios_base::failure&) { // a read error (libstdc++ throws it whatever the mask)
+    const int error = errno;
+    throw usage_error("--joblog: cannot read '" + path + "': " + std::strerror(error));
+  }
   for (const std::string& warning : reading.warnings)
     std::fprintf(stderr, "parmill: Warning: %s\n", warning.c_str());
   return std::move(reading.done);
@@ -271,17 +278,18 @@ namespace {
 enum class log_state {
   complete,   ///< the header, and every line ends in a newline
   torn,       ///< the header, but the last line has no newline
-  unfinished, ///< empty, or only an unfinished header (see is_unfinished_header)
+  empty,      ///< nothing (or not a regular file)
+  unfinished, ///< only an unfinished header (see is_unfinished_header)
   not_a_log   ///< anything else
 };
 
 /// Reads what `fd` (open for reading) holds, in constant memory.
-log_state state_of(int fd) {
+log_state state_of(int fd, const std::string& path) {
   struct stat st {};
   if (::fstat(fd, &st) != 0)
-    throw std::runtime_error(std::string("cannot read the job log: ") + std::strerror(errno));
+    throw usage_error("--joblog: cannot read '" + path + "': " + std::strerror(errno));
   const auto size = static_cast<std::size_t>(st.st_size);
-  if (size == 0) return log_state::unfinished;
+  if (size == 0) return log_state::empty;
   std::string start(std::min(size, job_log_header.size() + 1), '\0');
   if (::pread(fd, start.data(), start.size(), 0) != static_cast<ssize_t>(start.size()))
     return log_state::not_a_log;
@@ -304,16 +312,17 @@ log_state state_of(int fd) {
 
 } // namespace
 
-job_log::job_log(const std::string& path, bool append) {
+job_log::job_log(const std::string& path, bool append) : path_(path) {
   fd_ = ::open(path.c_str(), (append ? O_RDWR | O_APPEND : O_WRONLY | O_TRUNC) | O_CREAT | O_CLOEXEC, 0644);
   if (fd_ < 0) throw usage_error("--joblog: cannot write '" + path + "': " + std::strerror(errno));
   try {
-    const log_state state = append ? state_of(fd_) : log_state::unfinished;
+    const log_state state = append ? state_of(fd_, path) : log_state::empty; // O_TRUNC emptied it
     if (state == log_state::not_a_log) throw usage_error(not_a_job_log(path));
-    if (state == log_state::unfinished && append && ::ftruncate(fd_, 0) != 0)
+    if (state == log_state::unfinished && ::ftruncate(fd_, 0) != 0)
       throw usage_error("--joblog: cannot write '" + path + "': " + std::strerror(errno));
-    if (state == log_state::unfinished) write_all(fd_, std::string(job_log_header) + "\n");
-    if (state == log_state::torn) write_all(fd_, "\n");
+    if (state == log_state::empty || state == log_state::unfinished)
+      write_all(fd_, std::string(job_log_header) + "\n", path_);
+    if (state == log_state::torn) write_all(fd_, "\n", path_);
   } catch (...) {
     ::close(fd_);
     throw;
@@ -335,7 +344,7 @@ void job_log::record(std::size_t seq, const std::string& host, const process_res
     (line += '\t') += column;
   line += '\n';
   std::lock_guard lock(mutex_);
-  write_all(fd_, line);
+  write_all(fd_, line, path_);
 }
 
 } // namespace parmill::cli

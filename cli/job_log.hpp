@@ -80,6 +80,7 @@ public:
   void record(std::size_t seq, const std::string& host, const process_result& r, const std::string& command);
 
 private:
+  std::string path_;
   std::mutex mutex_; // one line at a time, should write(2) write only part of one
   int fd_ = -1;
 };

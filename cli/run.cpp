@@ -253,7 +253,10 @@ public:
 
 private:
   /// Writes the job's line as soon as it ends, before its output is printed (with -k that can be
-  /// much later), and before --halt may stop the run. A line that cannot be written stops the run.
+  /// much later), and before --halt may stop the run. The trade-off: a job that ended but whose
+  /// output was not yet printed when parmill was killed (kill -9) is in the log, so --resume does
+  /// not run it again and that output is lost; what the log says was done was done. A line that
+  /// cannot be written (a full disk) stops the run: no job starts, and parmill then fails with it.
   void log_when_ended(const job_outcome& out) {
     if (s_.log == nullptr || out.stopped) return;
     try {

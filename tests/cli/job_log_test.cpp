@@ -214,3 +214,71 @@ TEST(JobLog, ManyThreadsWriteWholeLines) {
   }
   EXPECT_EQ(jobs_done(s / "log", false).size(), threads * each);
 }
+
+// --- what the reader says ------------------------------------------------------------------------
+
+namespace {
+
+parmill::cli::job_log_reading read_text(const std::string& text, bool failed_too = true) {
+  std::istringstream in(text);
+  return parmill::cli::read_job_log(in, "the.log", failed_too);
+}
+
+} // namespace
+
+TEST(JobLogReader, AMalformedLineIsDescribedWithItsNumberColumnAndValueShownSafely) {
+  const auto reading = read_text(header + row("1") + "2\t:\t1\t1\t0\t0\t\x1b[31m\t0\tx\n" + row("3"));
+  EXPECT_EQ(reading.done, (done_set{1, 3}));
+  ASSERT_EQ(reading.warnings.size(), 1U);
+  EXPECT_EQ(reading.warnings[0], "job log 'the.log' line 3: Exitval '\\x1b[31m' is not an integer; that line "
+                                 "does not count as a job done");
+}
+
+TEST(JobLogReader, ATornLastLineIsDescribed) {
+  const auto reading = read_text(header + row("1") + "2\t:\t17");
+  EXPECT_EQ(reading.done, (done_set{1}));
+  ASSERT_EQ(reading.warnings.size(), 1U);
+  EXPECT_NE(reading.warnings[0].find("line 3: the last line has no newline"), std::string::npos)
+      << reading.warnings[0];
+}
+
+TEST(JobLogReader, AWellFormedLastLineWithoutANewlineDoesNotCountEither) {
+  const std::string whole = row("2");
+  const auto reading = read_text(header + row("1") + whole.substr(0, whole.size() - 1));
+  EXPECT_EQ(reading.done, (done_set{1}));
+  EXPECT_EQ(reading.warnings.size(), 1U);
+}
+
+TEST(JobLogReader, WarningsAreCappedWithACount) {
+  std::string text = header;
+  for (int i = 0; i < 25; ++i)
+    text += "garbage\n";
+  const auto reading = read_text(text + row("9"));
+  EXPECT_EQ(reading.done, (done_set{9}));
+  ASSERT_EQ(reading.warnings.size(), parmill::cli::job_log_reading::max_warnings + 1);
+  EXPECT_EQ(reading.warnings.back(),
+            "job log 'the.log': 15 more malformed lines, which do not count as jobs done");
+}
+
+TEST(JobLogReader, AnUnfinishedHeaderOrOnlyNulBytesHoldNoJobs) {
+  for (const std::string& text : {std::string(), std::string("Seq\tHo"), header.substr(0, header.size() - 1),
+                                  std::string(5000, '\0')}) {
+    const auto reading = read_text(text);
+    EXPECT_TRUE(reading.done.empty());
+    EXPECT_EQ(reading.warnings.size(), text.empty() ? 0U : 1U);
+  }
+  for (const std::string& text : {std::string("Seq\tHost\tX"), std::string(5000, '\0') + "x",
+                                  std::string("\n") + row("1"), "Seq\tHost\n" + row("1")})
+    EXPECT_THROW((void)read_text(text), parmill::cli::usage_error) << text;
+}
+
+TEST(JobLogReader, AVeryLongCommandIsReadInConstantMemoryAndStillCounts) {
+  const auto reading =
+      read_text(header + "1\t:\t1\t1\t0\t0\t0\t0\t" + std::string(1 << 22, 'c') + "\n" + row("2"));
+  EXPECT_EQ(reading.done, (done_set{1, 2}));
+  EXPECT_TRUE(reading.warnings.empty());
+  const auto long_columns = read_text(header + std::string(10000, '1') + "\t:\t1\t1\t0\t0\t0\t0\tx\n");
+  EXPECT_TRUE(long_columns.done.empty());
+  ASSERT_EQ(long_columns.warnings.size(), 1U);
+  EXPECT_NE(long_columns.warnings[0].find("longer than 4096 bytes"), std::string::npos);
+}
