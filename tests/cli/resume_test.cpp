@@ -194,6 +194,39 @@ TEST(JobLogResume, AnIncompleteHeaderIsALogWithNoJobsAndIsStartedAnew) {
   EXPECT_EQ(after[0], header);
 }
 
+TEST(JobLogResume, ALogThatCannotBeWrittenStopsTheRunAndResumeFinishesIt) {
+  scratch s;
+  const std::string log = s / "log";
+  std::vector<std::string> args{"-j1", "--joblog", log, "echo {}", ":::"};
+  for (int i = 1; i <= 50; ++i)
+    args.push_back(std::to_string(i));
+  // A file-size limit of 512 bytes stands for a full disk: the log's writes fail part-way.
+  std::vector<std::string> limited{"/bin/bash", "-c", "trap '' XFSZ; ulimit -f 1; exec \"$0\" \"$@\"",
+                                   PARMILL_BINARY};
+  limited.insert(limited.end(), args.begin(), args.end());
+  const ran full = parmill_test::run_program(limited, "", {}, std::chrono::steady_clock::now() + 20s);
+  EXPECT_EQ(full.status, 255);
+  EXPECT_NE(full.err.find("parmill: Error: --joblog: cannot write '" + log + "'"), std::string::npos)
+      << full.err;
+  EXPECT_LT(lines(full.out).size(), 50U); // the run stopped
+  ASSERT_FALSE(read_file(log).empty());
+
+  args.insert(args.begin() + 3, "--resume");
+  const ran rest = run_parmill(args);
+  EXPECT_EQ(rest.status, 0) << rest.err;
+  // Every job is done once the two runs are put together, and the log now reads back whole.
+  std::vector<std::string> ran_jobs = lines(full.out);
+  for (const std::string& job : lines(rest.out))
+    ran_jobs.push_back(job);
+  std::sort(ran_jobs.begin(), ran_jobs.end(),
+            [](const auto& a, const auto& b) { return std::stoi(a) < std::stoi(b); });
+  ran_jobs.erase(std::unique(ran_jobs.begin(), ran_jobs.end()), ran_jobs.end());
+  EXPECT_EQ(ran_jobs.size(), 50U);
+  const ran again = run_parmill(args);
+  EXPECT_EQ(again.out, "");
+  EXPECT_EQ(again.status, 0);
+}
+
 // --- one line per job ----------------------------------------------------------------------------
 
 TEST(JobLogResume, AValueWithANewlineCannotForgeALine) {
