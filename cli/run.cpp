@@ -1,12 +1,14 @@
 // cli/run.cpp: the command as a user of the library: the jobs are a lazy input range, running one
-// is a per-worker function on parmill::threads(-j), and the output, job log, progress and --halt
-// are the consumer of the map's outcomes.
+// is a per-worker function on parmill::threads(-j), and the output, progress and --halt are the
+// consumer of the map's outcomes. The job log is written by the job slot as each job ends, whatever
+// the output order (under MPI, by rank 0's consumer as each outcome arrives).
 #include "run.hpp"
 
 #include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdlib>
+#include <exception>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -124,7 +126,10 @@ struct shared_state {
   std::mutex halt_mutex;             // guards halt and halted_status
   std::optional<halt_tracker> halt;
   int halted_status = 0;
-  bool halt_in_workers = true; // false under MPI: rank 0 sees every job, a worker rank only its own
+  bool halt_in_workers = true;    // false under MPI: rank 0 sees every job, a worker rank only its own
+  job_log* log = nullptr;         // written by the job slots; null under MPI (rank 0's consumer writes)
+  std::mutex log_failure_mutex;   // guards log_failure
+  std::exception_ptr log_failure; // the first line a job slot could not write: the run stops
 };
 
 /// A finished job, as the consumer sees it.
@@ -133,12 +138,16 @@ struct job_outcome {
   std::string command;
   std::optional<std::string> tag;
   process_result result;
-  bool ran = false;       ///< false: not started, because the run was stopping
+  bool ran = false; ///< false: not started, because the run was stopping
+  /// Ended while parmill was stopping the run (Ctrl-C, TERM, --halt now, a closed output), so
+  /// killed by parmill or at best cut short: not in the job log, so that --resume runs it again (as
+  /// GNU parallel 20221122 logs no line for such jobs). A timed-out job is not `stopped`.
+  bool stopped = false;
   std::string host = ":"; ///< the job log's Host: ":" here, the rank's machine under MPI
   /// Crosses to rank 0 under MPI (parmill/codec.hpp).
   static constexpr auto parmill_fields =
-      std::tuple{&job_outcome::values, &job_outcome::command, &job_outcome::tag,
-                 &job_outcome::result, &job_outcome::ran,     &job_outcome::host};
+      std::tuple{&job_outcome::values, &job_outcome::command, &job_outcome::tag, &job_outcome::result,
+                 &job_outcome::ran,    &job_outcome::stopped, &job_outcome::host};
 };
 
 /// The shell code of a job: its command rendered, or the input itself when there is no command.
@@ -233,12 +242,32 @@ public:
       }
       if (!out.result.failed() || s_.registry.terminating()) break;
     }
+    // Whether parmill stopped the run is known for sure only after it began, so a job that ended
+    // on its own just then counts as stopped too: it runs again on --resume, never is lost.
+    out.stopped = s_.registry.terminating() && !out.result.timed_out;
     if (!out.result.failed()) s_.median.add(out.result.runtime.count());
+    log_when_ended(out);
     count_for_halt(out);
     return out;
   }
 
 private:
+  /// Writes the job's line as soon as it ends, before its output is printed (with -k that can be
+  /// much later), and before --halt may stop the run. The trade-off: a job that ended but whose
+  /// output was not yet printed when parmill was killed (kill -9) is in the log, so --resume does
+  /// not run it again and that output is lost; what the log says was done was done. A line that
+  /// cannot be written (a full disk) stops the run: no job starts, and parmill then fails with it.
+  void log_when_ended(const job_outcome& out) {
+    if (s_.log == nullptr || out.stopped) return;
+    try {
+      s_.log->record(out.values.seq, out.host, out.result, out.command);
+    } catch (const std::exception&) {
+      std::lock_guard lock(s_.log_failure_mutex);
+      if (!s_.log_failure) s_.log_failure = std::current_exception();
+      s_.stop->store(true);
+    }
+  }
+
   /// --halt is decided here, as each job ends, so that no job starts after the condition holds.
   void count_for_halt(const job_outcome& out) {
     if (s_.halt_in_workers && record_for_halt(s_, out)) s_.registry.terminate_all();
@@ -378,6 +407,7 @@ int run(const options& o, const cluster* ranks) {
   shared.stop = &stop;
   shared.halt.emplace(o.halt, total.value_or(0));
   shared.halt_in_workers = ranks == nullptr;
+  if (log && ranks == nullptr) shared.log = &*log;
 
   {
     auto outcomes = parmill::map(ranks != nullptr ? ranks->where : threads(o.jobs), jobs,
@@ -403,7 +433,8 @@ int run(const options& o, const cluster* ranks) {
         shared.output.message(
             "parmill: Warning: This job was killed because it timed out:\nparmill: Warning: " + done.command +
             "\n");
-      if (log) log->record(done.values.seq, done.host, r, done.command);
+      if (log && shared.log == nullptr && !done.stopped)
+        log->record(done.values.seq, done.host, r, done.command);
       if (bar) {
         if (r.failed())
           bar->fail();
@@ -415,6 +446,7 @@ int run(const options& o, const cluster* ranks) {
     }
   }
   if (bar) bar->finish();
+  if (shared.log_failure) std::rethrow_exception(shared.log_failure);
   if (interrupted || shared.output.broken()) return 255;
   std::lock_guard lock(shared.halt_mutex);
   if (shared.halt->halted() && o.halt.at == halt_policy::when::now) return shared.halted_status;
