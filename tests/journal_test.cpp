@@ -168,6 +168,13 @@ protected:
   std::string path_;
 };
 
+std::string bytes_of(parmill::writer& w) {
+  std::string out;
+  for (const iovec& piece : w.pieces())
+    out.append(static_cast<const char*>(piece.iov_base), piece.iov_len);
+  return out;
+}
+
 std::set<int> range_set(int from, int to) {
   std::set<int> s;
   for (int i = from; i < to; ++i)
@@ -301,4 +308,26 @@ TEST(JournalChecksum, IsCrc32c) {
   EXPECT_EQ(parmill::detail::crc32c("56789", 5, parmill::detail::crc32c("1234", 4)), 0xE3069283U)
       << "a CRC continues over more bytes";
   EXPECT_EQ(parmill::detail::crc32c("", 0), 0U);
+}
+
+TEST_F(JournalDamage, ARecordWithAnIndexTooLargeForAnOutcomeIsReportedNotRead) {
+  // Found by fuzz/journal_fuzz.cpp: an index with its top bit set, in a record whose checksums are
+  // right, was taken for an outcome's failed flag, and the value was destroyed as an error.
+  using format = parmill::detail::journal_format;
+  parmill::writer w;
+  w.raw(std::uint64_t{1} << 63);
+  w.raw(std::uint8_t{0});
+  parmill::encode(w, std::string("value"));
+  const std::string payload = bytes_of(w);
+  const auto file_header = format::file_header();
+  const auto header = format::record_header(payload.data(), payload.size());
+  write_bytes(std::string(file_header.data(), file_header.size()) +
+              std::string(header.data(), header.size()) + payload);
+  try {
+    (void)parmill::read_journal<std::string>(path_);
+    FAIL() << "read";
+  } catch (const parmill::journal_error& e) {
+    EXPECT_EQ(e.offset(), file_header.size()) << e.what();
+    EXPECT_NE(std::string(e.what()).find("index"), std::string::npos) << e.what();
+  }
 }

@@ -144,6 +144,9 @@ public:
       const auto status = r.raw<std::uint8_t>();
       if (status > 1)
         throw journal_error(path_, at, "the record there has an unknown status " + std::to_string(status));
+      if (index > max_index)
+        throw journal_error(
+            path_, at, "the record there has an item index too large to be one: " + std::to_string(index));
       each(at, static_cast<std::size_t>(index), status == 0, r);
       at = found.end;
     }
@@ -151,6 +154,9 @@ public:
   }
 
 private:
+  /// The largest item index (an outcome keeps its failed flag in the index's top bit).
+  static constexpr std::uint64_t max_index = ~std::uint64_t{0} >> 1;
+
   enum class record_state { whole, incomplete, bad_header, bad_payload };
   struct record {
     record_state state;
