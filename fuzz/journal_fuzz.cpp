@@ -24,9 +24,13 @@
 
 namespace {
 
-/// The temporary file the inputs are written to (one per fuzzing process).
+/// The temporary file the inputs are written to (one per fuzzing process, removed at its exit).
 const std::string& journal_path() {
-  static const std::string path = "/tmp/parmill-journal-fuzz-" + std::to_string(::getpid()) + ".bin";
+  static const std::string path = [] {
+    std::string p = "/tmp/parmill-journal-fuzz-" + std::to_string(::getpid()) + ".bin";
+    std::atexit([] { ::unlink(journal_path().c_str()); });
+    return p;
+  }();
   return path;
 }
 
