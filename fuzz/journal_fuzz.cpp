@@ -24,13 +24,9 @@
 
 namespace {
 
-/// The temporary file the inputs are written to (one per fuzzing process, removed at its exit).
+/// The temporary file an input is written to (one per fuzzing process, removed after each input).
 const std::string& journal_path() {
-  static const std::string path = [] {
-    std::string p = "/tmp/parmill-journal-fuzz-" + std::to_string(::getpid()) + ".bin";
-    std::atexit([] { ::unlink(journal_path().c_str()); });
-    return p;
-  }();
+  static const std::string path = "/tmp/parmill-journal-fuzz-" + std::to_string(::getpid()) + ".bin";
   return path;
 }
 
@@ -118,5 +114,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   } catch (const parmill::journal_error&) {
   }
   if (const auto strings = read<std::string>(path)) check_append_keeps_records(path, *strings);
+  ::unlink(path.c_str());
   return 0;
 }
