@@ -10,11 +10,28 @@
 //
 // or by specialising `parmill::codec<T>` with `encode(writer&, const T&)` and `T decode(reader&)`.
 // Using a type that cannot cross is a compile-time error that names the rule.
+//
+// Decoding is safe on any bytes (a damaged or hostile message): it returns a value or throws
+// `codec_error`, and never reads out of bounds, has undefined behaviour, allocates more than a
+// bounded multiple of the message's size or loops without bound. To that end:
+// - a length (of a string, vector or map) may not exceed what the bytes that remain can hold, at
+//   the smallest encoded size of one element (`min_encoded_size_v`), so it is checked before any
+//   element is decoded or any memory reserved;
+// - elements that encode to no bytes at all (std::monostate, std::tuple<>, an empty user type) are
+//   capped at `reader::max_empty_elements` per message, across all its containers;
+// - a bool (and an optional's flag) is the byte 0 or 1, anything else is an error;
+// - an enum with a known range (`enum_range<E>`, given for parmill's own `failure_kind`) rejects
+//   values outside it; any other enum must have a fixed underlying type (every `enum class` has
+//   one), so that every value of that type is a valid value of the enum;
+// - a map whose encoded keys repeat is an error (an encoded map holds each key once).
+// Values are in the machine's byte order: messages cross between processes and ranks of the same
+// build, not between machines of different byte orders.
 #pragma once
 
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -29,6 +46,8 @@
 #include <utility>
 #include <variant>
 #include <vector>
+
+#include "parmill/outcome.hpp"
 
 namespace parmill {
 
@@ -113,18 +132,21 @@ public:
   using fill_function = void (*)(void* context, void* out, std::size_t size);
   /// Pieces at least this big are read from a stream straight into the value.
   static constexpr std::size_t large_piece = 64 * 1024;
+  /// At most this many elements that encode to no bytes (std::monostate, std::tuple<>, empty user
+  /// types) are decoded from one message, across all its containers; more is a `codec_error`.
+  static constexpr std::size_t max_empty_elements = std::size_t{1} << 20;
 
   /// Reads from `size` bytes of memory at `data`.
   reader(const void* data, std::size_t size) noexcept
-      : p_(static_cast<const std::byte*>(data)), avail_(size), left_(size) {}
+      : p_(static_cast<const std::byte*>(data)), avail_(size), size_(size), left_(size) {}
   /// Reads a message of `size` bytes from a stream: `fill(context, ...)` supplies them, through
   /// `buffer` for small pieces and straight into the value for large ones.
   reader(std::size_t size, fill_function fill, void* context, std::vector<std::byte>& buffer) noexcept
-      : left_(size), fill_(fill), context_(context), buffer_(&buffer) {}
+      : size_(size), left_(size), fill_(fill), context_(context), buffer_(&buffer) {}
 
   /// Copies the next `size` bytes to `out`.
   void bytes(void* out, std::size_t size) {
-    if (size > left_) throw codec_error("parmill::codec: message ended early (truncated or corrupt)");
+    if (size > left_) fail("the message ended early (truncated or corrupt)");
     auto* to = static_cast<std::byte*>(out);
     const std::size_t buffered = std::min(size, avail_);
     if (buffered != 0) std::memcpy(to, p_, buffered);
@@ -155,11 +177,31 @@ public:
   }
   /// Bytes of the message not read yet.
   [[nodiscard]] std::size_t remaining() const noexcept { return left_; }
+  /// Bytes of the message read so far: the offset of the next byte.
+  [[nodiscard]] std::size_t offset() const noexcept { return size_ - left_; }
+  /// Throws `codec_error` with `what`, naming the offset reached in the message.
+  [[noreturn]] void fail(const std::string& what) const { fail(offset(), what); }
+  /// Throws `codec_error` with `what`, naming the offset `at` in the message.
+  [[noreturn]] void fail(std::size_t at, const std::string& what) const {
+    throw codec_error("parmill::codec: at byte " + std::to_string(at) + " of a " + std::to_string(size_) +
+                      "-byte message: " + what);
+  }
+  /// Accounts for `count` elements that encode to no bytes, whose length was read at offset `at`;
+  /// throws past `max_empty_elements`.
+  void take_empty_elements(std::uint64_t count, std::size_t at) {
+    if (count > max_empty_elements - empty_elements_)
+      fail(at, "a length of " + std::to_string(count) +
+                   " elements that occupy no bytes exceeds the limit of " +
+                   std::to_string(max_empty_elements) + " per message (corrupt)");
+    empty_elements_ += static_cast<std::size_t>(count);
+  }
 
 private:
   const std::byte* p_ = nullptr;
-  std::size_t avail_ = 0; // buffered bytes at p_
-  std::size_t left_ = 0;  // bytes of the message not yet handed out
+  std::size_t avail_ = 0;          // buffered bytes at p_
+  std::size_t size_ = 0;           // bytes of the whole message
+  std::size_t empty_elements_ = 0; // decoded so far (see max_empty_elements)
+  std::size_t left_ = 0;           // bytes of the message not yet handed out
   fill_function fill_ = nullptr;
   void* context_ = nullptr;
   std::vector<std::byte>* buffer_ = nullptr;
@@ -190,8 +232,9 @@ inline constexpr bool crossable_v = !requires {
 template <class T>
 void encode(writer& w, const T& value) {
   static_assert(crossable_v<T>,
-                "parmill: this type cannot cross a process boundary. Use arithmetic types, enums, "
-                "std::string, std::vector, std::array, std::pair, std::tuple, std::optional, std::map "
+                "parmill: this type cannot cross a process boundary. Use arithmetic types, enums with a "
+                "fixed underlying type (or a parmill::enum_range), std::string, std::vector, std::array, "
+                "std::pair, std::tuple, std::optional, std::map "
                 "or std::unordered_map of such types; or give the type "
                 "`static constexpr auto parmill_fields = std::tuple{&T::a, &T::b, ...};`; or "
                 "specialise parmill::codec<T>.");
@@ -205,33 +248,118 @@ T decode(reader& r) {
   return codec<std::remove_cvref_t<T>>::decode(r);
 }
 
+// --- what decoding may assume ------------------------------------------------------------------
+
+/// The range of an enum's valid values, for the codec to reject others. Specialise it for an enum
+/// `E` with `static constexpr E first = ..., last = ...;` (every value from `first` to `last`
+/// being valid). parmill gives it for its own enums; without it an enum needs a fixed underlying
+/// type, and any value of that type decodes.
+template <class E>
+struct enum_range {};
+
+/// `failure_kind` crosses with the outcomes of failed items.
+template <>
+struct enum_range<failure_kind> {
+  static constexpr failure_kind first = failure_kind::exception; ///< the first kind
+  static constexpr failure_kind last = failure_kind::cancelled;  ///< the last kind
+};
+
+namespace detail {
+template <class E>
+concept enum_with_range = std::is_enum_v<E> && requires {
+  { enum_range<E>::first } -> std::convertible_to<E>;
+  { enum_range<E>::last } -> std::convertible_to<E>;
+};
+/// An enum whose underlying type is fixed (every `enum class`, and `enum E : int`): every value of
+/// that type is a value of the enum, so no decoded value is undefined behaviour.
+template <class E>
+concept enum_with_fixed_type = std::is_enum_v<E> && requires(std::underlying_type_t<E> u) {
+  E{u};
+};
+} // namespace detail
+
+/// The fewest bytes one `T` can encode to: decoding bounds every length by the bytes that remain
+/// divided by it. A codec specialisation may declare `static constexpr std::size_t
+/// min_encoded_size`; one that does not is assumed to write at least one byte per value (a codec
+/// that may write nothing must declare 0, or vectors of it fail to decode).
+template <class T>
+inline constexpr std::size_t min_encoded_size_v = [] {
+  if constexpr (requires { codec<T>::min_encoded_size; })
+    return std::size_t{codec<T>::min_encoded_size};
+  else
+    return std::size_t{1};
+}();
+
 // --- the codecs -------------------------------------------------------------------------------
 
 template <class T>
-struct codec<T, std::enable_if_t<std::is_arithmetic_v<T> || std::is_enum_v<T>>> {
+struct codec<T, std::enable_if_t<std::is_arithmetic_v<T> && !std::is_same_v<T, bool>>> {
+  static constexpr std::size_t min_encoded_size = sizeof(T);
   static void encode(writer& w, const T& v) { w.raw(v); }
   static T decode(reader& r) { return r.raw<T>(); }
 };
 
+/// A bool is one byte, 0 or 1; any other byte is a `codec_error` (not undefined behaviour).
+template <>
+struct codec<bool> {
+  static constexpr std::size_t min_encoded_size = 1;
+  static void encode(writer& w, bool v) { w.raw(static_cast<std::uint8_t>(v ? 1 : 0)); }
+  static bool decode(reader& r) {
+    const std::size_t at = r.offset();
+    const auto byte = r.raw<std::uint8_t>();
+    if (byte > 1) r.fail(at, "a bool is the byte 0 or 1, not " + std::to_string(byte) + " (corrupt)");
+    return byte == 1;
+  }
+};
+
+/// Enums cross as their underlying value, checked against `enum_range<E>` when it is given. An
+/// enum without a fixed underlying type and without `enum_range` cannot cross (a decoded value
+/// outside its enumerators' range would be undefined behaviour).
+template <class E>
+struct codec<E, std::enable_if_t<detail::enum_with_range<E> || detail::enum_with_fixed_type<E>>> {
+  using underlying = std::underlying_type_t<E>;
+  static constexpr std::size_t min_encoded_size = sizeof(underlying);
+  static void encode(writer& w, const E& v) { w.raw(static_cast<underlying>(v)); }
+  static E decode(reader& r) {
+    [[maybe_unused]] const std::size_t at = r.offset();
+    const auto value = r.raw<underlying>();
+    if constexpr (detail::enum_with_range<E>) {
+      if (std::cmp_less(value, static_cast<underlying>(enum_range<E>::first)) ||
+          std::cmp_greater(value, static_cast<underlying>(enum_range<E>::last)))
+        r.fail(at, "the value " + std::to_string(value) + " is outside the enum's range (corrupt)");
+    }
+    return static_cast<E>(value);
+  }
+};
+
 namespace detail {
 inline void encode_size(writer& w, std::size_t n) { w.raw(static_cast<std::uint64_t>(n)); }
-inline std::size_t decode_size(reader& r) {
+
+/// Reads the length of a container whose elements encode to at least `each` bytes, and checks it
+/// against the bytes that remain (`each` > 0) or the message's budget of empty elements (0).
+template <std::size_t each>
+std::size_t decode_size(reader& r) {
+  const std::size_t at = r.offset();
   const auto n = r.raw<std::uint64_t>();
-  if (n > r.remaining() && n > (std::uint64_t{1} << 40))
-    throw codec_error("parmill::codec: a length field is corrupt");
+  if constexpr (each == 0) {
+    r.take_empty_elements(n, at);
+  } else if (n > r.remaining() / each) {
+    r.fail(at, "a length of " + std::to_string(n) + " exceeds what the " + std::to_string(r.remaining()) +
+                   " bytes that remain can hold (truncated or corrupt)");
+  }
   return static_cast<std::size_t>(n);
 }
 } // namespace detail
 
 template <>
 struct codec<std::string> {
+  static constexpr std::size_t min_encoded_size = sizeof(std::uint64_t);
   static void encode(writer& w, const std::string& s) {
     detail::encode_size(w, s.size());
     w.bytes(s.data(), s.size());
   }
   static std::string decode(reader& r) {
-    const std::size_t n = detail::decode_size(r);
-    if (n > r.remaining()) throw codec_error("parmill::codec: message ended early (truncated or corrupt)");
+    const std::size_t n = detail::decode_size<1>(r);
     std::string s;
     s.resize(n);
     r.bytes(s.data(), n);
@@ -241,6 +369,7 @@ struct codec<std::string> {
 
 template <class T, class A>
 struct codec<std::vector<T, A>, std::enable_if_t<crossable_v<T>>> {
+  static constexpr std::size_t min_encoded_size = sizeof(std::uint64_t);
   static void encode(writer& w, const std::vector<T, A>& v) {
     detail::encode_size(w, v.size());
     if constexpr (std::is_arithmetic_v<T> && !std::is_same_v<T, bool>) {
@@ -251,15 +380,13 @@ struct codec<std::vector<T, A>, std::enable_if_t<crossable_v<T>>> {
     }
   }
   static std::vector<T, A> decode(reader& r) {
-    const std::size_t n = detail::decode_size(r);
+    const std::size_t n = detail::decode_size<min_encoded_size_v<T>>(r);
     std::vector<T, A> v;
     if constexpr (std::is_arithmetic_v<T> && !std::is_same_v<T, bool>) {
-      if (n > r.remaining() / sizeof(T))
-        throw codec_error("parmill::codec: message ended early (truncated or corrupt)");
       v.resize(n);
       r.bytes(v.data(), n * sizeof(T));
     } else {
-      v.reserve(std::min<std::size_t>(n, r.remaining()));
+      v.reserve(n);
       for (std::size_t i = 0; i < n; ++i)
         v.push_back(parmill::decode<T>(r));
     }
@@ -269,6 +396,7 @@ struct codec<std::vector<T, A>, std::enable_if_t<crossable_v<T>>> {
 
 template <class T, std::size_t N>
 struct codec<std::array<T, N>, std::enable_if_t<crossable_v<T>>> {
+  static constexpr std::size_t min_encoded_size = N * min_encoded_size_v<T>;
   static void encode(writer& w, const std::array<T, N>& a) {
     for (const auto& x : a)
       parmill::encode(w, x);
@@ -283,6 +411,7 @@ struct codec<std::array<T, N>, std::enable_if_t<crossable_v<T>>> {
 
 template <class A, class B>
 struct codec<std::pair<A, B>, std::enable_if_t<crossable_v<A> && crossable_v<B>>> {
+  static constexpr std::size_t min_encoded_size = min_encoded_size_v<A> + min_encoded_size_v<B>;
   static void encode(writer& w, const std::pair<A, B>& p) {
     parmill::encode(w, p.first);
     parmill::encode(w, p.second);
@@ -296,22 +425,24 @@ struct codec<std::pair<A, B>, std::enable_if_t<crossable_v<A> && crossable_v<B>>
 
 template <class... T>
 struct codec<std::tuple<T...>, std::enable_if_t<(crossable_v<T> && ...)>> {
+  static constexpr std::size_t min_encoded_size = (std::size_t{0} + ... + min_encoded_size_v<T>);
   static void encode(writer& w, const std::tuple<T...>& t) {
     std::apply([&](const auto&... x) { (parmill::encode(w, x), ...); }, t);
   }
-  static std::tuple<T...> decode(reader& r) {
+  static std::tuple<T...> decode([[maybe_unused]] reader& r) {
     return std::tuple<T...>{parmill::decode<T>(r)...};
   } // braces: in order
 };
 
 template <class T>
 struct codec<std::optional<T>, std::enable_if_t<crossable_v<T>>> {
+  static constexpr std::size_t min_encoded_size = 1;
   static void encode(writer& w, const std::optional<T>& o) {
-    w.raw(static_cast<std::uint8_t>(o.has_value()));
+    parmill::encode(w, o.has_value());
     if (o) parmill::encode(w, *o);
   }
   static std::optional<T> decode(reader& r) {
-    if (r.raw<std::uint8_t>() == 0) return std::nullopt;
+    if (!parmill::decode<bool>(r)) return std::nullopt;
     return parmill::decode<T>(r);
   }
 };
@@ -321,6 +452,7 @@ template <class Map>
 struct map_codec {
   using K = typename Map::key_type;
   using V = typename Map::mapped_type;
+  static constexpr std::size_t min_encoded_size = sizeof(std::uint64_t);
   static void encode(writer& w, const Map& m) {
     detail::encode_size(w, m.size());
     for (const auto& [k, v] : m) {
@@ -329,11 +461,13 @@ struct map_codec {
     }
   }
   static Map decode(reader& r) {
-    const std::size_t n = detail::decode_size(r);
+    const std::size_t n = detail::decode_size<min_encoded_size_v<K> + min_encoded_size_v<V>>(r);
     Map m;
     for (std::size_t i = 0; i < n; ++i) {
+      const std::size_t at = r.offset();
       K k = parmill::decode<K>(r);
-      m.emplace(std::move(k), parmill::decode<V>(r));
+      if (!m.emplace(std::move(k), parmill::decode<V>(r)).second)
+        r.fail(at, "a map's key appears twice (corrupt)");
     }
     return m;
   }
@@ -348,14 +482,28 @@ template <class K, class V, class H, class E, class A>
 struct codec<std::unordered_map<K, V, H, E, A>, std::enable_if_t<crossable_v<K> && crossable_v<V>>>
     : detail::map_codec<std::unordered_map<K, V, H, E, A>> {};
 
+namespace detail {
+/// The smallest encoded size of a user type: the sum of its fields'.
+template <class T>
+constexpr std::size_t fields_min_encoded_size() {
+  return std::apply(
+      [](auto... field) {
+        return (std::size_t{0} + ... +
+                min_encoded_size_v<std::remove_cvref_t<decltype(std::declval<T&>().*field)>>);
+      },
+      T::parmill_fields);
+}
+} // namespace detail
+
 /// User types with `static constexpr auto parmill_fields = std::tuple{&T::a, ...}` (and a default
 /// constructor): their fields are encoded in that order.
 template <class T>
 struct codec<T, std::enable_if_t<detail::has_parmill_fields<T>>> {
+  static constexpr std::size_t min_encoded_size = detail::fields_min_encoded_size<T>();
   static void encode(writer& w, const T& v) {
     std::apply([&](auto... field) { (parmill::encode(w, v.*field), ...); }, T::parmill_fields);
   }
-  static T decode(reader& r) {
+  static T decode([[maybe_unused]] reader& r) {
     T v{};
     std::apply(
         [&](auto... field) {
@@ -369,9 +517,12 @@ struct codec<T, std::enable_if_t<detail::has_parmill_fields<T>>> {
 /// Durations cross as their count.
 template <class Rep, class Period>
 struct codec<std::chrono::duration<Rep, Period>, std::enable_if_t<std::is_arithmetic_v<Rep>>> {
-  static void encode(writer& w, const std::chrono::duration<Rep, Period>& d) { w.raw(d.count()); }
+  static constexpr std::size_t min_encoded_size = min_encoded_size_v<Rep>;
+  static void encode(writer& w, const std::chrono::duration<Rep, Period>& d) {
+    parmill::encode(w, d.count());
+  }
   static std::chrono::duration<Rep, Period> decode(reader& r) {
-    return std::chrono::duration<Rep, Period>(r.raw<Rep>());
+    return std::chrono::duration<Rep, Period>(parmill::decode<Rep>(r));
   }
 };
 
@@ -379,6 +530,7 @@ struct codec<std::chrono::duration<Rep, Period>, std::enable_if_t<std::is_arithm
 /// `system_clock` only).
 template <class Clock, class Duration>
 struct codec<std::chrono::time_point<Clock, Duration>, std::enable_if_t<crossable_v<Duration>>> {
+  static constexpr std::size_t min_encoded_size = min_encoded_size_v<Duration>;
   static void encode(writer& w, const std::chrono::time_point<Clock, Duration>& t) {
     parmill::encode(w, t.time_since_epoch());
   }
@@ -387,9 +539,11 @@ struct codec<std::chrono::time_point<Clock, Duration>, std::enable_if_t<crossabl
   }
 };
 
-/// `std::monostate` stands for the result of a worker that returns nothing.
+/// `std::monostate` stands for the result of a worker that returns nothing. It encodes to no
+/// bytes (so a container of them is capped at `reader::max_empty_elements`).
 template <>
 struct codec<std::monostate> {
+  static constexpr std::size_t min_encoded_size = 0;
   static void encode(writer&, const std::monostate&) {}
   static std::monostate decode(reader&) { return {}; }
 };
