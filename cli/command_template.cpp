@@ -2,9 +2,13 @@
 #include "command_template.hpp"
 
 #include <cctype>
+#include <charconv>
 #include <cstdlib>
+#include <limits>
 #include <string_view>
 #include <unistd.h>
+
+#include "options.hpp"
 
 namespace parmill::cli {
 namespace {
@@ -130,7 +134,11 @@ command_template::parse_word(const std::string& text, const std::map<std::string
       s.what = segment::kind::slot;
       rest = {};
     } else if (digits > (rest.empty() || rest[0] != '-' ? 0U : 1U)) {
-      s.column = std::stoi(std::string(rest.substr(0, digits)));
+      const auto [end, error] = std::from_chars(rest.data(), rest.data() + digits, s.column);
+      if (error != std::errc{} || end != rest.data() + digits)
+        throw usage_error("the replacement string {" + inside +
+                          "}: the column number is out of range (at most " +
+                          std::to_string(std::numeric_limits<int>::max()) + ")");
       if (s.column == 0) known = false;
       rest.remove_prefix(digits);
     } else if (const auto named = names.find(inside.substr(0, inside.find_first_of("./")));
@@ -217,17 +225,21 @@ command_template::command_template(const std::vector<std::string>& words, bool q
     needs_shell_ = true;
 }
 
+std::string command_template::modified(modifier mod, const std::string& v) {
+  switch (mod) {
+  case modifier::none: return v;
+  case modifier::no_extension: return without_extension(v);
+  case modifier::basename: return base_name(v);
+  case modifier::dirname: return dir_name(v);
+  case modifier::basename_no_extension: return without_extension(base_name(v));
+  }
+  return v;
+}
+
 void command_template::values_of(const segment& s, const job_values& job, const record* one, bool quoted,
                                  std::vector<std::string>& out) const {
   const auto transform = [&](const std::string& v) {
-    std::string t;
-    switch (s.mod) {
-    case modifier::none: t = v; break;
-    case modifier::no_extension: t = without_extension(v); break;
-    case modifier::basename: t = base_name(v); break;
-    case modifier::dirname: t = dir_name(v); break;
-    case modifier::basename_no_extension: t = without_extension(base_name(v)); break;
-    }
+    std::string t = modified(s.mod, v);
     return quoted ? shell_quote(t) : t;
   };
   if (s.column == 0) {
@@ -321,6 +333,37 @@ std::string command_template::shell_command(const job_values& job) const {
     first = false;
   }
   return command;
+}
+
+std::size_t command_template::added_size(const record& input) const {
+  // Every value of the input, quoted, each after a space: at least what one value segment gains.
+  std::size_t values = 0;
+  for (const std::string& v : input)
+    values += shell_quote(v).size() + 3; // a space before; a modified value quotes at most 2 longer
+  std::size_t added = 0;
+  for (const word& w : words_) {
+    if (w.per_input && !multiple_) { // -X: the word again, after its separator and a space
+      added += w.separator_before.size() + 1;
+      for (const segment& s : w.segments)
+        switch (s.what) {
+        case segment::kind::text: added += quote_words_ ? shell_quote(s.text).size() : s.text.size(); break;
+        case segment::kind::seq:
+        case segment::kind::slot: added += std::numeric_limits<std::size_t>::digits10 + 1; break;
+        case segment::kind::value: added += values; break;
+        }
+      continue;
+    }
+    // Rendered once: {} gains the input's values; a column may become one of them (a word made
+    // only of missing columns appears then, with its separator).
+    bool has_value = false;
+    for (const segment& s : w.segments)
+      if (s.what == segment::kind::value) {
+        added += values;
+        has_value = true;
+      }
+    if (has_value) added += w.separator_before.size() + 1;
+  }
+  return added;
 }
 
 std::vector<std::string> command_template::argv(const job_values& job) const { return render(job, false); }

@@ -35,7 +35,8 @@ struct job_values {
 /// A parsed command. Not thread-safe to build; rendering is const and thread-safe.
 class command_template {
 public:
-  /// Parses the command's words. `quote_words` (-q) makes each word one literal argument;
+  /// Parses the command's words. Throws `usage_error` naming a replacement string whose column
+  /// number does not fit in an int. `quote_words` (-q) makes each word one literal argument;
   /// `column_names` (from --header) enables `{name}`; `append_all` adds ` {}` when the command
   /// has no replacement string; `multiple` (-m) joins several inputs where `{}` is instead of
   /// repeating the word around it (-X, and the default for several inputs).
@@ -51,6 +52,12 @@ public:
   [[nodiscard]] bool needs_shell() const noexcept { return needs_shell_; }
   /// True when the command contains a replacement string of its own.
   [[nodiscard]] bool has_replacement() const noexcept { return has_replacement_; }
+
+  /// An upper bound of the bytes `input` adds to the shell command of a job that already has at
+  /// least one input (what -X, -m and -n pack by): quoting, the text around `{}` repeated by -X,
+  /// and `{#}`/`{%}` at their longest included. The command of a job is at most the size of its
+  /// first input's command (rendered with the longest {#} and {%}) plus this for every other input.
+  [[nodiscard]] std::size_t added_size(const record& input) const;
 
   /// Renders `text` (a --tagstring) for a job: replacement strings filled in, nothing quoted.
   [[nodiscard]] std::string render_plain(const job_values& job) const;
@@ -70,6 +77,7 @@ private:
   };
 
   std::vector<std::string> render(const job_values& job, bool quoted) const;
+  static std::string modified(modifier mod, const std::string& value);
   void values_of(const segment& s, const job_values& job, const record* one, bool quoted,
                  std::vector<std::string>& out) const;
   static std::vector<segment> parse_word(const std::string& text,

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "command_template.hpp"
+#include "options.hpp"
 
 using parmill::cli::command_template;
 using parmill::cli::job_values;
@@ -97,4 +98,43 @@ TEST(CommandTemplate, ColumnNamesFromTheHeader) {
   const command_template t({"echo", "{name}-{age}", "{name.}"}, false, {{"name", 0}, {"age", 1}}, true,
                            false);
   EXPECT_EQ(t.shell_command(one({"bob.x", "3"})), "echo bob.x-3 bob");
+}
+
+TEST(CommandTemplate, AColumnNumberOutOfRangeIsAnErrorNamingTheReplacementString) {
+  for (const char* bad : {"{99999999999}", "{-99999999999}", "{99999999999999999999999/}"}) {
+    try {
+      (void)command_template({"echo", bad}, false, {}, true, false);
+      ADD_FAILURE() << bad << " was accepted";
+    } catch (const parmill::cli::usage_error& e) {
+      EXPECT_NE(std::string(e.what()).find(bad), std::string::npos) << e.what();
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << bad << ": not a usage_error: " << e.what();
+    }
+  }
+  EXPECT_EQ(shell({"echo", "{2147483647}"}, one({"a"})), "echo"); // a column the job lacks: nothing
+}
+
+TEST(CommandTemplate, AddedSizeBoundsWhatOneMoreInputAdds) {
+  // For -X (a word repeated per input) and -m (values joined), with quoting growth, literal text
+  // around {}, columns and {#}/{%}: the command for n inputs is at most the one for the first
+  // plus added_size of each other.
+  const std::vector<parmill::cli::record> inputs{{"a b"}, {"it's"}, {""}, {"x", "y z"}, {"plain"}};
+  for (const bool multiple : {false, true})
+    for (const std::vector<std::string>& words :
+         std::vector<std::vector<std::string>>{{"echo", "pre{}post", "|", "wc"},
+                                               {"echo", "{#}{%}{.}x{1}"},
+                                               {"cmd"},
+                                               {"echo", "{} {/}", "{2}"}}) {
+      const command_template t(words, false, {}, true, multiple);
+      job_values job{.seq = 123456, .slot = 99, .records = {inputs[0]}};
+      std::size_t bound = t.shell_command(job_values{.seq = static_cast<std::size_t>(-1),
+                                                     .slot = static_cast<std::size_t>(-1),
+                                                     .records = {inputs[0]}})
+                              .size();
+      for (std::size_t i = 1; i < inputs.size(); ++i) {
+        job.records.push_back(inputs[i]);
+        bound += t.added_size(inputs[i]);
+        EXPECT_LE(t.shell_command(job).size(), bound) << words[1] << " multiple=" << multiple << " n=" << i;
+      }
+    }
 }
