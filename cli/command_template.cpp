@@ -1,6 +1,7 @@
 // cli/command_template.cpp: replacement strings, GNU parallel's quoting, and the no-shell test.
 #include "command_template.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <cstdlib>
@@ -335,11 +336,29 @@ std::string command_template::shell_command(const job_values& job) const {
   return command;
 }
 
-std::size_t command_template::added_size(const record& input) const {
-  // Every value of the input, quoted, each after a space: at least what one value segment gains.
-  std::size_t values = 0;
-  for (const std::string& v : input)
-    values += shell_quote(v).size() + 3; // a space before; a modified value quotes at most 2 longer
+namespace {
+
+/// An upper bound of one value as the command shows it: quoted, after a space; a modified value
+/// ({.}, {/}, ...) is a part of it and quotes at most 2 bytes longer.
+std::size_t shown_size(const std::string& value) { return shell_quote(value).size() + 3; }
+
+} // namespace
+
+command_template::size_bound command_template::first_size(const record& first) const {
+  constexpr auto longest = std::numeric_limits<std::size_t>::max(); // {#} and {%} at their longest
+  size_bound bound;
+  bound.bytes = shell_command(job_values{.seq = longest, .slot = longest, .records = {first}}).size();
+  for (const std::string& v : first)
+    bound.longest_value = std::max(bound.longest_value, shown_size(v));
+  return bound;
+}
+
+void command_template::add_size(size_bound& bound, const record& input) const {
+  std::size_t values = 0; // every value of the input: what {} gains
+  for (const std::string& v : input) {
+    values += shown_size(v);
+    bound.longest_value = std::max(bound.longest_value, shown_size(v));
+  }
   std::size_t added = 0;
   for (const word& w : words_) {
     if (w.per_input && !multiple_) { // -X: the word again, after its separator and a space
@@ -353,17 +372,17 @@ std::size_t command_template::added_size(const record& input) const {
         }
       continue;
     }
-    // Rendered once: {} gains the input's values; a column may become one of them (a word made
-    // only of missing columns appears then, with its separator).
+    // Rendered once: {} gains the input's values; a column ({2}, {-1}) may now be any value of the
+    // job, at most the longest; a word made only of missing columns appears, with its separator.
     bool has_value = false;
     for (const segment& s : w.segments)
       if (s.what == segment::kind::value) {
-        added += values;
+        added += s.column == 0 ? values : bound.longest_value;
         has_value = true;
       }
     if (has_value) added += w.separator_before.size() + 1;
   }
-  return added;
+  bound.bytes += added;
 }
 
 std::vector<std::string> command_template::argv(const job_values& job) const { return render(job, false); }

@@ -53,11 +53,17 @@ public:
   /// True when the command contains a replacement string of its own.
   [[nodiscard]] bool has_replacement() const noexcept { return has_replacement_; }
 
-  /// An upper bound of the bytes `input` adds to the shell command of a job that already has at
-  /// least one input (what -X, -m and -n pack by): quoting, the text around `{}` repeated by -X,
-  /// and `{#}`/`{%}` at their longest included. The command of a job is at most the size of its
-  /// first input's command (rendered with the longest {#} and {%}) plus this for every other input.
-  [[nodiscard]] std::size_t added_size(const record& input) const;
+  /// An upper bound of the size of a job's shell command as inputs are added to it, for packing
+  /// several inputs in one job (-X, -m, -n): quoting, the text around `{}` repeated by -X, columns
+  /// that change as inputs come, and `{#}`/`{%}` at their longest are all counted.
+  struct size_bound {
+    std::size_t bytes = 0;         ///< the command is at most this long
+    std::size_t longest_value = 0; ///< the longest value of the job so far, as shown
+  };
+  /// The bound for a job of one input: its command rendered (with the longest {#} and {%}).
+  [[nodiscard]] size_bound first_size(const record& first) const;
+  /// Grows `bound` by what adding `input` to the job can add to its command.
+  void add_size(size_bound& bound, const record& input) const;
 
   /// Renders `text` (a --tagstring) for a job: replacement strings filled in, nothing quoted.
   [[nodiscard]] std::string render_plain(const job_values& job) const;

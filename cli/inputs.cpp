@@ -344,18 +344,17 @@ void job_stream::split_columns(std::string_view value, record& out, const input_
   colsep_->split(value, out, at);
 }
 
-std::size_t job_stream::first_command_size(const record& first) const {
-  if (!command_) return added_input_size(first);
-  constexpr auto longest = std::numeric_limits<std::size_t>::max(); // {#} and {%} at their longest
-  return command_->shell_command(job_values{.seq = longest, .slot = longest, .records = {first}}).size();
+command_template::size_bound job_stream::first_command_size(const record& first) const {
+  if (command_) return command_->first_size(first);
+  command_template::size_bound bound;
+  add_input_size(bound, first);
+  return bound;
 }
 
-std::size_t job_stream::added_input_size(const record& input) const {
-  if (command_) return command_->added_size(input);
-  std::size_t size = 0; // no command: the inputs themselves, joined by spaces
-  for (const std::string& v : input)
-    size += v.size() + 1;
-  return size;
+void job_stream::add_input_size(command_template::size_bound& bound, const record& input) const {
+  if (command_) return command_->add_size(bound, input);
+  for (const std::string& v : input) // no command: the inputs themselves, joined by spaces
+    bound.bytes += v.size() + 1;
 }
 
 bool job_stream::empty_record(const record& r) const {
@@ -447,16 +446,16 @@ std::optional<job> job_stream::next_job() {
                                       : static_cast<std::size_t>(-1);
     }
     job j;
-    std::size_t bytes = 0; // an upper bound of the job's command's size
+    command_template::size_bound size; // bounds the job's command
     while (j.values.records.size() < per_job_) {
       auto r = next_record();
       if (!r) break;
       if (command_limit_ > 0) { // -X/-m/-n: stop before the command grows too long to run
         if (j.values.records.empty()) {
-          bytes = first_command_size(*r);
+          size = first_command_size(*r);
         } else {
-          bytes += added_input_size(*r);
-          if (bytes > command_limit_) {
+          add_input_size(size, *r);
+          if (size.bytes > command_limit_) {
             pending_ = std::move(r);
             break;
           }

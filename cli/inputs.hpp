@@ -155,8 +155,8 @@ private:
   std::optional<job> next_job();
   std::optional<job> next_pipe_block();
   void split_columns(std::string_view value, record& out, const input_position& at) const;
-  std::size_t first_command_size(const record& first) const;
-  std::size_t added_input_size(const record& input) const;
+  command_template::size_bound first_command_size(const record& first) const;
+  void add_input_size(command_template::size_bound& bound, const record& input) const;
   bool empty_record(const record& r) const;
 
   const options& options_;

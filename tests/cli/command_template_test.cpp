@@ -114,27 +114,29 @@ TEST(CommandTemplate, AColumnNumberOutOfRangeIsAnErrorNamingTheReplacementString
   EXPECT_EQ(shell({"echo", "{2147483647}"}, one({"a"})), "echo"); // a column the job lacks: nothing
 }
 
-TEST(CommandTemplate, AddedSizeBoundsWhatOneMoreInputAdds) {
+TEST(CommandTemplate, SizeBoundCoversEveryInputAdded) {
   // For -X (a word repeated per input) and -m (values joined), with quoting growth, literal text
-  // around {}, columns and {#}/{%}: the command for n inputs is at most the one for the first
-  // plus added_size of each other.
-  const std::vector<parmill::cli::record> inputs{{"a b"}, {"it's"}, {""}, {"x", "y z"}, {"plain"}};
+  // around {}, columns that change as inputs come and {#}/{%}: the command for n inputs is at
+  // most first_size grown by add_size for each other. {-2} alone in a word is what template_fuzz
+  // found: with a second input it becomes the first input's long value, not one of the new one's.
+  const std::vector<parmill::cli::record> inputs{
+      {"a b"}, {"it's"}, {""}, {"x", "y z"}, {"plain"}, {std::string(100, 'L')}, {"s"}, {"t"}};
   for (const bool multiple : {false, true})
     for (const std::vector<std::string>& words :
          std::vector<std::vector<std::string>>{{"echo", "pre{}post", "|", "wc"},
                                                {"echo", "{#}{%}{.}x{1}"},
                                                {"cmd"},
-                                               {"echo", "{} {/}", "{2}"}}) {
+                                               {"echo", "{} {/}", "{2}"},
+                                               {"echo", "x{-2}", "{-2}", "{/}"}}) {
       const command_template t(words, false, {}, true, multiple);
       job_values job{.seq = 123456, .slot = 99, .records = {inputs[0]}};
-      std::size_t bound = t.shell_command(job_values{.seq = static_cast<std::size_t>(-1),
-                                                     .slot = static_cast<std::size_t>(-1),
-                                                     .records = {inputs[0]}})
-                              .size();
+      command_template::size_bound bound = t.first_size(inputs[0]);
+      EXPECT_LE(t.shell_command(job).size(), bound.bytes);
       for (std::size_t i = 1; i < inputs.size(); ++i) {
         job.records.push_back(inputs[i]);
-        bound += t.added_size(inputs[i]);
-        EXPECT_LE(t.shell_command(job).size(), bound) << words[1] << " multiple=" << multiple << " n=" << i;
+        t.add_size(bound, inputs[i]);
+        EXPECT_LE(t.shell_command(job).size(), bound.bytes)
+            << words[1] << " multiple=" << multiple << " n=" << i;
       }
     }
 }
