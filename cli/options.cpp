@@ -370,8 +370,9 @@ Inputs:
   --link              link all sources; shorter ones wrap around
   -0, --null          inputs end with a NUL byte instead of a newline
   -d, --delimiter C   inputs end with C (\n, \t, \0 are understood)
-  -C, --colsep RE     split each input into columns {1} {2} ... at the regular expression RE;
-                      whitespace around each column is trimmed
+  -C, --colsep RE     split each input into columns {1} {2} ... at the Perl regular expression
+                      RE (\t, \s+, \d ...; matched on bytes); whitespace around each column
+                      is trimmed
   --header :          the first line names the columns: {name}
   -r, --no-run-if-empty  skip empty inputs
   --shuf              run the jobs in random order (reads all inputs first)
@@ -387,6 +388,7 @@ Replacement strings:
   -N N                exactly N inputs per job ({1}..{N}; the last job may have fewer)
   -X                  as many inputs per job as fit, each with the word around {} repeated
   -m                  as many inputs per job as fit, joined by spaces where {} is
+                      (-X, -m and -n keep each command near 63 KB, as GNU parallel does)
 
 Jobs:
   -j, --jobs N        run N jobs at once; N% of the cores; +N or -N cores; 0 for as many as
