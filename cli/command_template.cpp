@@ -338,9 +338,11 @@ std::string command_template::shell_command(const job_values& job) const {
 
 namespace {
 
-/// An upper bound of one value as the command shows it: quoted, after a space; a modified value
-/// ({.}, {/}, ...) is a part of it and quotes at most 2 bytes longer.
-std::size_t shown_size(const std::string& value) { return shell_quote(value).size() + 3; }
+/// An upper bound of one value as the command shows it, after a space: quoted, and for a modified
+/// value ({.}, {/}, ...: a part of it, or ".") at most 4 bytes longer than the whole one quoted.
+std::size_t shown_size(const std::string& value, bool modified) {
+  return 1 + shell_quote(value).size() + (modified ? 4 : 0);
+}
 
 } // namespace
 
@@ -349,26 +351,31 @@ command_template::size_bound command_template::first_size(const record& first) c
   size_bound bound;
   bound.bytes = shell_command(job_values{.seq = longest, .slot = longest, .records = {first}}).size();
   for (const std::string& v : first)
-    bound.longest_value = std::max(bound.longest_value, shown_size(v));
+    bound.longest_value = std::max(bound.longest_value, shown_size(v, true));
   return bound;
 }
 
 void command_template::add_size(size_bound& bound, const record& input) const {
-  std::size_t values = 0; // every value of the input: what {} gains
-  for (const std::string& v : input) {
-    values += shown_size(v);
-    bound.longest_value = std::max(bound.longest_value, shown_size(v));
-  }
+  for (const std::string& v : input)
+    bound.longest_value = std::max(bound.longest_value, shown_size(v, true));
+  const auto values = [&](const segment& s) { // every value of the input: what {} gains
+    std::size_t n = 0;
+    for (const std::string& v : input)
+      n += shown_size(v, s.mod != modifier::none);
+    return n;
+  };
   std::size_t added = 0;
   for (const word& w : words_) {
-    if (w.per_input && !multiple_) { // -X: the word again, after its separator and a space
-      added += w.separator_before.size() + 1;
+    if (w.per_input && !multiple_) { // -X: the word again, after a space
+      added += 1;
       for (const segment& s : w.segments)
         switch (s.what) {
         case segment::kind::text: added += quote_words_ ? shell_quote(s.text).size() : s.text.size(); break;
         case segment::kind::seq:
         case segment::kind::slot: added += std::numeric_limits<std::size_t>::digits10 + 1; break;
-        case segment::kind::value: added += values; break;
+        case segment::kind::value: // its columns, joined by spaces: no space before the first
+          added += s.column == 0 ? values(s) - (input.empty() ? 0 : 1) : bound.longest_value;
+          break;
         }
       continue;
     }
@@ -377,10 +384,10 @@ void command_template::add_size(size_bound& bound, const record& input) const {
     bool has_value = false;
     for (const segment& s : w.segments)
       if (s.what == segment::kind::value) {
-        added += s.column == 0 ? values : bound.longest_value;
+        added += s.column == 0 ? values(s) : bound.longest_value;
         has_value = true;
       }
-    if (has_value) added += w.separator_before.size() + 1;
+    if (has_value) added += w.separator_before.size();
   }
   bound.bytes += added;
 }
