@@ -1,10 +1,15 @@
 // cli/command_template.cpp: replacement strings, GNU parallel's quoting, and the no-shell test.
 #include "command_template.hpp"
 
+#include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <cstdlib>
+#include <limits>
 #include <string_view>
 #include <unistd.h>
+
+#include "options.hpp"
 
 namespace parmill::cli {
 namespace {
@@ -130,7 +135,11 @@ command_template::parse_word(const std::string& text, const std::map<std::string
       s.what = segment::kind::slot;
       rest = {};
     } else if (digits > (rest.empty() || rest[0] != '-' ? 0U : 1U)) {
-      s.column = std::stoi(std::string(rest.substr(0, digits)));
+      const auto [end, error] = std::from_chars(rest.data(), rest.data() + digits, s.column);
+      if (error != std::errc{} || end != rest.data() + digits)
+        throw usage_error("the replacement string {" + inside +
+                          "}: the column number is out of range (at most " +
+                          std::to_string(std::numeric_limits<int>::max()) + ")");
       if (s.column == 0) known = false;
       rest.remove_prefix(digits);
     } else if (const auto named = names.find(inside.substr(0, inside.find_first_of("./")));
@@ -217,17 +226,21 @@ command_template::command_template(const std::vector<std::string>& words, bool q
     needs_shell_ = true;
 }
 
+std::string command_template::modified(modifier mod, const std::string& v) {
+  switch (mod) {
+  case modifier::none: return v;
+  case modifier::no_extension: return without_extension(v);
+  case modifier::basename: return base_name(v);
+  case modifier::dirname: return dir_name(v);
+  case modifier::basename_no_extension: return without_extension(base_name(v));
+  }
+  return v;
+}
+
 void command_template::values_of(const segment& s, const job_values& job, const record* one, bool quoted,
                                  std::vector<std::string>& out) const {
   const auto transform = [&](const std::string& v) {
-    std::string t;
-    switch (s.mod) {
-    case modifier::none: t = v; break;
-    case modifier::no_extension: t = without_extension(v); break;
-    case modifier::basename: t = base_name(v); break;
-    case modifier::dirname: t = dir_name(v); break;
-    case modifier::basename_no_extension: t = without_extension(base_name(v)); break;
-    }
+    std::string t = modified(s.mod, v);
     return quoted ? shell_quote(t) : t;
   };
   if (s.column == 0) {
@@ -321,6 +334,62 @@ std::string command_template::shell_command(const job_values& job) const {
     first = false;
   }
   return command;
+}
+
+namespace {
+
+/// An upper bound of one value as the command shows it, after a space: quoted, and for a modified
+/// value ({.}, {/}, ...: a part of it, or ".") at most 4 bytes longer than the whole one quoted.
+std::size_t shown_size(const std::string& value, bool modified) {
+  return 1 + shell_quote(value).size() + (modified ? 4 : 0);
+}
+
+} // namespace
+
+command_template::size_bound command_template::first_size(const record& first) const {
+  constexpr auto longest = std::numeric_limits<std::size_t>::max(); // {#} and {%} at their longest
+  size_bound bound;
+  bound.bytes = shell_command(job_values{.seq = longest, .slot = longest, .records = {first}}).size();
+  for (const std::string& v : first)
+    bound.longest_value = std::max(bound.longest_value, shown_size(v, true));
+  return bound;
+}
+
+void command_template::add_size(size_bound& bound, const record& input) const {
+  for (const std::string& v : input)
+    bound.longest_value = std::max(bound.longest_value, shown_size(v, true));
+  const auto values = [&](const segment& s) { // every value of the input: what {} gains
+    std::size_t n = 0;
+    for (const std::string& v : input)
+      n += shown_size(v, s.mod != modifier::none);
+    return n;
+  };
+  std::size_t added = 0;
+  for (const word& w : words_) {
+    if (w.per_input && !multiple_) { // -X: the word again, after a space
+      added += 1;
+      for (const segment& s : w.segments)
+        switch (s.what) {
+        case segment::kind::text: added += quote_words_ ? shell_quote(s.text).size() : s.text.size(); break;
+        case segment::kind::seq:
+        case segment::kind::slot: added += std::numeric_limits<std::size_t>::digits10 + 1; break;
+        case segment::kind::value: // its columns, joined by spaces: no space before the first
+          added += s.column == 0 ? values(s) - (input.empty() ? 0 : 1) : bound.longest_value;
+          break;
+        }
+      continue;
+    }
+    // Rendered once: {} gains the input's values; a column ({2}, {-1}) may now be any value of the
+    // job, at most the longest; a word made only of missing columns appears, with its separator.
+    bool has_value = false;
+    for (const segment& s : w.segments)
+      if (s.what == segment::kind::value) {
+        added += s.column == 0 ? values(s) : bound.longest_value;
+        has_value = true;
+      }
+    if (has_value) added += w.separator_before.size();
+  }
+  bound.bytes += added;
 }
 
 std::vector<std::string> command_template::argv(const job_values& job) const { return render(job, false); }

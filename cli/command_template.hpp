@@ -35,7 +35,8 @@ struct job_values {
 /// A parsed command. Not thread-safe to build; rendering is const and thread-safe.
 class command_template {
 public:
-  /// Parses the command's words. `quote_words` (-q) makes each word one literal argument;
+  /// Parses the command's words. Throws `usage_error` naming a replacement string whose column
+  /// number does not fit in an int. `quote_words` (-q) makes each word one literal argument;
   /// `column_names` (from --header) enables `{name}`; `append_all` adds ` {}` when the command
   /// has no replacement string; `multiple` (-m) joins several inputs where `{}` is instead of
   /// repeating the word around it (-X, and the default for several inputs).
@@ -51,6 +52,18 @@ public:
   [[nodiscard]] bool needs_shell() const noexcept { return needs_shell_; }
   /// True when the command contains a replacement string of its own.
   [[nodiscard]] bool has_replacement() const noexcept { return has_replacement_; }
+
+  /// An upper bound of the size of a job's shell command as inputs are added to it, for packing
+  /// several inputs in one job (-X, -m, -n): quoting, the text around `{}` repeated by -X, columns
+  /// that change as inputs come, and `{#}`/`{%}` at their longest are all counted.
+  struct size_bound {
+    std::size_t bytes = 0;         ///< the command is at most this long
+    std::size_t longest_value = 0; ///< the longest value of the job so far, as shown
+  };
+  /// The bound for a job of one input: its command rendered (with the longest {#} and {%}).
+  [[nodiscard]] size_bound first_size(const record& first) const;
+  /// Grows `bound` by what adding `input` to the job can add to its command.
+  void add_size(size_bound& bound, const record& input) const;
 
   /// Renders `text` (a --tagstring) for a job: replacement strings filled in, nothing quoted.
   [[nodiscard]] std::string render_plain(const job_values& job) const;
@@ -70,6 +83,7 @@ private:
   };
 
   std::vector<std::string> render(const job_values& job, bool quoted) const;
+  static std::string modified(modifier mod, const std::string& value);
   void values_of(const segment& s, const job_values& job, const record* one, bool quoted,
                  std::vector<std::string>& out) const;
   static std::vector<segment> parse_word(const std::string& text,

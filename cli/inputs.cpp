@@ -5,22 +5,159 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
+#include <stdexcept>
+#include <unistd.h>
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+extern char** environ;
 
 namespace parmill::cli {
 namespace {
 
-constexpr std::size_t max_line_bytes = 128 * 1024; // -X/-m: a job's arguments stay under this
-constexpr std::size_t spread_lookahead = 65536;    // -X/-m: inputs read ahead to spread them evenly
+constexpr std::size_t spread_lookahead = 65536; // -X/-m: inputs read ahead to spread them evenly
 constexpr std::size_t pipe_read_bytes = 64 * 1024;
 
-std::string trim(const std::string& s) {
-  const auto first = s.find_first_not_of(" \t");
-  if (first == std::string::npos) return {};
-  const auto last = s.find_last_not_of(" \t");
+/// --colsep's limits: a match that needs more gives up with an error instead of running for ever.
+constexpr std::uint32_t colsep_match_limit = 10'000'000; // PCRE2's own default, made explicit
+constexpr std::uint32_t colsep_heap_limit_kib = 64 * 1024;
+constexpr std::size_t colsep_jit_stack_bytes = 1024 * 1024;
+
+/// `s` without the whitespace Perl's \s matches at either end (GNU parallel's --trim lr).
+std::string_view trim(std::string_view s) {
+  constexpr std::string_view perl_space = " \t\n\r\f\v";
+  const auto first = s.find_first_not_of(perl_space);
+  if (first == std::string_view::npos) return {};
+  const auto last = s.find_last_not_of(perl_space);
   return s.substr(first, last - first + 1);
 }
 
+/// PCRE2's text for `error`.
+std::string pcre2_message(int error) {
+  PCRE2_UCHAR buffer[256];
+  if (pcre2_get_error_message(error, buffer, sizeof buffer) < 0) return "error " + std::to_string(error);
+  return reinterpret_cast<const char*>(buffer);
+}
+
+/// At most 40 bytes of `value`, printable, for a message.
+std::string excerpt(std::string_view value) {
+  std::string out;
+  for (unsigned char c : value.substr(0, 40))
+    out += (c >= 0x20 && c < 0x7f) ? std::string(1, static_cast<char>(c)) : "?";
+  return value.size() > 40 ? out + "..." : out;
+}
+
 } // namespace
+
+std::string describe(const input_position& at) {
+  std::string where = "input " + std::to_string(at.number);
+  if (at.source == nullptr) return where;
+  if (at.source->from == input_source::kind::values) return where + " (:::)";
+  if (at.source->path == "-") return where + " (standard input)";
+  return where + " (file '" + at.source->path + "')";
+}
+
+// --- --colsep --------------------------------------------------------------------------------------
+
+/// The compiled expression and what matching it needs; freed with it.
+struct column_splitter::compiled {
+  pcre2_code* code = nullptr;
+  pcre2_match_data* data = nullptr;
+  pcre2_match_context* context = nullptr;
+  pcre2_jit_stack* jit_stack = nullptr;
+  std::uint32_t groups = 0;
+  ~compiled() {
+    pcre2_jit_stack_free(jit_stack);
+    pcre2_match_context_free(context);
+    pcre2_match_data_free(data);
+    pcre2_code_free(code);
+  }
+};
+
+column_splitter::column_splitter(const std::string& pattern)
+    : pattern_(pattern), compiled_(std::make_unique<compiled>()) {
+  int error = 0;
+  PCRE2_SIZE offset = 0;
+  // No PCRE2_UTF: bytes, as GNU parallel's Perl reads them; Perl's syntax is PCRE2's default.
+  compiled_->code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(), 0, &error,
+                                  &offset, nullptr);
+  if (compiled_->code == nullptr)
+    throw usage_error("--colsep '" + pattern + "' is not a regular expression: " + pcre2_message(error) +
+                      " (at offset " + std::to_string(offset) + ")");
+  pcre2_pattern_info(compiled_->code, PCRE2_INFO_CAPTURECOUNT, &compiled_->groups);
+  compiled_->data = pcre2_match_data_create_from_pattern(compiled_->code, nullptr);
+  compiled_->context = pcre2_match_context_create(nullptr);
+  if (compiled_->data == nullptr || compiled_->context == nullptr) throw std::bad_alloc();
+  pcre2_set_match_limit(compiled_->context, colsep_match_limit);
+  pcre2_set_heap_limit(compiled_->context, colsep_heap_limit_kib);
+  if (pcre2_jit_compile(compiled_->code, PCRE2_JIT_COMPLETE) == 0) {
+    compiled_->jit_stack = pcre2_jit_stack_create(32 * 1024, colsep_jit_stack_bytes, nullptr);
+    if (compiled_->jit_stack != nullptr)
+      pcre2_jit_stack_assign(compiled_->context, nullptr, compiled_->jit_stack);
+  }
+}
+
+column_splitter::~column_splitter() = default;
+
+void column_splitter::split(std::string_view value, record& out, const input_position& at) const {
+  if (value.empty()) {
+    out.emplace_back();
+    return;
+  }
+  const auto subject = reinterpret_cast<PCRE2_SPTR>(value.data());
+  std::size_t column_start = 0;
+  for (;;) {
+    // Perl's split: no match may be empty where the last one ended (nor at the very start).
+    int found = pcre2_match(compiled_->code, subject, value.size(), column_start, PCRE2_NOTEMPTY_ATSTART,
+                            compiled_->data, compiled_->context);
+    if (found == PCRE2_ERROR_JIT_STACKLIMIT) // the interpreter keeps its frames on the heap
+      found = pcre2_match(compiled_->code, subject, value.size(), column_start,
+                          PCRE2_NOTEMPTY_ATSTART | PCRE2_NO_JIT, compiled_->data, compiled_->context);
+    if (found == PCRE2_ERROR_NOMATCH) break;
+    const PCRE2_SIZE* span = pcre2_get_ovector_pointer(compiled_->data);
+    if (found < 0 || span[0] < column_start || span[0] > span[1])
+      throw std::runtime_error("--colsep '" + pattern_ + "': cannot split " + describe(at) + " ('" +
+                               excerpt(value) +
+                               "'): " + (found < 0 ? pcre2_message(found) : "\\K moved the match's start"));
+    out.emplace_back(trim(value.substr(column_start, span[0] - column_start)));
+    for (std::uint32_t g = 1; g <= compiled_->groups; ++g) { // captured separators are columns too
+      const bool set = g < static_cast<std::uint32_t>(found) && span[2 * g] != PCRE2_UNSET;
+      out.emplace_back(set ? trim(value.substr(span[2 * g], span[2 * g + 1] - span[2 * g])) : "");
+    }
+    column_start = span[1];
+  }
+  out.emplace_back(trim(value.substr(column_start)));
+}
+
+// --- -X / -m / -n ----------------------------------------------------------------------------------
+
+std::optional<command_template> make_command(const options& o,
+                                             const std::map<std::string, std::size_t>& names) {
+  if (o.command.empty()) return std::nullopt;
+  const bool no_arguments = o.exact_args && *o.exact_args == 0;
+  // Several inputs in one word are joined (-m, and -n without -X) or the word is repeated (-X, -N).
+  const bool join = o.multiple_args || (o.max_args > 0 && !o.context_replace && !o.exact_args);
+  return command_template(o.command, o.quote, names, !o.pipe && !no_arguments, join);
+}
+
+std::size_t packed_command_limit() {
+  const long page = sysconf(_SC_PAGESIZE);
+  const std::size_t one_argument = 32 * static_cast<std::size_t>(page > 0 ? page : 4096) - 1;
+  const long arg_max = sysconf(_SC_ARG_MAX);
+  std::size_t environment = 0;
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e)
+    environment += std::strlen(*e) + 1 + sizeof(char*);
+  // The job's own variables (PARALLEL_SEQ, PARALLEL_JOBSLOT), the shell's path and -c: 4 KiB.
+  const std::size_t reserved = environment + 4096;
+  const std::size_t total = arg_max > 0 && static_cast<std::size_t>(arg_max) > reserved
+                                ? static_cast<std::size_t>(arg_max) - reserved
+                                : 0;
+  // Without a shell, each argument (at least 2 bytes of the command) also takes a pointer.
+  const std::size_t longest = std::min(one_argument, total / (1 + sizeof(char*) / 2));
+  return longest > 3000 + 2 * 1024 ? (longest - 3000) / 2 : 1024;
+}
 
 value_reader::value_reader(const input_source& source, char delimiter)
     : source_(&source), delimiter_(delimiter) {
@@ -65,15 +202,10 @@ std::size_t value_reader::read_raw(char* buffer, std::size_t size) {
 
 job_stream::job_stream(const options& o, std::set<std::size_t> skip, const std::atomic<bool>* stop)
     : options_(o), skip_(std::move(skip)), stop_(stop) {
-  if (o.colsep) {
-    try {
-      colsep_.emplace(*o.colsep, std::regex::extended);
-    } catch (const std::regex_error& e) {
-      throw usage_error("--colsep: '" + *o.colsep + "' is not a regular expression: " + e.what());
-    }
-  } else if (o.header) {
-    colsep_.emplace("\t", std::regex::extended);
-  }
+  if (o.colsep)
+    colsep_ = std::make_unique<column_splitter>(*o.colsep);
+  else if (o.header)
+    colsep_ = std::make_unique<column_splitter>("\t");
   static const input_source standard_input{
       .from = input_source::kind::file, .values = {}, .path = "-", .linked = false};
   std::vector<const input_source*> sources;
@@ -82,22 +214,23 @@ job_stream::job_stream(const options& o, std::set<std::size_t> skip, const std::
   if (sources.empty()) sources.push_back(&standard_input);
 
   if (o.pipe) {
-    streaming_.push_back(std::make_unique<value_reader>(*sources[0], o.delimiter));
+    streaming_.push_back(open_reader(*sources[0]));
     if (o.header) {
-      if (auto line = streaming_[0]->next()) header_line_ = *line + o.delimiter;
+      if (auto line = streaming_[0].reader->next()) header_line_ = *line + o.delimiter;
     }
     return;
   }
   if (o.link) {
     wrap_ = true;
     for (const input_source* s : sources) {
-      value_reader reader(*s, o.delimiter);
+      numbered_reader reader = open_reader(*s);
       std::vector<std::string> values;
-      while (auto v = reader.next())
+      while (auto v = read_value(reader))
         values.push_back(std::move(*v));
       linked_rows_ = linked_values_.empty() ? values.size() : std::max(linked_rows_, values.size());
       if (values.empty()) linked_rows_ = 0;
       linked_values_.push_back(std::move(values));
+      linked_sources_.push_back(s);
     }
     if (std::any_of(linked_values_.begin(), linked_values_.end(), [](const auto& v) { return v.empty(); }))
       linked_rows_ = 0;
@@ -105,24 +238,24 @@ job_stream::job_stream(const options& o, std::set<std::size_t> skip, const std::
     // Group 0 (the first source and those linked to it) streams; each later group is read now.
     std::size_t i = 0;
     do
-      streaming_.push_back(std::make_unique<value_reader>(*sources[i++], o.delimiter));
+      streaming_.push_back(open_reader(*sources[i++]));
     while (i < sources.size() && sources[i]->linked);
     while (i < sources.size()) {
-      std::vector<std::unique_ptr<value_reader>> group;
+      std::vector<numbered_reader> group;
       do
-        group.push_back(std::make_unique<value_reader>(*sources[i++], o.delimiter));
+        group.push_back(open_reader(*sources[i++]));
       while (i < sources.size() && sources[i]->linked);
       std::vector<record> rows;
       for (;;) {
         record row;
         bool complete = true;
         for (auto& reader : group) {
-          auto v = reader->next();
+          auto v = read_value(reader);
           if (!v) {
             complete = false;
             break;
           }
-          split_columns(*v, row);
+          split_columns(*v, row, reader.at);
         }
         if (!complete) break;
         rows.push_back(std::move(row));
@@ -135,11 +268,13 @@ job_stream::job_stream(const options& o, std::set<std::size_t> skip, const std::
     // The first value of every source names its columns.
     record names;
     if (wrap_) {
-      for (auto& values : linked_values_)
+      for (std::size_t s = 0; s < linked_values_.size(); ++s) {
+        auto& values = linked_values_[s];
         if (!values.empty()) {
-          split_columns(values.front(), names);
+          split_columns(values.front(), names, input_position{linked_sources_[s], 1});
           values.erase(values.begin());
         }
+      }
       linked_rows_ = 0;
       for (const auto& values : linked_values_)
         linked_rows_ = std::max(linked_rows_, values.size());
@@ -147,7 +282,7 @@ job_stream::job_stream(const options& o, std::set<std::size_t> skip, const std::
         linked_rows_ = 0;
     } else {
       for (auto& reader : streaming_)
-        if (auto v = reader->next()) split_columns(*v, names);
+        if (auto v = read_value(reader)) split_columns(*v, names, reader.at);
       for (auto& rows : fixed_)
         if (!rows.empty()) {
           names.insert(names.end(), rows.front().begin(), rows.front().end());
@@ -163,17 +298,63 @@ job_stream::job_stream(const options& o, std::set<std::size_t> skip, const std::
     per_job_ = o.max_args;
   pack_ = (o.context_replace || o.multiple_args) && !o.exact_args;
   if (pack_ && !o.max_args) per_job_ = 0; // decided from the look-ahead
+  if (!o.exact_args && (pack_ || per_job_ > 1)) {
+    command_ = make_command(o, names_);
+    command_limit_ = packed_command_limit();
+  }
 }
 
-void job_stream::split_columns(const std::string& value, record& out) const {
+job_stream::numbered_reader job_stream::open_reader(const input_source& source) const {
+  return numbered_reader{std::make_unique<value_reader>(source, options_.delimiter),
+                         input_position{&source, 0}};
+}
+
+std::optional<std::string> job_stream::read_value(numbered_reader& r) {
+  auto value = r.reader->next();
+  if (!value) return std::nullopt;
+  ++r.at.number;
+  if (value->find('\0') != std::string::npos) return without_nul(std::move(*value), r.at);
+  return value;
+}
+
+std::string job_stream::without_nul(std::string value, const input_position& at) {
+  // As GNU parallel 20221122 does: NUL cannot be passed in an argument, so it becomes \0.
+  if (!warned_nul_) {
+    warned_nul_ = true;
+    const std::string warning = "parmill: Warning: " + describe(at) +
+                                " contains a NUL byte; it is passed on as \\0 (a NUL cannot be passed in "
+                                "an argument), as is every later one. Did you mean -0/--null?\n";
+    (void)!::write(STDERR_FILENO, warning.data(), warning.size());
+  }
+  std::string out;
+  out.reserve(value.size() + 8);
+  for (char c : value)
+    if (c == '\0')
+      out += "\\0";
+    else
+      out.push_back(c);
+  return out;
+}
+
+void job_stream::split_columns(std::string_view value, record& out, const input_position& at) const {
   if (!colsep_) {
-    out.push_back(value);
+    out.emplace_back(value);
     return;
   }
-  std::sregex_token_iterator it(value.begin(), value.end(), *colsep_, -1), end;
-  for (; it != end; ++it)
-    out.push_back(trim(it->str()));
-  if (value.empty()) out.emplace_back();
+  colsep_->split(value, out, at);
+}
+
+command_template::size_bound job_stream::first_command_size(const record& first) const {
+  if (command_) return command_->first_size(first);
+  command_template::size_bound bound;
+  add_input_size(bound, first);
+  return bound;
+}
+
+void job_stream::add_input_size(command_template::size_bound& bound, const record& input) const {
+  if (command_) return command_->add_size(bound, input);
+  for (const std::string& v : input) // no command: the inputs themselves, joined by spaces
+    bound.bytes += v.size() + 1;
 }
 
 bool job_stream::empty_record(const record& r) const {
@@ -187,20 +368,23 @@ std::optional<record> job_stream::next_raw_record() {
   if (wrap_) {
     if (linked_row_ >= linked_rows_) return std::nullopt;
     record r;
-    for (const auto& values : linked_values_)
-      split_columns(values[linked_row_ % values.size()], r);
+    for (std::size_t s = 0; s < linked_values_.size(); ++s) {
+      const auto& values = linked_values_[s];
+      const std::size_t at = linked_row_ % values.size();
+      split_columns(values[at], r, input_position{linked_sources_[s], at + 1 + (options_.header ? 1 : 0)});
+    }
     ++linked_row_;
     return r;
   }
   if (!outer_) {
     record r;
     for (auto& reader : streaming_) {
-      auto v = reader->next();
+      auto v = read_value(reader);
       if (!v) {
         ended_ = true;
         return std::nullopt;
       }
-      split_columns(*v, r);
+      split_columns(*v, r, reader.at);
     }
     if (std::any_of(fixed_.begin(), fixed_.end(), [](const auto& rows) { return rows.empty(); })) {
       ended_ = true;
@@ -229,6 +413,11 @@ std::optional<record> job_stream::next_raw_record() {
 }
 
 std::optional<record> job_stream::next_record() {
+  if (pending_) {
+    std::optional<record> r = std::move(pending_);
+    pending_.reset();
+    return r;
+  }
   if (lookahead_pos_ < lookahead_.size()) return std::move(lookahead_[lookahead_pos_++]);
   return read_record();
 }
@@ -257,16 +446,22 @@ std::optional<job> job_stream::next_job() {
                                       : static_cast<std::size_t>(-1);
     }
     job j;
-    std::size_t bytes = 0;
+    command_template::size_bound size; // bounds the job's command
     while (j.values.records.size() < per_job_) {
       auto r = next_record();
       if (!r) break;
-      std::size_t size = 0;
-      for (const std::string& v : *r)
-        size += v.size() + 3;
+      if (command_limit_ > 0) { // -X/-m/-n: stop before the command grows too long to run
+        if (j.values.records.empty()) {
+          size = first_command_size(*r);
+        } else {
+          add_input_size(size, *r);
+          if (size.bytes > command_limit_) {
+            pending_ = std::move(r);
+            break;
+          }
+        }
+      }
       j.values.records.push_back(std::move(*r));
-      bytes += size;
-      if (pack_ && bytes >= max_line_bytes) break;
     }
     if (lookahead_pos_ == lookahead_.size() && !lookahead_.empty()) {
       lookahead_.clear();
@@ -306,7 +501,7 @@ std::optional<job> job_stream::next_pipe_block() {
       if (cut != std::string::npos || pipe_eof_) break;
       const std::size_t old = pipe_buffer_.size();
       pipe_buffer_.resize(old + pipe_read_bytes);
-      const std::size_t got = streaming_[0]->read_raw(pipe_buffer_.data() + old, pipe_read_bytes);
+      const std::size_t got = streaming_[0].reader->read_raw(pipe_buffer_.data() + old, pipe_read_bytes);
       pipe_buffer_.resize(old + got);
       if (got == 0) pipe_eof_ = true;
     }

@@ -8,9 +8,9 @@
 #include <memory>
 #include <optional>
 #include <random>
-#include <regex>
 #include <set>
 #include <string>
+#include <string_view>
 #include <tuple>
 #include <vector>
 
@@ -56,6 +56,54 @@ private:
   std::size_t capacity_ = 0;
 };
 
+/// The command's template for these options and column names; none when each input is a command.
+[[nodiscard]] std::optional<command_template> make_command(const options& o,
+                                                           const std::map<std::string, std::size_t>& names);
+
+/// The most bytes a job's command may have when -X, -m or -n put several inputs in one job, as
+/// GNU parallel computes its usable command length: (the longest command this system runs - 3000)
+/// / 2, near 63 KB on Linux. The longest command is the smaller of one argument's limit
+/// (MAX_ARG_STRLEN, 32 pages: `bash -c` gets the whole command as one argument) and what ARG_MAX
+/// leaves after this program's environment, with room for one pointer per argument when the job
+/// runs without a shell. A single input longer than this still gets a job of its own.
+[[nodiscard]] std::size_t packed_command_limit();
+
+/// Where an input came from, for messages: its source and its number in that source, from 1.
+struct input_position {
+  const input_source* source = nullptr;
+  std::size_t number = 0;
+};
+
+/// "input 3 (file 'x')", "input 1 (standard input)", "input 2 (:::)".
+[[nodiscard]] std::string describe(const input_position& at);
+
+/// Splits an input into columns at a Perl regular expression, as GNU parallel's --colsep does:
+/// Perl's `split /RE/, $input, -1` (captured groups are columns too; a zero-length match at the
+/// start makes no empty column), each column trimmed of Perl's whitespace (\s); an empty input
+/// is one empty column. The expression and the input are bytes, not UTF-8 (as in GNU parallel's
+/// Perl): `.` is one byte, `\xff` the byte 0xff, and no input is invalid. Matched with PCRE2
+/// (JIT-compiled where available) under a match limit and a heap limit: no input can exhaust the
+/// stack or make a match run for ever; one that reaches a limit is an error naming the input.
+/// Not thread-safe (one set of match data).
+class column_splitter {
+public:
+  /// Compiles `pattern`. Throws `usage_error` naming `--colsep`, the pattern and the offset of the
+  /// mistake when it is not a regular expression.
+  explicit column_splitter(const std::string& pattern);
+  ~column_splitter();
+  column_splitter(const column_splitter&) = delete;
+  column_splitter& operator=(const column_splitter&) = delete;
+
+  /// Appends the columns of `value` to `out`. Throws `std::runtime_error` naming --colsep and
+  /// `at` when a match reaches a limit (or fails otherwise).
+  void split(std::string_view value, record& out, const input_position& at) const;
+
+private:
+  struct compiled;
+  std::string pattern_;
+  std::unique_ptr<compiled> compiled_;
+};
+
 /// The jobs of a run, in order, as an input range: each source read lazily where the order
 /// allows (the first source, or all of them when linked, streams; later sources of a cross
 /// product are read once and kept). Not thread-safe; parmill::map reads it under its own lock.
@@ -93,30 +141,45 @@ public:
   std::default_sentinel_t end() const { return {}; }
 
 private:
+  /// A source's reader, and how many values it has given (for messages).
+  struct numbered_reader {
+    std::unique_ptr<value_reader> reader;
+    input_position at;
+  };
+  numbered_reader open_reader(const input_source& source) const;
+  std::optional<std::string> read_value(numbered_reader& r);
+  std::string without_nul(std::string value, const input_position& at);
   std::optional<record> next_record();
   std::optional<record> read_record();
   std::optional<record> next_raw_record();
   std::optional<job> next_job();
   std::optional<job> next_pipe_block();
-  void split_columns(const std::string& value, record& out) const;
+  void split_columns(std::string_view value, record& out, const input_position& at) const;
+  command_template::size_bound first_command_size(const record& first) const;
+  void add_input_size(command_template::size_bound& bound, const record& input) const;
   bool empty_record(const record& r) const;
 
   const options& options_;
-  std::vector<std::unique_ptr<value_reader>> streaming_; // read together, in lockstep
-  std::vector<std::vector<record>> fixed_;               // later groups of a cross product, read once
+  std::vector<numbered_reader> streaming_; // read together, in lockstep
+  std::vector<std::vector<record>> fixed_; // later groups of a cross product, read once
   std::vector<std::size_t> odometer_;
   std::optional<record> outer_;
   bool wrap_ = false; // --link: all sources kept, shorter ones wrap
   std::vector<std::vector<std::string>> linked_values_;
+  std::vector<const input_source*> linked_sources_;
   std::size_t linked_row_ = 0, linked_rows_ = 0;
-  std::optional<std::regex> colsep_;
+  std::unique_ptr<column_splitter> colsep_;
+  std::optional<command_template> command_; // -X/-m/-n: measures what fits in one job
+  std::size_t command_limit_ = 0;
+  bool warned_nul_ = false;
   std::map<std::string, std::size_t> names_;
   std::string header_line_; // --pipe --header: prepended to each block
   std::set<std::size_t> skip_;
   const std::atomic<bool>* stop_;
   std::size_t seq_ = 0;
-  std::size_t per_job_ = 1; // inputs per job
-  bool pack_ = false;       // -X/-m: as many as fit
+  std::size_t per_job_ = 1;       // inputs per job
+  bool pack_ = false;             // -X/-m: as many as fit
+  std::optional<record> pending_; // read, but did not fit in the previous job
   std::vector<record> lookahead_;
   std::size_t lookahead_pos_ = 0;
   bool ended_ = false;

@@ -15,7 +15,7 @@ bool is_separator(const std::string& word) {
   return word == ":::" || word == "::::" || word == ":::+" || word == "::::+";
 }
 
-/// A non-negative integer, or nothing.
+/// A non-negative integer written in decimal digits that fits in 18 of them, or nothing.
 std::optional<std::size_t> to_count(const std::string& text) {
   if (text.empty() || text.size() > 18 ||
       !std::all_of(text.begin(), text.end(), [](unsigned char c) { return std::isdigit(c); }))
@@ -23,17 +23,44 @@ std::optional<std::size_t> to_count(const std::string& text) {
   return static_cast<std::size_t>(std::stoull(text));
 }
 
-/// A non-negative decimal number, or nothing.
+/// A non-negative decimal number, digits with at most one point ("1", "0.5", ".5", "2."): no sign,
+/// exponent, hexadecimal, infinity or NaN, and at most 18 digits before the point; or nothing.
 std::optional<double> to_number(const std::string& text) {
-  if (text.empty()) return std::nullopt;
-  std::size_t used = 0;
-  try {
-    const double v = std::stod(text, &used);
-    if (used != text.size() || !std::isfinite(v) || v < 0) return std::nullopt;
-    return v;
-  } catch (const std::exception&) {
+  const auto point = text.find('.');
+  const std::string whole = text.substr(0, point);
+  const std::string fraction = point == std::string::npos ? "" : text.substr(point + 1);
+  const auto digits = [](const std::string& s) {
+    return std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c); });
+  };
+  if (whole.size() + fraction.size() == 0 || whole.size() > 18 || !digits(whole) || !digits(fraction))
     return std::nullopt;
-  }
+  return std::strtod(text.c_str(), nullptr);
+}
+
+/// `text` as a whole number in [least, most], or a usage_error that names `option` and the value.
+std::size_t parse_count(const std::string& option, const std::string& text, std::size_t least,
+                        std::size_t most) {
+  const auto n = to_count(text);
+  if (!n || *n < least || *n > most)
+    throw usage_error(option + ": '" + text + "' is not a whole number from " + std::to_string(least) +
+                      " to " + std::to_string(most));
+  return *n;
+}
+
+/// A duration in seconds with an optional s/m/h/d suffix, from 0 (when `zero_allowed`) up to
+/// max_seconds; nothing when `text` is not one.
+std::optional<double> to_seconds(const std::string& text, bool zero_allowed) {
+  if (text.empty()) return std::nullopt;
+  static const std::string suffixes = "smhd";
+  static constexpr double units[] = {1, 60, 3600, 86400};
+  const auto suffix = suffixes.find(text.back());
+  const double unit = suffix == std::string::npos ? 1 : units[suffix];
+  const std::string digits = suffix == std::string::npos ? text : text.substr(0, text.size() - 1);
+  const auto n = to_number(digits);
+  if (!n) return std::nullopt;
+  const double seconds = *n * unit;
+  if ((seconds <= 0 && !zero_allowed) || seconds > max_seconds) return std::nullopt;
+  return seconds;
 }
 
 /// Splits the words after the options into the command and the input sources.
@@ -68,6 +95,40 @@ void split_command_and_sources(const std::vector<std::string>& words, options& o
   }
 }
 
+/// `--delay`'s value: seconds from 0 to max_seconds, with an optional s/m/h/d suffix.
+double parse_delay(const std::string& value) {
+  const auto seconds = to_seconds(value, true);
+  if (!seconds)
+    throw usage_error("--delay: '" + value +
+                      "' is not a duration (seconds, from 0 to 1000000000, with s, m, h or d)");
+  return *seconds;
+}
+
+/// `--block`'s value: a size from 1 byte to max_block_bytes.
+std::size_t parse_block(const std::string& value) {
+  const auto bad = [&] {
+    return usage_error("--block: '" + value +
+                       "' is not a block size from 1 byte to 2G-1 (a number with k, K, m, M, g or G)");
+  };
+  std::size_t bytes = 0;
+  try {
+    bytes = parse_size(value);
+  } catch (const usage_error&) {
+    throw bad();
+  }
+  if (bytes > max_block_bytes) throw bad();
+  return bytes;
+}
+
+/// `-d`'s value: one character, or \n, \t, \0 as GNU parallel writes them.
+char parse_delimiter(const std::string& value) {
+  if (value == "\\n") return '\n';
+  if (value == "\\t") return '\t';
+  if (value == "\\0") return '\0';
+  if (value.size() == 1) return value[0];
+  throw usage_error("-d/--delimiter: '" + value + "' must be one character (or \\n, \\t, \\0)");
+}
+
 } // namespace
 
 std::size_t parse_jobs(const std::string& value, std::size_t cores, std::size_t max_jobs) {
@@ -79,15 +140,15 @@ std::size_t parse_jobs(const std::string& value, std::size_t cores, std::size_t 
   if (value.back() == '%') {
     const auto percent = to_number(value.substr(0, value.size() - 1));
     if (!percent) throw bad();
-    return std::clamp<std::size_t>(
-        static_cast<std::size_t>(std::floor(static_cast<double>(cores) * *percent / 100.0)), 1, max_jobs);
+    const double jobs = std::floor(static_cast<double>(cores) * *percent / 100.0);
+    return std::clamp<std::size_t>(static_cast<std::size_t>(std::min(jobs, static_cast<double>(max_jobs))), 1,
+                                   max_jobs);
   }
   if (value[0] == '+' || value[0] == '-') {
     const auto n = to_count(value.substr(1));
     if (!n) throw bad();
-    const long long jobs = value[0] == '+' ? static_cast<long long>(cores + *n)
-                                           : static_cast<long long>(cores) - static_cast<long long>(*n);
-    return std::clamp<std::size_t>(static_cast<std::size_t>(std::max(1LL, jobs)), 1, max_jobs);
+    if (value[0] == '+') return std::clamp<std::size_t>(cores + *n, 1, max_jobs);
+    return std::clamp<std::size_t>(*n < cores ? cores - *n : 1, 1, max_jobs);
   }
   const auto n = to_count(value);
   if (!n) throw bad();
@@ -97,7 +158,7 @@ std::size_t parse_jobs(const std::string& value, std::size_t cores, std::size_t 
 
 std::size_t parse_size(const std::string& value) {
   const auto bad = [&] {
-    return usage_error("'" + value + "' is not a size (a number with k, K, m, M, g, G, t or T)");
+    return usage_error("'" + value + "' is not a size (a number with k, K, m, M, g, G, t, T, p or P)");
   };
   if (value.empty()) throw bad();
   std::string digits = value;
@@ -112,14 +173,15 @@ std::size_t parse_size(const std::string& value) {
     digits.pop_back();
   }
   const auto n = to_number(digits);
-  if (!n || *n * multiplier < 1) throw bad();
+  if (!n || *n * multiplier < 1 || *n * multiplier >= 18446744073709549568.0) throw bad();
   return static_cast<std::size_t>(*n * multiplier);
 }
 
 halt_policy parse_halt(const std::string& value) {
   const auto bad = [&] {
     return usage_error("--halt: '" + value +
-                       "' is not a halt condition (never, or now|soon,fail|success|done=N or N%)");
+                       "' is not a halt condition (never, or now|soon,fail|success|done=N with N a whole "
+                       "number from 1, or N% with 0 < N <= 100)");
   };
   halt_policy h;
   if (value == "never" || value == "0") return h;
@@ -159,49 +221,34 @@ halt_policy parse_halt(const std::string& value) {
   if (!amount.empty() && amount.back() == '%') {
     h.percent = true;
     amount.pop_back();
+    const auto n = to_number(amount);
+    if (!n || *n <= 0 || *n > 100) throw bad();
+    h.threshold = *n;
+    return h;
   }
-  const auto n = to_number(amount);
-  if (!n || *n <= 0 || (h.percent && *n > 100)) throw bad();
-  h.threshold = *n;
+  const auto n = to_count(amount);
+  if (!n || *n == 0) throw bad();
+  h.threshold = static_cast<double>(*n);
   return h;
 }
 
 timeout_policy parse_timeout(const std::string& value) {
   const auto bad = [&] {
-    return usage_error("--timeout: '" + value + "' is not a duration (seconds, with s, m, h or d, or N%)");
+    return usage_error("--timeout: '" + value +
+                       "' is not a duration (seconds, more than 0 and at most 1000000000, with s, m, h or "
+                       "d; or N% of the median runtime, 0 < N <= 10000)");
   };
   timeout_policy t;
   if (value.empty()) throw bad();
   if (value.back() == '%') {
     const auto n = to_number(value.substr(0, value.size() - 1));
-    if (!n || *n <= 0) throw bad();
+    if (!n || *n <= 0 || *n > max_timeout_percent) throw bad();
     t.percent_of_median = *n;
     return t;
   }
-  std::string digits = value;
-  double unit = 1;
-  switch (value.back()) {
-  case 's':
-    unit = 1;
-    digits.pop_back();
-    break;
-  case 'm':
-    unit = 60;
-    digits.pop_back();
-    break;
-  case 'h':
-    unit = 3600;
-    digits.pop_back();
-    break;
-  case 'd':
-    unit = 86400;
-    digits.pop_back();
-    break;
-  default: break;
-  }
-  const auto n = to_number(digits);
-  if (!n || *n <= 0) throw bad();
-  t.fixed = std::chrono::duration<double>(*n * unit);
+  const auto seconds = to_seconds(value, false);
+  if (!seconds) throw bad();
+  t.fixed = std::chrono::duration<double>(*seconds);
   return t;
 }
 
@@ -213,9 +260,9 @@ options parse_options(const std::vector<std::string>& args, action& what, std::s
   app.allow_windows_style_options(false);
   options o;
   bool help = false, version = false, null = false;
-  std::string jobs = "100%", delimiter, header, halt, timeout, block, delay;
+  std::string jobs = "100%", header, halt, timeout, block, delay;
+  std::optional<std::string> delimiter, max_args, exact_args, retries;
   std::vector<std::string> arg_files;
-  std::optional<std::size_t> max_args, exact_args;
   app.add_flag("-h,--help", help);
   app.add_flag("--version", version);
   app.add_option("-j,-P,--jobs,--max-procs", jobs);
@@ -247,7 +294,7 @@ options parse_options(const std::vector<std::string>& args, action& what, std::s
   app.add_flag("--dry-run,--dryrun", o.dry_run);
   app.add_flag("-v,-t,--verbose", o.verbose);
   app.add_option("--halt,--halt-on-error", halt);
-  app.add_option("--retries", o.retries);
+  app.add_option("--retries", retries);
   app.add_option("--timeout", timeout);
   app.add_option("--joblog", o.joblog);
   app.add_flag("--resume", o.resume);
@@ -268,33 +315,17 @@ options parse_options(const std::vector<std::string>& args, action& what, std::s
 
   o.jobs = parse_jobs(jobs, cores, max_jobs);
   if (null) o.delimiter = '\0';
-  if (!delimiter.empty()) {
-    if (delimiter == "\\n")
-      o.delimiter = '\n';
-    else if (delimiter == "\\t")
-      o.delimiter = '\t';
-    else if (delimiter == "\\0")
-      o.delimiter = '\0';
-    else if (delimiter.size() == 1)
-      o.delimiter = delimiter[0];
-    else
-      throw usage_error("-d/--delimiter: '" + delimiter + "' must be one character (or \\n, \\t, \\0)");
-  }
+  if (delimiter) o.delimiter = parse_delimiter(*delimiter);
   if (!header.empty()) {
     if (header != ":" && header != ".*\\n")
       throw usage_error("--header: only ':' (the first line) is supported");
     o.header = true;
   }
-  if (max_args) {
-    if (*max_args == 0) throw usage_error("-n/--max-args: must be at least 1");
-    o.max_args = *max_args;
-  }
-  o.exact_args = exact_args;
-  if (!delay.empty()) {
-    const auto t = parse_timeout(delay);
-    o.delay_seconds = t.fixed.count();
-  }
-  if (!block.empty()) o.block_bytes = parse_size(block);
+  if (max_args) o.max_args = parse_count("-n/--max-args", *max_args, 1, max_count);
+  if (exact_args) o.exact_args = parse_count("-N/--max-replace-args", *exact_args, 0, max_count);
+  if (retries) o.retries = parse_count("--retries", *retries, 0, max_count);
+  if (!delay.empty()) o.delay_seconds = parse_delay(delay);
+  if (!block.empty()) o.block_bytes = parse_block(block);
   if (!halt.empty()) o.halt = parse_halt(halt);
   if (!timeout.empty()) o.timeout = parse_timeout(timeout);
   if ((o.resume || o.resume_failed) && !o.joblog)
@@ -339,8 +370,9 @@ Inputs:
   --link              link all sources; shorter ones wrap around
   -0, --null          inputs end with a NUL byte instead of a newline
   -d, --delimiter C   inputs end with C (\n, \t, \0 are understood)
-  -C, --colsep RE     split each input into columns {1} {2} ... at the regular expression RE;
-                      whitespace around each column is trimmed
+  -C, --colsep RE     split each input into columns {1} {2} ... at the Perl regular expression
+                      RE (\t, \s+, \d ...; matched on bytes); whitespace around each column
+                      is trimmed
   --header :          the first line names the columns: {name}
   -r, --no-run-if-empty  skip empty inputs
   --shuf              run the jobs in random order (reads all inputs first)
@@ -356,6 +388,7 @@ Replacement strings:
   -N N                exactly N inputs per job ({1}..{N}; the last job may have fewer)
   -X                  as many inputs per job as fit, each with the word around {} repeated
   -m                  as many inputs per job as fit, joined by spaces where {} is
+                      (-X, -m and -n keep each command near 63 KB, as GNU parallel does)
 
 Jobs:
   -j, --jobs N        run N jobs at once; N% of the cores; +N or -N cores; 0 for as many as

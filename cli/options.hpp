@@ -79,24 +79,38 @@ struct options {
   std::string shell; ///< the shell that runs commands that need one
 };
 
+/// The longest `--timeout` or `--delay`: 10^9 s (about 31 years), so that no deadline overflows.
+inline constexpr double max_seconds = 1e9;
+/// The largest `--timeout N%`: 10000% (a hundred times the median runtime).
+inline constexpr double max_timeout_percent = 10000;
+/// The largest `--block`: 2 GiB - 1 bytes, as in GNU parallel (which warns and uses it instead).
+inline constexpr std::size_t max_block_bytes = 2147483647;
+/// The largest count an option takes (`-n`, `-N`, `--retries`, `--halt ...=N`, `-j +N`): 18 digits.
+inline constexpr std::size_t max_count = 999'999'999'999'999'999;
+
 /// What the command line asks for beyond running jobs.
 enum class action { run, help, version };
 
-/// Parses `argv` (without the program name). Throws `usage_error` for a malformed invocation.
+/// Parses `argv` (without the program name). Throws `usage_error` for a malformed invocation,
+/// including any numeric value out of its range; the message starts with the option's name.
 /// `cores` resolves `-j N%` and `+N`; `max_jobs` is what `-j 0` means.
 [[nodiscard]] options parse_options(const std::vector<std::string>& args, action& what, std::size_t cores,
                                     std::size_t max_jobs);
 
-/// Parses `-j`'s value: N, N%, +N, -N or 0. Throws `usage_error`.
+/// Parses `-j`'s value: N, N%, +N, -N or 0; the result is from 1 to `max_jobs` (larger values are
+/// clamped to it, as `-j 0` is). Throws `usage_error`.
 [[nodiscard]] std::size_t parse_jobs(const std::string& value, std::size_t cores, std::size_t max_jobs);
 
-/// Parses a size with GNU parallel's suffixes (k = 1000, K = 1024, m, M, g, G, t, T, p, P).
+/// Parses a size with GNU parallel's suffixes (k = 1000, K = 1024, m, M, g, G, t, T, p, P): at
+/// least 1 byte and less than 2^64. Throws `usage_error`.
 [[nodiscard]] std::size_t parse_size(const std::string& value);
 
-/// Parses `--halt`'s value (`never`, `now|soon,fail|success|done=N[%]`, or the old numbers).
+/// Parses `--halt`'s value (`never`, `now|soon,fail|success|done=N[%]`, or the old numbers): N a
+/// whole number from 1 to max_count, or a percentage more than 0 and at most 100. Throws `usage_error`.
 [[nodiscard]] halt_policy parse_halt(const std::string& value);
 
-/// Parses `--timeout`'s value: seconds with an optional s/m/h/d suffix, or N%.
+/// Parses `--timeout`'s value: seconds with an optional s/m/h/d suffix (more than 0, at most
+/// max_seconds), or N% (more than 0, at most max_timeout_percent). Throws `usage_error`.
 [[nodiscard]] timeout_policy parse_timeout(const std::string& value);
 
 /// The text `--help` prints: every supported option.

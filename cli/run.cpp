@@ -308,16 +308,6 @@ map_options job_map_options(const options& o) {
           .progress = {}};
 }
 
-/// The command's template, given the input's column names (none when there is no command).
-std::optional<command_template> make_command(const options& o,
-                                             const std::map<std::string, std::size_t>& names) {
-  if (o.command.empty()) return std::nullopt;
-  const bool no_arguments = o.exact_args && *o.exact_args == 0;
-  // Several inputs in one word are joined (-m, and -n without -X) or the word is repeated (-X, -N).
-  const bool join = o.multiple_args || (o.max_args > 0 && !o.context_replace && !o.exact_args);
-  return command_template(o.command, o.quote, names, !o.pipe && !no_arguments, join);
-}
-
 /// --tagstring's template, when there is one.
 void set_tagstring(shared_state& s, const std::map<std::string, std::size_t>& names) {
   if (s.o.tagstring)

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "command_template.hpp"
+#include "options.hpp"
 
 using parmill::cli::command_template;
 using parmill::cli::job_values;
@@ -97,4 +98,45 @@ TEST(CommandTemplate, ColumnNamesFromTheHeader) {
   const command_template t({"echo", "{name}-{age}", "{name.}"}, false, {{"name", 0}, {"age", 1}}, true,
                            false);
   EXPECT_EQ(t.shell_command(one({"bob.x", "3"})), "echo bob.x-3 bob");
+}
+
+TEST(CommandTemplate, AColumnNumberOutOfRangeIsAnErrorNamingTheReplacementString) {
+  for (const char* bad : {"{99999999999}", "{-99999999999}", "{99999999999999999999999/}"}) {
+    try {
+      (void)command_template({"echo", bad}, false, {}, true, false);
+      ADD_FAILURE() << bad << " was accepted";
+    } catch (const parmill::cli::usage_error& e) {
+      EXPECT_NE(std::string(e.what()).find(bad), std::string::npos) << e.what();
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << bad << ": not a usage_error: " << e.what();
+    }
+  }
+  EXPECT_EQ(shell({"echo", "{2147483647}"}, one({"a"})), "echo"); // a column the job lacks: nothing
+}
+
+TEST(CommandTemplate, SizeBoundCoversEveryInputAdded) {
+  // For -X (a word repeated per input) and -m (values joined), with quoting growth, literal text
+  // around {}, columns that change as inputs come and {#}/{%}: the command for n inputs is at
+  // most first_size grown by add_size for each other. {-2} alone in a word is what template_fuzz
+  // found: with a second input it becomes the first input's long value, not one of the new one's.
+  const std::vector<parmill::cli::record> inputs{
+      {"a b"}, {"it's"}, {""}, {"x", "y z"}, {"plain"}, {std::string(100, 'L')}, {"s"}, {"t"}};
+  for (const bool multiple : {false, true})
+    for (const std::vector<std::string>& words :
+         std::vector<std::vector<std::string>>{{"echo", "pre{}post", "|", "wc"},
+                                               {"echo", "{#}{%}{.}x{1}"},
+                                               {"cmd"},
+                                               {"echo", "{} {/}", "{2}"},
+                                               {"echo", "x{-2}", "{-2}", "{/}"}}) {
+      const command_template t(words, false, {}, true, multiple);
+      job_values job{.seq = 123456, .slot = 99, .records = {inputs[0]}};
+      command_template::size_bound bound = t.first_size(inputs[0]);
+      EXPECT_LE(t.shell_command(job).size(), bound.bytes);
+      for (std::size_t i = 1; i < inputs.size(); ++i) {
+        job.records.push_back(inputs[i]);
+        t.add_size(bound, inputs[i]);
+        EXPECT_LE(t.shell_command(job).size(), bound.bytes)
+            << words[1] << " multiple=" << multiple << " n=" << i;
+      }
+    }
 }

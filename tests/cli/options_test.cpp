@@ -94,3 +94,79 @@ TEST(Options, MalformedInvocationsAreUsageErrors) {
                                              {"-j"}})
     EXPECT_THROW((void)parse(bad), usage_error) << bad[0];
 }
+
+// --- bounds: every numeric option is range-checked, and its error names the option ----------
+
+namespace {
+/// The message of the usage_error `args` gives, or "" when they parse.
+std::string usage_message(std::vector<std::string> args) {
+  try {
+    (void)parse(std::move(args));
+  } catch (const usage_error& e) {
+    return e.what();
+  }
+  return "";
+}
+} // namespace
+
+TEST(OptionBounds, EveryOutOfRangeValueIsAUsageErrorNamingItsOption) {
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases{
+      {{"--retries", "-1", "echo"}, "--retries"},
+      {{"--retries", "x", "echo"}, "--retries"},
+      {{"--retries", "99999999999999999999999", "echo"}, "--retries"},
+      {{"--timeout", "1e300", "echo"}, "--timeout"},
+      {{"--timeout", "99999999999999999999", "echo"}, "--timeout"},
+      {{"--timeout", "100000000000%", "echo"}, "--timeout"},
+      {{"--timeout", "nan", "echo"}, "--timeout"},
+      {{"--timeout", "0x10", "echo"}, "--timeout"},
+      {{"--delay", "-1", "echo"}, "--delay"},
+      {{"--delay", "10%", "echo"}, "--delay"},
+      {{"--delay", "1e300", "echo"}, "--delay"},
+      {{"--delay", "x", "echo"}, "--delay"},
+      {{"-j", "1e9", "echo"}, "-j"},
+      {{"-j", "-1.5", "echo"}, "-j"},
+      {{"-j", "+99999999999999999999999", "echo"}, "-j"},
+      {{"-j", "1e400%", "echo"}, "-j"},
+      {{"--block", "0", "--pipe", "cat"}, "--block"},
+      {{"--block", "-1", "--pipe", "cat"}, "--block"},
+      {{"--block", "3G", "--pipe", "cat"}, "--block"},
+      {{"--block", "1P", "--pipe", "cat"}, "--block"},
+      {{"--block", "1e300", "--pipe", "cat"}, "--block"},
+      {{"-n", "-1", "echo"}, "-n"},
+      {{"-n", "x", "echo"}, "-n"},
+      {{"-n", "99999999999999999999999", "echo"}, "-n"},
+      {{"-N", "-1", "echo"}, "-N"},
+      {{"-N", "1.5", "echo"}, "-N"},
+      {{"--halt", "now,fail=0", "echo"}, "--halt"},
+      {{"--halt", "now,fail=-1", "echo"}, "--halt"},
+      {{"--halt", "now,fail=1.5", "echo"}, "--halt"},
+      {{"--halt", "now,fail=101%", "echo"}, "--halt"},
+      {{"--halt", "now,fail=0%", "echo"}, "--halt"},
+      {{"--halt", "now,fail=1e300", "echo"}, "--halt"},
+      {{"--halt", "soon,done=99999999999999999999999", "echo"}, "--halt"},
+      {{"-d", "", "echo"}, "-d"},
+  };
+  for (const auto& [args, option] : cases) {
+    const std::string message = usage_message(args);
+    EXPECT_NE(message, "") << args[0] << " " << args[1] << " was accepted";
+    EXPECT_NE(message.find(option), std::string::npos) << args[0] << " " << args[1] << ": " << message;
+    EXPECT_NE(message.find("'" + args[1] + "'"), std::string::npos)
+        << args[0] << " " << args[1] << ": the message should quote the value: " << message;
+  }
+}
+
+TEST(OptionBounds, ValuesAtTheEdgesOfTheirRangesAreAccepted) {
+  EXPECT_EQ(parse({"--retries", "0", "echo"}).retries, 0U);
+  EXPECT_EQ(parse({"--retries", "1000000", "echo"}).retries, 1000000U);
+  EXPECT_DOUBLE_EQ(parse({"--delay", "0", "echo"}).delay_seconds, 0);
+  EXPECT_DOUBLE_EQ(parse({"--delay", "0.5", "echo"}).delay_seconds, 0.5);
+  EXPECT_DOUBLE_EQ(parse({"--delay", "2m", "echo"}).delay_seconds, 120);
+  EXPECT_DOUBLE_EQ(parse({"--timeout", "1000000000", "echo"}).timeout.fixed.count(), 1e9);
+  EXPECT_EQ(parse({"--block", "2047M", "--pipe", "cat"}).block_bytes, 2047U * 1024 * 1024);
+  EXPECT_EQ(parse({"--block", "1", "--pipe", "cat"}).block_bytes, 1U);
+  EXPECT_EQ(parse({"-N", "0", "echo"}).exact_args, 0U);
+  EXPECT_EQ(parse({"-n", "1000000", "echo"}).max_args, 1000000U);
+  EXPECT_EQ(parse({"-j", "99999999999", "echo"}).jobs, 100U); // clamped to what -j 0 means
+  EXPECT_DOUBLE_EQ(parse({"--halt", "now,fail=100%", "echo"}).halt.threshold, 100);
+  EXPECT_DOUBLE_EQ(parse({"--halt", "now,fail=0.5%", "echo"}).halt.threshold, 0.5);
+}
