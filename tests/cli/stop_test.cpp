@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
+#include <spawn.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -198,6 +200,38 @@ TEST_P(StopWhileReading, ASignalEndsTheRunAtOnce) {
   EXPECT_EQ(*status, 255);
   EXPECT_LT(took, 1s);
   std::printf("[   info   ] ended %lld ms after the signal\n", static_cast<long long>(took.count()));
+}
+
+// Ctrl-C typed on the terminal parmill reads its input from (`parmill echo` waiting for lines).
+TEST(StopWhileReadingATerminal, CtrlCEndsTheRunAtOnce) {
+  const int master = ::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+  ASSERT_GE(master, 0);
+  ASSERT_EQ(::grantpt(master), 0);
+  ASSERT_EQ(::unlockpt(master), 0);
+  const std::string terminal = ::ptsname(master);
+  // parmill in a session of its own, whose controlling terminal (and standard input) is the pty.
+  posix_spawnattr_t attributes;
+  posix_spawnattr_init(&attributes);
+  posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSID);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, terminal.c_str(), O_RDWR, 0);
+  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+  std::string program = PARMILL_BINARY, command = "echo";
+  char* argv[] = {program.data(), command.data(), nullptr};
+  background parmill;
+  EXPECT_EQ(::posix_spawn(&parmill.pid, argv[0], &actions, &attributes, argv, environ), 0);
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attributes);
+  ASSERT_GT(parmill.pid, 0);
+  (void)parmill_test::blocks_signal(parmill.pid, SIGINT, 1s);
+  EXPECT_TRUE(parmill_test::all_threads_asleep(parmill.pid, 2s));
+  ASSERT_EQ(::write(master, "\x03", 1), 1); // the terminal sends SIGINT to parmill
+  const std::optional<int> status = parmill.wait(1s);
+  ::close(master);
+  ASSERT_TRUE(status.has_value()) << "parmill was still reading the terminal 1 s after Ctrl-C";
+  EXPECT_EQ(*status, 255);
 }
 
 // Jobs are running and the input has nothing more yet: the jobs are killed and the run ends.
