@@ -50,7 +50,7 @@ struct value_reader::input_file {
 
   /// Reads up to `size` bytes into `into`: at least one, or 0 at the end or once input is stopped.
   std::size_t read_some(char* into, std::size_t size, const std::string& path) {
-    while (!ended) {
+    while (!ended && !input_stopped()) {
       if (may_block && !wait_for_input()) break;
       const ssize_t n = ::read(fd, into, size);
       if (n > 0) return static_cast<std::size_t>(n);

@@ -1,6 +1,7 @@
 // cli/signals.cpp: the signal thread, and the event that wakes input readers when the run stops.
 #include "signals.hpp"
 
+#include <atomic>
 #include <cstdint>
 #include <pthread.h>
 #include <signal.h>
@@ -20,6 +21,8 @@ sigset_t watched() {
   return set;
 }
 
+std::atomic<bool> input_stop_raised{false}; // what input_stopped() says
+
 } // namespace
 
 int input_stop_fd() noexcept {
@@ -27,7 +30,10 @@ int input_stop_fd() noexcept {
   return fd;
 }
 
+bool input_stopped() noexcept { return input_stop_raised.load(std::memory_order_relaxed); }
+
 void stop_input() noexcept {
+  input_stop_raised.store(true, std::memory_order_relaxed);
   const int fd = input_stop_fd();
   const std::uint64_t one = 1;
   if (fd >= 0) {

@@ -33,4 +33,8 @@ private:
 /// if its input had ended. Thread-safe (one write to an eventfd); cannot be undone.
 void stop_input() noexcept;
 
+/// True once `stop_input()` has been called (an atomic load: cheap enough for every buffer refill,
+/// so that reading a long regular file stops too).
+[[nodiscard]] bool input_stopped() noexcept;
+
 } // namespace parmill::cli
