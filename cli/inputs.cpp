@@ -5,12 +5,17 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <fcntl.h>
 #include <limits>
+#include <poll.h>
 #include <stdexcept>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
+
+#include "signals.hpp"
 
 extern char** environ;
 
@@ -19,6 +24,7 @@ namespace {
 
 constexpr std::size_t spread_lookahead = 65536; // -X/-m: inputs read ahead to spread them evenly
 constexpr std::size_t pipe_read_bytes = 64 * 1024;
+constexpr std::size_t read_buffer_bytes = 64 * 1024; // one read() (and, on a pipe, one poll()) per refill
 
 /// --colsep's limits: a match that needs more gives up with an error instead of running for ever.
 constexpr std::uint32_t colsep_match_limit = 10'000'000; // PCRE2's own default, made explicit
@@ -159,45 +165,114 @@ std::size_t packed_command_limit() {
   return longest > 3000 + 2 * 1024 ? (longest - 3000) / 2 : 1024;
 }
 
+/// An open input file and what has been read from it but not yet taken.
+struct value_reader::input_file {
+  int fd = -1;
+  bool owned = false;    // closed with this object (not standard input)
+  bool may_block = true; // a read can wait: poll() first, with input_stop_fd()
+  bool ended = false;    // end of file, or input stopped
+  std::unique_ptr<char[]> buffer = std::make_unique_for_overwrite<char[]>(read_buffer_bytes);
+  std::size_t begin = 0, end = 0; // the bytes of `buffer` not yet taken
+
+  input_file(int descriptor, bool owns) : fd(descriptor), owned(owns) {
+    struct stat info {};
+    may_block = ::fstat(fd, &info) != 0 || !(S_ISREG(info.st_mode) || S_ISBLK(info.st_mode));
+  }
+  ~input_file() {
+    if (owned) ::close(fd);
+  }
+  input_file(const input_file&) = delete;
+  input_file& operator=(const input_file&) = delete;
+
+  /// Reads up to `size` bytes into `into`: at least one, or 0 at the end or once input is stopped.
+  std::size_t read_some(char* into, std::size_t size, const std::string& path) {
+    while (!ended && !input_stopped()) {
+      if (may_block && !wait_for_input()) break;
+      const ssize_t n = ::read(fd, into, size);
+      if (n > 0) return static_cast<std::size_t>(n);
+      if (n == 0) break;
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) { // a non-blocking descriptor, as it was given to parmill
+        may_block = true;
+        continue;
+      }
+      throw std::runtime_error("cannot read input file '" + path + "': " + std::strerror(errno));
+    }
+    ended = true;
+    return 0;
+  }
+
+  /// Waits until the file can be read (or has ended); false once input is stopped.
+  [[nodiscard]] bool wait_for_input() const {
+    pollfd fds[2] = {{fd, POLLIN, 0}, {input_stop_fd(), POLLIN, 0}};
+    const nfds_t count = fds[1].fd >= 0 ? 2 : 1;
+    for (;;) {
+      if (::poll(fds, count, -1) < 0) {
+        if (errno == EINTR) continue;
+        return true; // read() says what is wrong
+      }
+      if (count == 2 && fds[1].revents != 0) return false;
+      if (fds[0].revents != 0) return true;
+    }
+  }
+};
+
+std::shared_ptr<value_reader::input_file> value_reader::open_file(const input_source& source) {
+  if (source.path == "-") {
+    static std::weak_ptr<input_file> standard_input; // shared by every reader of "-"
+    if (auto shared = standard_input.lock()) return shared;
+    auto made = std::make_shared<input_file>(0, false);
+    standard_input = made;
+    return made;
+  }
+  // O_NONBLOCK: a FIFO opens without waiting for a writer (poll() then waits, and can be stopped).
+  const int fd = ::open(source.path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) throw usage_error("cannot open input file '" + source.path + "': " + std::strerror(errno));
+  return std::make_shared<input_file>(fd, true);
+}
+
 value_reader::value_reader(const input_source& source, char delimiter)
     : source_(&source), delimiter_(delimiter) {
-  if (source.from != input_source::kind::file) return;
-  if (source.path == "-") {
-    file_ = stdin;
-    return;
-  }
-  file_ = std::fopen(source.path.c_str(), "rb");
-  if (file_ == nullptr)
-    throw usage_error("cannot open input file '" + source.path + "': " + std::strerror(errno));
-  owns_file_ = true;
+  if (source.from == input_source::kind::file) file_ = open_file(source);
 }
 
-value_reader::~value_reader() {
-  if (owns_file_) std::fclose(file_);
-  std::free(line_);
-}
+value_reader::~value_reader() = default;
 
 std::optional<std::string> value_reader::next() {
-  if (file_ == nullptr) {
+  if (!file_) {
     if (next_value_ >= source_->values.size()) return std::nullopt;
     return source_->values[next_value_++];
   }
-  const ssize_t n = getdelim(&line_, &capacity_, delimiter_, file_);
-  if (n < 0) {
-    if (std::ferror(file_))
-      throw std::runtime_error("cannot read input file '" + source_->path + "': " + std::strerror(errno));
-    return std::nullopt;
+  input_file& f = *file_;
+  std::string value;
+  bool partial = false; // bytes of a value not yet ended by a delimiter
+  for (;;) {
+    const char* start = f.buffer.get() + f.begin;
+    const std::size_t available = f.end - f.begin;
+    if (const void* found = std::memchr(start, delimiter_, available)) {
+      const auto length = static_cast<std::size_t>(static_cast<const char*>(found) - start);
+      value.append(start, length);
+      f.begin += length + 1;
+      return value;
+    }
+    value.append(start, available);
+    partial = partial || available > 0;
+    f.begin = f.end = 0;
+    f.end = f.read_some(f.buffer.get(), read_buffer_bytes, source_->path);
+    if (f.end == 0) return partial ? std::optional<std::string>(std::move(value)) : std::nullopt;
   }
-  std::size_t length = static_cast<std::size_t>(n);
-  if (length > 0 && line_[length - 1] == delimiter_) --length;
-  return std::string(line_, length);
 }
 
 std::size_t value_reader::read_raw(char* buffer, std::size_t size) {
-  const std::size_t got = std::fread(buffer, 1, size, file_);
-  if (got == 0 && std::ferror(file_))
-    throw std::runtime_error("cannot read input file '" + source_->path + "': " + std::strerror(errno));
-  return got;
+  if (!file_) return 0;
+  input_file& f = *file_;
+  if (f.begin < f.end) { // what reading values (the --header line) left in the buffer comes first
+    const std::size_t n = std::min(size, f.end - f.begin);
+    std::memcpy(buffer, f.buffer.get() + f.begin, n);
+    f.begin += n;
+    return n;
+  }
+  return f.read_some(buffer, size, source_->path);
 }
 
 job_stream::job_stream(const options& o, std::set<std::size_t> skip, const std::atomic<bool>* stop)

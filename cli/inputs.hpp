@@ -2,7 +2,6 @@
 #pragma once
 
 #include <atomic>
-#include <cstdio>
 #include <iterator>
 #include <map>
 #include <memory>
@@ -34,26 +33,33 @@ struct job {
 };
 
 /// Reads one source's values: a list, or the records of a file split at a delimiter.
+/// A file that can make a read wait (a pipe, a terminal: anything but a regular file) is waited on
+/// with poll() together with `input_stop_fd()` (signals.hpp), so that a stop ends the wait: the
+/// source then reads as ended. Every reader of standard input ("-") shares one buffer, so that
+/// they read its values in turn. Not thread-safe.
 class value_reader {
 public:
-  /// Opens the source. Throws `usage_error` naming a file that cannot be read.
+  /// Opens the source (without waiting for a writer if it is a FIFO). Throws `usage_error` naming
+  /// a file that cannot be opened.
   value_reader(const input_source& source, char delimiter);
   ~value_reader();
   value_reader(const value_reader&) = delete;
   value_reader& operator=(const value_reader&) = delete;
-  /// The next value, or nothing at the end.
+  /// The next value, or nothing at the end (or once input is stopped). Throws std::runtime_error
+  /// naming the file when reading fails.
   std::optional<std::string> next();
-  /// Up to `size` bytes of a file source as they are (for --pipe); 0 at the end.
+  /// Up to `size` bytes of a file source as they are (for --pipe), at least one unless at the end
+  /// (or once input is stopped); 0 for a list. Throws as `next` does.
   std::size_t read_raw(char* buffer, std::size_t size);
 
 private:
+  struct input_file; // an open file and its read buffer
+  static std::shared_ptr<input_file> open_file(const input_source& source);
+
   const input_source* source_;
   char delimiter_;
   std::size_t next_value_ = 0;
-  std::FILE* file_ = nullptr;
-  bool owns_file_ = false;
-  char* line_ = nullptr;
-  std::size_t capacity_ = 0;
+  std::shared_ptr<input_file> file_; // null for a list
 };
 
 /// The command's template for these options and column names; none when each input is a command.

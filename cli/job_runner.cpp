@@ -1,5 +1,6 @@
 // cli/job_runner.cpp: posix_spawn in a new process group, then one poll loop over the job's pipes
-// and a pidfd, with the deadline as poll's timeout.
+// and a pidfd, with the deadline as poll's timeout. A job is its process group: TERM and KILL go
+// to the group, never to its first process alone.
 #include "job_runner.hpp"
 
 #include <cerrno>
@@ -8,6 +9,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <thread>
@@ -29,6 +31,33 @@ struct fd_closer {
     fd = next;
   }
 };
+
+/// How often a group that must become empty is looked at: nothing says when a group empties.
+constexpr auto group_poll_pause = std::chrono::milliseconds(5);
+
+bool group_has_processes(pid_t group) noexcept { return ::kill(-group, 0) == 0 || errno == EPERM; }
+
+/// Ends what is left of a process group whose first process has been reaped: waits until `until`
+/// for it to become empty, then sends KILL to whatever remains.
+void kill_group_at(pid_t group, std::chrono::steady_clock::time_point until) {
+  while (group_has_processes(group)) {
+    if (std::chrono::steady_clock::now() >= until) {
+      ::kill(-group, SIGKILL);
+      return;
+    }
+    std::this_thread::sleep_for(group_poll_pause);
+  }
+}
+
+/// Why a program could not be started, as the shell says it.
+std::string why_not_started(const std::string& program, int error) {
+  const bool has_slash = program.find('/') != std::string::npos;
+  if (error == ENOENT && !has_slash) return "command not found";
+  struct stat info {};
+  if (error == EACCES && has_slash && ::stat(program.c_str(), &info) == 0 && S_ISDIR(info.st_mode))
+    return "Is a directory";
+  return std::strerror(error);
+}
 
 int open_pidfd(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
 
@@ -69,7 +98,7 @@ void emit_lines(std::string& pending, const spawn_request& r, bool is_error, boo
 
 void running_jobs::add(pid_t group) {
   std::lock_guard lock(mutex_);
-  groups_.insert(group);
+  groups_[group] = false;
   // A job that starts once termination has begun may have missed the TERM-then-KILL sequence
   // (it can even be over): it is killed outright.
   if (terminating_) ::kill(-group, SIGKILL);
@@ -77,27 +106,40 @@ void running_jobs::add(pid_t group) {
 
 void running_jobs::remove(pid_t group) {
   std::lock_guard lock(mutex_);
-  groups_.erase(group);
+  const auto found = groups_.find(group);
+  if (found == groups_.end()) return;
+  if (terminating_ && !killed_)
+    found->second = true; // the KILL step is still to come, for whatever the job left in its group
+  else
+    groups_.erase(found);
+}
+
+void running_jobs::forget_empty_groups() {
+  std::erase_if(groups_, [](const auto& entry) { return entry.second && !group_has_processes(entry.first); });
 }
 
 void running_jobs::terminate_all(std::chrono::milliseconds grace) {
   {
     std::lock_guard lock(mutex_);
     terminating_ = true;
-    for (pid_t g : groups_)
-      ::kill(-g, SIGTERM);
+    for (const auto& [group, reaped] : groups_)
+      ::kill(-group, SIGTERM);
   }
   const auto until = std::chrono::steady_clock::now() + grace;
-  while (std::chrono::steady_clock::now() < until) {
+  for (;;) {
     {
       std::lock_guard lock(mutex_);
-      if (groups_.empty()) return;
+      forget_empty_groups();
+      if (groups_.empty()) break;
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(5)); // the TERM-then-KILL sequence's pause
+    if (std::chrono::steady_clock::now() >= until) break;
+    std::this_thread::sleep_for(group_poll_pause);
   }
   std::lock_guard lock(mutex_);
-  for (pid_t g : groups_)
-    ::kill(-g, SIGKILL);
+  for (const auto& [group, reaped] : groups_)
+    ::kill(-group, SIGKILL);
+  std::erase_if(groups_, [](const auto& entry) { return entry.second; });
+  killed_ = true;
 }
 
 process_result run_process(const spawn_request& request, running_jobs& registry) {
@@ -154,10 +196,9 @@ process_result run_process(const spawn_request& request, running_jobs& registry)
   err_write.reset();
   in_read.reset();
   if (spawned != 0) {
-    result.exit_value = 127;
-    std::string message = "parmill: " + request.argv[0] + ": " +
-                          (spawned == ENOENT ? std::string("command not found") : std::strerror(spawned)) +
-                          "\n";
+    result.exit_value = spawned == ENOENT ? 127 : 126; // not found, or found but not runnable
+    std::string message =
+        "parmill: " + request.argv[0] + ": " + why_not_started(request.argv[0], spawned) + "\n";
     if (request.mode == output_mode::ungroup) {
       [[maybe_unused]] auto ignored = ::write(2, message.data(), message.size());
     } else if (request.mode == output_mode::line_buffer) {
@@ -256,6 +297,8 @@ process_result run_process(const spawn_request& request, running_jobs& registry)
         result.signal = info.si_status;
     }
   }
+  // The first process exited on TERM: what it left in its group gets KILL when the grace ends.
+  if (result.timed_out && !sent_kill) kill_group_at(pid, deadline);
   registry.remove(pid);
   in_write.reset();
   // Output written before the job ended is in the pipes; a background process it left behind

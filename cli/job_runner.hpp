@@ -7,9 +7,9 @@
 #include <chrono>
 #include <cstddef>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <optional>
-#include <set>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -54,26 +54,39 @@ struct process_result {
 };
 
 /// The process groups of running jobs, so that a signal or `--halt now` can end them all.
-/// Thread-safe.
+/// A job's group is kept from its start until its first process is reaped; once termination has
+/// begun, it is kept until the KILL step is done, so that what the job started in its group (a
+/// background process that ignores TERM) gets KILL too, whether or not the first process has
+/// exited. A group whose first process was reaped before termination began is not the run's any
+/// more (as in GNU parallel: a job ends when its first process ends). Thread-safe.
 class running_jobs {
 public:
-  /// Records a started job. If termination has begun, the job is terminated at once.
+  /// Records a started job. If termination has begun, the job is killed (KILL) at once.
   void add(pid_t group);
-  /// Forgets a job that has been reaped.
+  /// Says that a job's first process has been reaped: its group is forgotten, unless termination
+  /// is under way, in which case it is kept until the KILL step.
   void remove(pid_t group);
-  /// Sends TERM to every running job's group, then KILL to those still there after `grace`.
-  /// Jobs added afterwards are terminated as they start. Blocks until the KILL step.
+  /// Sends TERM to every running job's group, then KILL, `grace` later, to those groups that still
+  /// have a process (returning sooner once every group is empty). Jobs added afterwards are killed
+  /// as they start. Blocks until the KILL step; may be called from several threads at once.
   void terminate_all(std::chrono::milliseconds grace = std::chrono::milliseconds(200));
   [[nodiscard]] bool terminating() const noexcept { return terminating_.load(); }
 
 private:
+  /// Forgets the groups whose first process was reaped and that have no process left. Under the lock.
+  void forget_empty_groups();
+
   std::mutex mutex_;
-  std::set<pid_t> groups_;
+  std::map<pid_t, bool> groups_; // group -> its first process was reaped
   std::atomic<bool> terminating_{false};
+  bool killed_ = false; // the first termination's KILL step is done
 };
 
 /// Runs one process to its end. Never throws for the job's own failures: a program that cannot
-/// be started ends with exit value 127 and a message on its standard error.
+/// be started ends with exit value 127 when it does not exist, 126 when it cannot be run (a
+/// directory, a file without execute permission), as the shell does, and a message on its standard
+/// error. With a deadline, the job's whole group gets TERM when it passes, then KILL 200 ms later
+/// (even if the first process exited on TERM, whatever it left in the group).
 [[nodiscard]] process_result run_process(const spawn_request& request, running_jobs& registry);
 
 } // namespace parmill::cli

@@ -1,12 +1,15 @@
-// cli/output.cpp
+// cli/output.cpp: jobs' output to parmill's standard output and error, and --results.
 #include "output.hpp"
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <fcntl.h>
 #include <filesystem>
-#include <fstream>
 #include <stdexcept>
 #include <unistd.h>
+
+#include "options.hpp"
 
 namespace parmill::cli {
 
@@ -57,35 +60,77 @@ void output_writer::message(std::string_view text) {
   write_all(2, text);
 }
 
-void save_results(const std::string& dir, const job_values& job, const process_result& r) {
-  std::filesystem::path path = dir;
+namespace {
+
+/// Writes `text` to a new file (or over an old one) at `path`. Throws std::runtime_error naming it.
+void write_file(const std::filesystem::path& path, const std::string& text) {
+  const auto fail = [&](int error) {
+    throw std::runtime_error("--results: cannot write '" + path.string() + "': " + std::strerror(error));
+  };
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+  if (fd < 0) fail(errno);
+  std::string_view rest = text;
+  while (!rest.empty()) {
+    const ssize_t n = ::write(fd, rest.data(), rest.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int error = n < 0 ? errno : EIO;
+      ::close(fd);
+      fail(error);
+    }
+    rest.remove_prefix(static_cast<std::size_t>(n));
+  }
+  if (::close(fd) != 0) fail(errno);
+}
+
+} // namespace
+
+results_directory::results_directory(std::string dir) : dir_(std::move(dir)) {
+  std::error_code error;
+  if (std::filesystem::exists(dir_, error) && !std::filesystem::is_directory(dir_, error))
+    throw usage_error("--results: '" + dir_ + "' exists and is not a directory");
+  std::filesystem::create_directories(dir_, error);
+  if (error) throw usage_error("--results: cannot make the directory '" + dir_ + "': " + error.message());
+  // Making (and removing) a directory in it is the one sure test that jobs' directories can be made.
+  std::string probe = dir_ + "/.parmill-results-XXXXXX";
+  if (::mkdtemp(probe.data()) == nullptr)
+    throw usage_error("--results: cannot make directories in '" + dir_ + "': " + std::strerror(errno));
+  ::rmdir(probe.c_str());
+  const long longest = ::pathconf(dir_.c_str(), _PC_NAME_MAX);
+  longest_name_ = longest > 0 ? static_cast<std::size_t>(longest) : 255;
+}
+
+std::string results_directory::directory_name(const std::string& value) const {
+  std::string name;
+  name.reserve(value.size());
+  for (char c : value) {
+    switch (c) {
+    case '\\': name += "\\\\"; break;
+    case '\t': name += "\\t"; break;
+    case '/': name += "\\_"; break;
+    case '\0': name += "\\0"; break;
+    default: name += c;
+    }
+  }
+  if (name.empty() || name == "." || name == "..") name = '\\' + name;
+  if (name.size() > longest_name_) name.resize(longest_name_); // GNU parallel cuts it there too
+  return name;
+}
+
+void results_directory::save(const job_values& job, const process_result& r) const {
+  std::filesystem::path path = dir_;
   std::size_t column = 0;
   for (const record& rec : job.records)
     for (const std::string& value : rec) {
-      std::string escaped;
-      for (char c : value) {
-        if (c == '\\')
-          escaped += "\\\\";
-        else if (c == '/')
-          escaped += "\\_";
-        else
-          escaped += c;
-      }
-      if (escaped.empty() || escaped == "." || escaped == "..") escaped = "\\" + escaped;
       path /= std::to_string(++column);
-      path /= escaped;
+      path /= directory_name(value);
     }
   std::error_code error;
   std::filesystem::create_directories(path, error);
-  if (error) throw std::runtime_error("--results: cannot create '" + path.string() + "': " + error.message());
-  const auto save = [&](const char* name, const std::string& text) {
-    std::ofstream file(path / name, std::ios::binary | std::ios::trunc);
-    file << text;
-    if (!file) throw std::runtime_error("--results: cannot write '" + (path / name).string() + "'");
-  };
-  save("stdout", r.out);
-  save("stderr", r.err);
-  save("seq", std::to_string(job.seq) + "\n");
+  if (error) throw std::runtime_error("--results: cannot make '" + path.string() + "': " + error.message());
+  write_file(path / "stdout", r.out);
+  write_file(path / "stderr", r.err);
+  write_file(path / "seq", std::to_string(job.seq) + "\n");
 }
 
 } // namespace parmill::cli

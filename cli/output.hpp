@@ -34,8 +34,26 @@ private:
 /// Prefixes every line of `text` with `tag` and a tab.
 [[nodiscard]] std::string tag_lines(std::string_view text, const std::string& tag);
 
-/// Saves a job's output as DIR/<column>/<value>/.../{stdout,stderr,seq}, as GNU parallel does.
-/// Throws std::runtime_error naming what could not be written.
-void save_results(const std::string& dir, const job_values& job, const process_result& r);
+/// --results DIR: where each job's output is saved, as GNU parallel 20221122 saves it:
+/// DIR/1/<value>/2/<value>/.../{stdout,stderr,seq}, one level per input column. In a value, `\`,
+/// a tab and `/` become `\\`, `\t` and `\_`; an empty value, `.` and `..` get a `\` in front; a
+/// name longer than the file system allows (255 bytes on most) is cut there, as GNU parallel cuts it
+/// (so two long values that differ only after the cut share a directory, as in GNU parallel).
+class results_directory {
+public:
+  /// Creates DIR (and its parents) and checks that directories can be made in it. Throws
+  /// `usage_error` naming DIR and the reason when they cannot (a file in the way, no permission, a
+  /// read-only file system).
+  explicit results_directory(std::string dir);
+  /// Saves one job's output. Thread-safe (jobs save in parallel). Throws std::runtime_error naming
+  /// what could not be created or written (a save that fails is the job's failure).
+  void save(const job_values& job, const process_result& r) const;
+  /// The directory name `value` gets: quoted, and cut to the longest name the file system allows.
+  [[nodiscard]] std::string directory_name(const std::string& value) const;
+
+private:
+  std::string dir_;
+  std::size_t longest_name_;
+};
 
 } // namespace parmill::cli

@@ -111,19 +111,30 @@ private:
   bool halted_ = false;
 };
 
+/// What a stop signal acts on: made before anything else of the run, so that a signal is handled
+/// from the start (the input may be read, and wait, before the first job starts).
+struct stop_control {
+  std::atomic<bool> stop{false};        ///< no job starts once set
+  std::atomic<bool> interrupted{false}; ///< SIGINT or SIGTERM
+  running_jobs registry;
+  output_writer output;
+};
+
 /// What every job's worker shares.
 struct shared_state {
-  explicit shared_state(const options& opts, const command_template* cmd) : o(opts), command(cmd) {}
+  shared_state(const options& opts, const command_template* cmd, stop_control& control)
+      : o(opts), command(cmd), registry(control.registry), output(control.output), stop(&control.stop) {}
   const options& o;
   const command_template* command = nullptr; // null: each input is a command
   std::optional<command_template> tagstring;
-  running_jobs registry;
-  output_writer output;
+  running_jobs& registry;
+  output_writer& output;
+  const results_directory* results = nullptr; // --results
   median_runtime median;
   std::mutex delay_mutex;
   std::chrono::steady_clock::time_point next_start{};
-  std::atomic<bool>* stop = nullptr; // no job starts once set
-  std::mutex halt_mutex;             // guards halt and halted_status
+  std::atomic<bool>* stop; // no job starts once set
+  std::mutex halt_mutex;   // guards halt and halted_status
   std::optional<halt_tracker> halt;
   int halted_status = 0;
   bool halt_in_workers = true;    // false under MPI: rank 0 sees every job, a worker rank only its own
@@ -187,6 +198,19 @@ bool record_for_halt(shared_state& s, const job_outcome& done) {
   return h.at == halt_policy::when::now;
 }
 
+/// --results: saves a finished job's output. A save that fails fails the job (exit value 255,
+/// unless it had failed already) and says why on standard error. Called where --halt counts the
+/// job (its slot, or rank 0 under MPI), before the job log records it.
+void save_results(shared_state& s, job_outcome& done) {
+  if (s.results == nullptr || !done.ran) return;
+  try {
+    s.results->save(done.values, done.result);
+  } catch (const std::exception& e) {
+    s.output.message(std::string("parmill: ") + e.what() + "\n");
+    if (!done.result.failed()) done.result.exit_value = 255;
+  }
+}
+
 /// One job slot: runs the jobs given to it, one at a time.
 class job_worker {
 public:
@@ -246,6 +270,7 @@ public:
     // on its own just then counts as stopped too: it runs again on --resume, never is lost.
     out.stopped = s_.registry.terminating() && !out.result.timed_out;
     if (!out.result.failed()) s_.median.add(out.result.runtime.count());
+    if (s_.halt_in_workers) save_results(s_, out);
     log_when_ended(out);
     count_for_halt(out);
     return out;
@@ -317,17 +342,16 @@ void set_tagstring(shared_state& s, const std::map<std::string, std::size_t>& na
 /// A rank other than 0 under MPI: runs the jobs rank 0 sends, -j at a time, until the run ends.
 /// It reads no input and writes no log: rank 0 does.
 int serve(const options& o, const cluster& ranks) {
-  const std::optional<command_template> command = make_command(o, {});
-  shared_state shared(o, command ? &*command : nullptr);
-  set_tagstring(shared, {});
-  std::atomic<bool> stop{false};
+  stop_control control;
   signal_watcher signals(
       [&] {
-        shared.registry.terminate_all();
+        control.registry.terminate_all();
         std::_Exit(255); // the MPI job is ending (Ctrl-C, or another rank died): no job is left
       },
       [] {});
-  shared.stop = &stop;
+  const std::optional<command_template> command = make_command(o, {});
+  shared_state shared(o, command ? &*command : nullptr, control);
+  set_tagstring(shared, {});
   shared.halt.emplace(o.halt, 0);
   shared.halt_in_workers = false;
   for (auto& served : parmill::map(ranks.where, std::ranges::empty_view<job>{},
@@ -336,45 +360,20 @@ int serve(const options& o, const cluster& ranks) {
   return 0;
 }
 
-} // namespace
-
-int run(const options& o, const cluster* ranks) {
-  if (ranks != nullptr && o.header)
-    throw usage_error("--header cannot be used under MPI (only rank 0 reads the input)");
-  if (ranks != nullptr && !ranks->root) return serve(o, *ranks);
-  std::set<std::size_t> skip;
-  if (o.resume || o.resume_failed) skip = jobs_done(*o.joblog, !o.resume_failed);
-  std::atomic<bool> stop{false};
-  job_stream jobs(o, std::move(skip), &stop);
-
-  if (o.pipe && o.command.empty()) throw usage_error("--pipe needs a command");
-  const std::optional<command_template> command = make_command(o, jobs.column_names());
-  shared_state shared(o, command ? &*command : nullptr);
-  set_tagstring(shared, jobs.column_names());
-
-  if (o.dry_run) {
-    for (auto& j : jobs) {
-      j.values.slot = (j.values.seq - 1) % o.jobs + 1;
-      shared.output.write_line(command_of(shared, j.values) + "\n", false, nullptr);
-    }
-    return 0;
-  }
-
-  std::optional<std::size_t> total;
-  const bool wants_total = o.shuffle || o.bar || o.eta || o.progress || o.halt.percent;
-  if (wants_total) total = jobs.read_all();
-  std::optional<job_log> log;
-  if (o.joblog) log.emplace(*o.joblog, o.resume || o.resume_failed);
-
-  std::atomic<bool> interrupted{false};
-  signal_watcher signals(
-      [&] {
-        interrupted = true;
-        stop = true;
-        shared.registry.terminate_all();
+/// The signal thread of rank 0 (or of a run without MPI). SIGINT and SIGTERM: no job starts, the
+/// input stops (a reader waiting for input returns), every running job's group gets TERM then
+/// KILL; under MPI the run ends at once. SIGHUP: no job starts and the input stops; the running
+/// jobs finish.
+signal_watcher watch_signals(stop_control& control, const cluster* ranks) {
+  return signal_watcher(
+      [&control, ranks] {
+        control.interrupted = true;
+        control.stop = true;
+        stop_input();
+        control.registry.terminate_all();
         if (ranks != nullptr) {
           const std::string held = ranks->held_items();
-          shared.output.message(
+          control.output.message(
               "parmill: stopped by a signal (under MPI, mpirun sends one when a rank dies); the "
               "job log has every job that finished" +
               std::string(held.empty() ? ".\n"
@@ -386,15 +385,50 @@ int run(const options& o, const cluster* ranks) {
           std::_Exit(255);
         }
       },
-      [&] {
-        stop = true;
-        shared.output.message(
+      [&control] {
+        control.stop = true;
+        stop_input();
+        control.output.message(
             "parmill: SIGHUP received: starting no more jobs, waiting for the running ones\n");
       });
+}
+
+} // namespace
+
+int run(const options& o, const cluster* ranks) {
+  if (ranks != nullptr && o.header)
+    throw usage_error("--header cannot be used under MPI (only rank 0 reads the input)");
+  if (ranks != nullptr && !ranks->root) return serve(o, *ranks);
+  stop_control control;
+  const signal_watcher signals = watch_signals(control, ranks);
+  std::set<std::size_t> skip;
+  if (o.resume || o.resume_failed) skip = jobs_done(*o.joblog, !o.resume_failed);
+  job_stream jobs(o, std::move(skip), &control.stop);
+
+  if (o.pipe && o.command.empty()) throw usage_error("--pipe needs a command");
+  const std::optional<command_template> command = make_command(o, jobs.column_names());
+  shared_state shared(o, command ? &*command : nullptr, control);
+  set_tagstring(shared, jobs.column_names());
+
+  if (o.dry_run) {
+    for (auto& j : jobs) {
+      j.values.slot = (j.values.seq - 1) % o.jobs + 1;
+      shared.output.write_line(command_of(shared, j.values) + "\n", false, nullptr);
+    }
+    return control.interrupted ? 255 : 0;
+  }
+
+  std::optional<results_directory> results;
+  if (o.results_dir) results.emplace(*o.results_dir);
+  shared.results = results ? &*results : nullptr;
+  std::optional<std::size_t> total;
+  const bool wants_total = o.shuffle || o.bar || o.eta || o.progress || o.halt.percent;
+  if (wants_total) total = jobs.read_all();
+  std::optional<job_log> log;
+  if (o.joblog) log.emplace(*o.joblog, o.resume || o.resume_failed);
 
   std::unique_ptr<progress_bar> bar;
   if (o.bar || o.eta || o.progress) bar = std::make_unique<progress_bar>("parmill", total);
-  shared.stop = &stop;
   shared.halt.emplace(o.halt, total.value_or(0));
   shared.halt_in_workers = ranks == nullptr;
   if (log && ranks == nullptr) shared.log = &*log;
@@ -409,16 +443,9 @@ int run(const options& o, const cluster* ranks) {
       }
       job_outcome& done = *outcome;
       if (!done.ran) continue;
+      if (!shared.halt_in_workers) save_results(shared, done); // under MPI: saved on rank 0
       const process_result& r = done.result;
-      if (o.results_dir) {
-        try {
-          save_results(*o.results_dir, done.values, r);
-        } catch (const std::exception& e) {
-          shared.output.message(std::string("parmill: ") + e.what() + "\n");
-        }
-      } else if (o.group) {
-        shared.output.write_job(r, done.tag ? &*done.tag : nullptr);
-      }
+      if (!o.results_dir && o.group) shared.output.write_job(r, done.tag ? &*done.tag : nullptr);
       if (r.timed_out)
         shared.output.message(
             "parmill: Warning: This job was killed because it timed out:\nparmill: Warning: " + done.command +
@@ -431,13 +458,13 @@ int run(const options& o, const cluster* ranks) {
         else
           bar->advance();
       }
-      if (shared.output.broken() && !stop.exchange(true)) shared.registry.terminate_all();
+      if (shared.output.broken() && !control.stop.exchange(true)) shared.registry.terminate_all();
       if (!shared.halt_in_workers) (void)record_for_halt(shared, done); // under MPI: running jobs finish
     }
   }
   if (bar) bar->finish();
   if (shared.log_failure) std::rethrow_exception(shared.log_failure);
-  if (interrupted || shared.output.broken()) return 255;
+  if (control.interrupted || shared.output.broken()) return 255;
   std::lock_guard lock(shared.halt_mutex);
   if (shared.halt->halted() && o.halt.at == halt_policy::when::now) return shared.halted_status;
   return shared.halt->exit_status();

@@ -1,8 +1,12 @@
-// cli/signals.cpp
+// cli/signals.cpp: the signal thread, and the event that wakes input readers when the run stops.
 #include "signals.hpp"
 
+#include <atomic>
+#include <cstdint>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 namespace parmill::cli {
 namespace {
@@ -17,10 +21,29 @@ sigset_t watched() {
   return set;
 }
 
+std::atomic<bool> input_stop_raised{false}; // what input_stopped() says
+
 } // namespace
+
+int input_stop_fd() noexcept {
+  static const int fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  return fd;
+}
+
+bool input_stopped() noexcept { return input_stop_raised.load(std::memory_order_relaxed); }
+
+void stop_input() noexcept {
+  input_stop_raised.store(true, std::memory_order_relaxed);
+  const int fd = input_stop_fd();
+  const std::uint64_t one = 1;
+  if (fd >= 0) {
+    [[maybe_unused]] const auto written = ::write(fd, &one, sizeof one); // fails only if the count is full
+  }
+}
 
 signal_watcher::signal_watcher(std::function<void()> interrupt, std::function<void()> hangup)
     : interrupt_(std::move(interrupt)), hangup_(std::move(hangup)) {
+  (void)input_stop_fd(); // made now, so that the signal thread only writes to it
   const sigset_t set = watched();
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   thread_ = std::thread([this] {
