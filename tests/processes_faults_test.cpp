@@ -288,6 +288,28 @@ void take_a_terminal() {
 
 } // namespace
 
+TEST(ProcessesTerminal, AMapEndsWhileAForkOfTheProgramHoldsItsSockets) {
+  // The program forks (without exec) while the map runs: the fork holds copies of the workers'
+  // and the spawner's sockets. Closing them would not end the workers; the map must end anyway.
+  EXPECT_EQ(run_bounded(
+                [] {
+                  pid_t bystander = -1;
+                  std::size_t ok = 0;
+                  for (auto& r : parmill::map(parmill::processes(2), iota_vector(4), [](int x) { return x; },
+                                              {.chunk = 1})) {
+                    ok += r.has_value();
+                    if (r.index() == 0 && (bystander = ::fork()) == 0)
+                      for (;;)
+                        ::pause();
+                  }
+                  ::kill(bystander, SIGKILL);
+                  ::waitpid(bystander, nullptr, 0);
+                  return ok == 4 ? std::string() : std::to_string(ok) + " items succeeded";
+                },
+                3s),
+            "");
+}
+
 TEST(ProcessesTerminal, AWorkerReadingStandardInputGetsEndOfFileFromDevNull) {
   EXPECT_EQ(run_bounded(
                 [] {
@@ -403,19 +425,44 @@ TEST(ProcessesDescendants, ATimeoutKillTakesTheWorkersChildren) {
   EXPECT_TRUE(left.empty()) << "survivors of the timeout: " << describe(left);
 }
 
-TEST(ProcessesDescendants, TheEndOfTheMapTakesEveryDescendant) {
-  // Item 0 leaves a child in its worker's process group; item 1 one that escaped into a session of
-  // its own. Both ignore SIGTERM. Neither outlives the map.
+namespace {
+
+/// Item 0 leaves a child in its worker's process group; item 1 one that escaped into a session of
+/// its own; both ignore SIGTERM, and each item sees its child alive before it returns. Runs the map
+/// to its end (or, with `leave_early`, leaves the loop at item 1 while later items run) and returns
+/// what survives it.
+std::vector<pid_t> survivors_of_a_map(bool leave_early) {
   const std::string marker = new_marker();
+  const std::string in_group = marker + "-in-group", escaped = marker + "-escaped";
   {
-    auto run = parmill::map(parmill::processes(2), iota_vector(2), [&](int x) {
-      return run_shell(x == 0 ? marked_sleep_in_group(marker) : marked_sleep_escaped(marker));
+    auto run = parmill::map(parmill::processes(2), iota_vector(leave_early ? 6 : 2), [&](int x) {
+      if (x >= 2) {
+        ::poll(nullptr, 0, 200); // still running when the loop is left
+        return 1;
+      }
+      run_shell(x == 0 ? marked_sleep_in_group(in_group) : marked_sleep_escaped(escaped));
+      return wait_for_marked(x == 0 ? in_group : escaped, 1) ? 1 : 0;
     });
-    for (auto& r : run)
-      EXPECT_EQ(*r, 0);
-    ASSERT_TRUE(wait_for_marked(marker, 2)) << "found: " << describe(marked_processes(marker));
+    for (auto& r : run) {
+      EXPECT_EQ(*r, 1) << "item " << r.index() << " saw no child of its own";
+      if (leave_early && r.index() == 1) break;
+    }
   }
-  const auto left = survivors_after(marker);
+  auto left = survivors_after(in_group);
+  for (pid_t pid : survivors_after(escaped, 100ms))
+    left.push_back(pid);
+  return left;
+}
+
+} // namespace
+
+TEST(ProcessesDescendants, TheEndOfTheMapTakesEveryDescendant) {
+  const auto left = survivors_of_a_map(false);
+  EXPECT_TRUE(left.empty()) << "survivors of the map: " << describe(left);
+}
+
+TEST(ProcessesDescendants, DestroyingTheMapMidStreamTakesEveryDescendant) {
+  const auto left = survivors_of_a_map(true);
   EXPECT_TRUE(left.empty()) << "survivors of the map: " << describe(left);
 }
 
@@ -440,27 +487,34 @@ namespace {
 
 /// Runs a map in a forked child whose items leave marked descendants (in their group and escaped)
 /// and then hang; kills the child with `signal` once they are all there; no marked process may
-/// survive it.
-void expect_no_descendant_outlives_a_program_killed_by(int signal) {
+/// survive it. With `bystander`, the program has also forked a child of its own that holds copies
+/// of all its descriptors (so the spawner's socket does not close when the program dies).
+void expect_no_descendant_outlives_a_program_killed_by(int signal, bool bystander = false) {
   const std::string marker = new_marker();
   std::fflush(nullptr);
   const pid_t program = ::fork();
   ASSERT_GE(program, 0);
   if (program == 0) {
     ::setpgid(0, 0);
-    for (auto& r : parmill::map(parmill::processes(2), iota_vector(2), [&](int) {
-           run_shell(marked_sleep_in_group(marker) + " " + marked_sleep_escaped(marker));
-           for (;;)
-             ::pause();
-           return 0;
-         }))
-      (void)r;
+    for (auto& r :
+         parmill::map(parmill::processes(3), iota_vector(3),
+                      [&](int x) {
+                        if (x == 0) return 0;
+                        run_shell(marked_sleep_in_group(marker) + " " + marked_sleep_escaped(marker));
+                        for (;;)
+                          ::pause();
+                      },
+                      {.chunk = 1}))
+      if (bystander && r.index() == 0 && ::fork() == 0)
+        for (;;)
+          ::pause(); // in the program's group: killed with it below
     ::_exit(0);
   }
   const bool all_started = wait_for_marked(marker, 4, 5s);
   ::kill(program, signal);
   const auto status = wait_with_deadline(program, clock_type::now() + 5s);
   const auto left = survivors_after(marker);
+  ::kill(-program, SIGKILL); // the bystander
   EXPECT_TRUE(all_started) << "found: " << describe(marked_processes(marker));
   ASSERT_TRUE(status.has_value()) << "the program did not die";
   EXPECT_TRUE(WIFSIGNALED(*status));
@@ -475,4 +529,8 @@ TEST(ProcessesDescendants, NoDescendantOutlivesAProgramKilledBySigterm) {
 
 TEST(ProcessesDescendants, NoDescendantOutlivesAProgramKilledBySigkill) {
   expect_no_descendant_outlives_a_program_killed_by(SIGKILL);
+}
+
+TEST(ProcessesDescendants, NoDescendantOutlivesAProgramKilledWhileItsChildHoldsItsDescriptors) {
+  expect_no_descendant_outlives_a_program_killed_by(SIGKILL, true);
 }
