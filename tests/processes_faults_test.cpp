@@ -394,6 +394,22 @@ TEST(ProcessesTerminal, AStoppedSpawnerDoesNotHangTheMapsDestructor) {
             "");
 }
 
+TEST(ProcessesTerminal, AStoppedSpawnerIsContinuedWhenTheRunNeedsIt) {
+  // Every item needs a new worker (.max_items_per_worker = 1): with the spawner stopped after the
+  // first, the run must go on, not wait for ever for its answer.
+  EXPECT_EQ(run_bounded([] {
+              std::size_t ok = 0;
+              for (auto& r : parmill::map(parmill::processes(1), iota_vector(4),
+                                          [](int) { return static_cast<long>(::getppid()); },
+                                          {.chunk = 1, .max_items_per_worker = 1})) {
+                ok += r.has_value();
+                if (r.index() == 0) ::kill(static_cast<pid_t>(*r), SIGSTOP);
+              }
+              return ok == 4 ? std::string() : std::to_string(ok) + " items succeeded";
+            }),
+            "");
+}
+
 // --- descendants of workers (issue 14, point 7) --------------------------------------------------
 
 TEST(ProcessesDescendants, ATimeoutKillTakesTheWorkersChildren) {
