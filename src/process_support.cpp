@@ -1,19 +1,24 @@
 // src/process_support.cpp: frames, the spawner process and shared progress words.
 #include "parmill/detail/process_support.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <cxxabi.h>
+#include <dirent.h>
 #include <fcntl.h>
+#include <map>
 #include <poll.h>
 #include <set>
 #include <stdexcept>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <system_error>
 #include <unistd.h>
@@ -84,7 +89,8 @@ frame_status read_exact(int fd, void* data, std::size_t size,
 enum class op : std::uint8_t { spawn, reap };
 struct request {
   op what;
-  std::uint64_t argument;
+  std::uint64_t argument;     // spawn: the worker's index; reap: its pid
+  std::int64_t grace_ms = -1; // reap: 0 kills it now; > 0 kills it if it has not ended by then
 };
 struct reply {
   std::int64_t value; // spawn: the pid (or -errno); reap: the wait status
@@ -111,54 +117,283 @@ bool send_reply(int control, reply r, int fd) {
   }
 }
 
-[[noreturn]] void spawner_main(int control, const std::function<void(std::size_t, int)>& worker_main) {
-  std::set<pid_t> workers;
+/// Signals that the spawner ignores (it runs no code of the user's and takes no orders but its
+/// parent's) and that its workers get back with their default action.
+constexpr int ignored_by_the_spawner[] = {SIGINT,  SIGQUIT, SIGHUP,  SIGPIPE, SIGUSR1,
+                                          SIGUSR2, SIGTSTP, SIGTTIN, SIGTTOU};
+
+/// Makes `fd` 0 read from /dev/null (or, without /dev/null, from an empty pipe): standard input
+/// that ends at once, so that nothing parmill forks reads, or is stopped by, the terminal.
+void standard_input_from_nothing() {
+  int source = ::open("/dev/null", O_RDONLY);
+  if (source < 0) {
+    int pipe_ends[2];
+    if (::pipe(pipe_ends) != 0) return;
+    ::close(pipe_ends[1]);
+    source = pipe_ends[0];
+  }
+  if (source != 0) {
+    ::dup2(source, 0);
+    ::close(source);
+  }
+}
+
+/// The pids of this process's children (live or not yet reaped), from /proc. (Not from
+/// /proc/self/task/*/children, which kernels without CONFIG_PROC_CHILDREN lack.)
+std::vector<pid_t> children_of_this_process() {
+  std::vector<pid_t> children;
   const pid_t self = ::getpid();
-  for (;;) {
-    request r{};
-    const ssize_t n = ::recv(control, &r, sizeof r, 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n != static_cast<ssize_t>(sizeof r)) break; // the parent is gone or done
-    if (r.what == op::reap) {
-      int status = 0;
-      const auto pid = static_cast<pid_t>(r.argument);
-      while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  DIR* proc = ::opendir("/proc");
+  if (proc == nullptr) return children;
+  while (const dirent* entry = ::readdir(proc)) {
+    char* end = nullptr;
+    const long pid = std::strtol(entry->d_name, &end, 10);
+    if (*end != '\0' || pid <= 0) continue;
+    char path[64];
+    std::snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    char text[512];
+    const ssize_t n = ::read(fd, text, sizeof text - 1);
+    ::close(fd);
+    if (n <= 0) continue;
+    text[n] = '\0';
+    const char* after_name = std::strrchr(text, ')'); // the name may hold spaces and parentheses
+    long parent = 0;
+    char state = 0;
+    if (after_name != nullptr && std::sscanf(after_name + 1, " %c %ld", &state, &parent) == 2 &&
+        parent == self)
+      children.push_back(static_cast<pid_t>(pid));
+  }
+  ::closedir(proc);
+  return children;
+}
+
+/// Kills a worker and every process in its process group (the worker leads it), stopped or not.
+void kill_worker_group(pid_t worker) {
+  ::kill(-worker, SIGKILL);
+  ::kill(worker, SIGKILL); // in case it left its own group
+}
+
+/// The spawner's state and its work: forking workers, reaping them (and the descendants they leave,
+/// which come to it as their subreaper), and cleaning up when its parent goes.
+class spawner_process {
+public:
+  spawner_process(int control, pid_t parent, const std::function<void(std::size_t, int)>& worker_main)
+      : control_(control), parent_(parent), worker_main_(worker_main) {}
+
+  /// Sets the spawner up (signals, standard input, subreaper, death with its parent), serves
+  /// requests until the parent closes the socket or dies, then kills and reaps everything.
+  [[noreturn]] void run() {
+    set_up();
+    serve();
+    clean_up();
+    ::_exit(0);
+  }
+
+private:
+  void set_up() {
+    for (int s : ignored_by_the_spawner)
+      ::signal(s, SIG_IGN);
+    // SIGCHLD (a worker or an orphan ended or stopped) and SIGTERM (the parent-death signal) are
+    // read from a signalfd, so that the loop can wait for them and for requests at once.
+    sigset_t watched;
+    sigemptyset(&watched);
+    sigaddset(&watched, SIGCHLD);
+    sigaddset(&watched, SIGTERM);
+    ::sigprocmask(SIG_SETMASK, &watched, nullptr);
+    ::signal(SIGCHLD, SIG_DFL);
+    ::signal(SIGTERM, SIG_DFL);
+    signals_ = ::signalfd(-1, &watched, SFD_CLOEXEC | SFD_NONBLOCK);
+    standard_input_from_nothing();
+    ::prctl(PR_SET_CHILD_SUBREAPER, 1); // descendants that lose their parent come here
+    // The parent's death is seen three ways, whichever comes first: its end of the socket closes
+    // (unless a child of the parent holds a copy of it), a pidfd of the parent becomes readable
+    // (Linux 5.3), and the parent-death signal (sent when the parent's forking thread ends too, so
+    // it is only a hint to look at getppid()). Without a pidfd, getppid() is also checked every
+    // second, as a signal can be lost.
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    parent_fd_ = static_cast<int>(::syscall(SYS_pidfd_open, parent_, 0));
+    if (::getppid() != parent_) ::_exit(0); // the parent died before we could ask to follow it
+  }
+
+  /// True when the parent has died (or given up this spawner's socket for good).
+  bool parent_gone() {
+    if (parent_gone_) return true;
+    if (::getppid() != parent_) parent_gone_ = true;
+    return parent_gone_;
+  }
+
+  void serve() {
+    for (;;) {
+      pollfd fds[3] = {{control_, POLLIN, 0}, {signals_, POLLIN, 0}, {parent_fd_, POLLIN, 0}};
+      const int ready = ::poll(fds, 3, parent_fd_ >= 0 ? -1 : 1000);
+      if (ready < 0 && errno == EINTR) continue;
+      if (ready < 0) return;
+      if (fds[2].revents != 0 || parent_gone()) return;
+      if (fds[1].revents != 0) {
+        read_signals();
+        if (parent_gone_) return;
+        reap_ended();
       }
-      workers.erase(pid);
-      send_reply(control, reply{status}, -1);
-      continue;
+      if (fds[0].revents == 0) continue;
+      request r{};
+      const ssize_t n = ::recv(control_, &r, sizeof r, 0);
+      if (n < 0 && errno == EINTR) continue;
+      if (n != static_cast<ssize_t>(sizeof r)) return; // the parent is gone or done
+      if (r.what == op::reap) {
+        const int status = end_worker(static_cast<pid_t>(r.argument), r.grace_ms);
+        send_reply(control_, reply{status}, -1);
+      } else {
+        spawn(static_cast<std::size_t>(r.argument));
+      }
     }
+  }
+
+  /// Drains the signalfd; notes whether the parent has died (a SIGTERM also comes when only the
+  /// thread that forked the spawner ends, or from someone else: then the parent is still there).
+  void read_signals() {
+    signalfd_siginfo info{};
+    while (::read(signals_, &info, sizeof info) == static_cast<ssize_t>(sizeof info))
+      if (info.ssi_signo == SIGTERM && ::getppid() != parent_) parent_gone_ = true;
+  }
+
+  void spawn(std::size_t index) {
     int pair[2];
     if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
-      send_reply(control, reply{-errno}, -1);
-      continue;
+      send_reply(control_, reply{-errno}, -1);
+      return;
     }
     const pid_t pid = ::fork();
     if (pid == 0) {
-      ::close(control);
       ::close(pair[0]);
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (::getppid() != self) ::_exit(1); // the spawner died before we could ask to follow it
-      worker_main(static_cast<std::size_t>(r.argument), pair[1]);
-      std::fflush(nullptr);
-      ::_exit(0);
+      become_worker(index, pair[1]);
     }
     ::close(pair[1]);
     if (pid < 0) {
-      send_reply(control, reply{-errno}, -1);
+      send_reply(control_, reply{-errno}, -1);
     } else {
-      workers.insert(pid);
-      send_reply(control, reply{pid}, pair[0]);
+      ::setpgid(pid, pid); // as the worker does: whichever runs first makes the group
+      workers_.insert(pid);
+      send_reply(control_, reply{pid}, pair[0]);
     }
     ::close(pair[0]);
   }
-  for (pid_t pid : workers)
-    ::kill(pid, SIGKILL);
-  for (pid_t pid : workers)
-    while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+
+  /// In a new worker: it leads a process group of its own (so that it and all it starts can be
+  /// killed at once), gets the default signal actions back, dies with the spawner, and runs.
+  [[noreturn]] void become_worker(std::size_t index, int socket) {
+    const pid_t spawner = ::getppid();
+    ::close(control_);
+    ::close(signals_);
+    if (parent_fd_ >= 0) ::close(parent_fd_);
+    ::setpgid(0, 0);
+    for (int s : ignored_by_the_spawner)
+      ::signal(s, SIG_DFL);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != spawner) ::_exit(1); // the spawner died before we could ask to follow it
+    worker_main_(index, socket);
+    std::fflush(nullptr);
+    ::_exit(0);
+  }
+
+  /// Reaps what has ended without being asked for: descendants of workers that came here as
+  /// orphans, and workers that ended on their own (their group is killed first, while the
+  /// worker's pid still holds the group's id, and their status is kept for the parent's request).
+  void reap_ended() {
+    for (;;) {
+      siginfo_t info{};
+      if (::waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) != 0 || info.si_pid == 0) return;
+      const pid_t pid = info.si_pid;
+      if (workers_.count(pid) != 0) {
+        kill_worker_group(pid);
+        ended_[pid] = wait_for(pid);
+        workers_.erase(pid);
+      } else {
+        wait_for(pid);
+      }
     }
-  ::_exit(0);
-}
+  }
+
+  static int wait_for(pid_t pid) {
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    return status;
+  }
+
+  /// Ends worker `pid` and returns its wait status. With `grace_ms` 0 it is killed now; otherwise
+  /// it is waited for (its socket is closed, so it ends by itself), and killed if it stops
+  /// (SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU: a stopped process never ends) or if `grace_ms` (> 0)
+  /// passes. Whatever is left in its process group is killed too.
+  int end_worker(pid_t pid, std::int64_t grace_ms) {
+    if (const auto it = ended_.find(pid); it != ended_.end()) {
+      const int status = it->second;
+      ended_.erase(it);
+      return status;
+    }
+    if (workers_.count(pid) == 0) return 0;
+    if (grace_ms == 0) kill_worker_group(pid);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(grace_ms);
+    for (;;) {
+      siginfo_t info{};
+      if (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WSTOPPED | WNOHANG | WNOWAIT) != 0) break;
+      if (info.si_pid == pid && info.si_code != CLD_STOPPED && info.si_code != CLD_TRAPPED) break; // ended
+      int wait_ms = parent_fd_ >= 0 ? -1 : 1000;
+      if (grace_ms > 0)
+        wait_ms = static_cast<int>(std::clamp<long long>(
+            std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count(),
+            0, wait_ms < 0 ? grace_ms : std::min<long long>(grace_ms, wait_ms)));
+      if (info.si_pid == pid || (grace_ms > 0 && wait_ms == 0) || parent_gone()) {
+        kill_worker_group(pid); // stopped, out of time, or nobody waits for it any more
+        wait_ms = 10;           // its SIGCHLD may have been read already: look again soon
+      }
+      pollfd ready[3] = {{signals_, POLLIN, 0}, {parent_fd_, POLLIN, 0}, {control_, POLLRDHUP, 0}};
+      ::poll(ready, 3, wait_ms);
+      if (ready[1].revents != 0 || (ready[2].revents & (POLLRDHUP | POLLHUP)) != 0) parent_gone_ = true;
+      read_signals();
+    }
+    kill_worker_group(pid); // what it left in its group (the worker is a zombie, holding the id)
+    workers_.erase(pid);
+    return wait_for(pid);
+  }
+
+  /// At the end: kills every worker's group, then every process that came here as an orphan (they
+  /// may have left their worker's group), until none is left. Bounded: what will not die (a
+  /// process in uninterruptible sleep) is left after two seconds (the parent waits five).
+  void clean_up() {
+    for (pid_t pid : workers_)
+      kill_worker_group(pid);
+    for (pid_t pid : workers_)
+      wait_for(pid);
+    workers_.clear();
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    while (std::chrono::steady_clock::now() < give_up) {
+      while (::waitpid(-1, nullptr, WNOHANG) > 0) {
+      }
+      if (::waitpid(-1, nullptr, WNOHANG) < 0 && errno == ECHILD) return; // no child is left
+      for (pid_t child : children_of_this_process())
+        ::kill(child, SIGKILL);
+      pollfd ready{signals_, POLLIN, 0};
+      ::poll(&ready, 1, 10); // an orphan that has just arrived is killed on the next round
+      signalfd_siginfo info{};
+      while (::read(signals_, &info, sizeof info) > 0) {
+      }
+    }
+  }
+
+  int control_;
+  pid_t parent_;
+  const std::function<void(std::size_t, int)>& worker_main_;
+  int signals_ = -1;
+  int parent_fd_ = -1; // a pidfd of the parent, readable once it has died (-1 without pidfds)
+  bool parent_gone_ = false;
+  std::set<pid_t> workers_;    // forked and not reaped
+  std::map<pid_t, int> ended_; // workers reaped before the parent asked: their wait statuses
+};
 
 } // namespace
 
@@ -195,7 +430,10 @@ frame_status read_frame(int fd, std::vector<std::byte>& out,
   return read_exact(fd, out.data(), out.size(), deadline, wake_fd);
 }
 
-void close_owned(int fd) { disown_and_close(fd); }
+void close_owned(int fd) {
+  if (fd >= 0) ::shutdown(fd, SHUT_RDWR); // the peer sees the end even if a fork of ours holds a copy
+  disown_and_close(fd);
+}
 
 frame_status read_frame_size(int fd, std::uint64_t& size,
                              std::optional<std::chrono::steady_clock::time_point> deadline, int wake_fd) {
@@ -245,21 +483,23 @@ spawner::spawner(std::function<void(std::size_t, int)> worker_main) {
   int pair[2];
   if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) fail("parmill: socketpair");
   std::fflush(nullptr); // nothing buffered may be written twice
+  const pid_t parent = ::getpid();
+  // The set of owned descriptors is locked across the fork so that the child gets it whole; the
+  // child (a copy of this thread, so the lock's owner) unlocks its copy, as pthread_atfork's
+  // child handlers do, so that a worker can run a nested map.
   std::unique_lock owned(owned_mutex());
   const pid_t pid = ::fork();
   if (pid == 0) {
-    // The spawner: single-threaded from here on. It keeps nothing of other runs, ignores the
-    // terminal's signals (its parent decides), and serves spawn and reap requests.
+    // The spawner: single-threaded from here on, in a process group of its own (so that neither
+    // the terminal's signals nor a signal to the program's group reach it: its parent decides).
+    // It keeps nothing of other runs, and forgets them: its workers start with no owned descriptors.
     for (int fd : owned_fds())
       ::close(fd);
+    owned_fds().clear();
+    owned.unlock();
     ::close(pair[0]);
     ::setpgid(0, 0);
-    sigset_t all;
-    sigemptyset(&all);
-    ::sigprocmask(SIG_SETMASK, &all, nullptr);
-    for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE, SIGCHLD, SIGUSR1, SIGUSR2})
-      ::signal(s, SIG_DFL);
-    spawner_main(pair[1], worker_main);
+    spawner_process(pair[1], parent, worker_main).run();
   }
   owned.unlock();
   ::close(pair[1]);
@@ -273,16 +513,64 @@ spawner::spawner(std::function<void(std::size_t, int)> worker_main) {
 }
 
 spawner::~spawner() {
-  disown_and_close(control_);
+  close_owned(control_); // the spawner cleans up and exits when its socket closes
+  if (pid_ < 0) return;
+  ::kill(pid_, SIGCONT); // if someone stopped it, it must run to clean up
+  if (wait_for_spawner(std::chrono::seconds(5))) return;
+  // It is stuck: kill it, and what it would have killed.
+  ::kill(pid_, SIGKILL);
+  for (pid_t w : live_)
+    kill_worker_group(w);
   while (::waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {
+  }
+}
+
+bool spawner::wait_for_spawner(std::chrono::milliseconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0));
+  bool ended = false;
+  for (;;) {
+    int status = 0;
+    const pid_t seen = ::waitpid(pid_, &status, WNOHANG | WUNTRACED);
+    if (seen < 0 && errno == EINTR) continue;
+    if (seen < 0 || (seen == pid_ && !WIFSTOPPED(status))) { // reaped (or reaped for us: SIGCHLD ignored)
+      ended = true;
+      break;
+    }
+    if (seen == pid_) ::kill(pid_, SIGCONT); // stopped again: it must run to clean up
+    const auto left =
+        std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    // Woken when it ends (a pidfd, Linux 5.3), and every 100 ms (10 ms without a pidfd) to see
+    // whether it was stopped.
+    pollfd ready{pidfd, POLLIN, 0};
+    ::poll(pidfd >= 0 ? &ready : nullptr, pidfd >= 0 ? 1 : 0,
+           static_cast<int>(std::min<long long>(pidfd >= 0 ? 100 : 10, left.count())));
+  }
+  if (pidfd >= 0) ::close(pidfd);
+  return ended;
+}
+
+void spawner::await_reply() {
+  // The reply comes at once, or after the worker asked for has ended; if the spawner is stopped
+  // meanwhile, it is continued (a stop must not hang the run).
+  for (;;) {
+    pollfd ready{control_, POLLIN, 0};
+    const int n = ::poll(&ready, 1, 100);
+    if (n > 0 || (n < 0 && errno != EINTR)) return;
+    siginfo_t info{};
+    if (::waitid(P_PID, static_cast<id_t>(pid_), &info, WSTOPPED | WNOHANG | WNOWAIT) == 0 &&
+        info.si_pid == pid_ && info.si_code == CLD_STOPPED)
+      ::kill(pid_, SIGCONT);
   }
 }
 
 spawner::worker spawner::spawn(std::size_t index) {
   std::lock_guard lock(mutex_);
-  const request r{op::spawn, index};
+  const request r{op::spawn, index, -1};
   if (::send(control_, &r, sizeof r, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof r))
     throw std::runtime_error("parmill: the spawner process is gone");
+  await_reply();
   reply answer{};
   msghdr message{};
   iovec iov{&answer, sizeof answer};
@@ -306,13 +594,19 @@ spawner::worker spawner::spawn(std::size_t index) {
       std::memcpy(&w.fd, CMSG_DATA(c), sizeof w.fd);
   if (w.fd < 0) throw std::runtime_error("parmill: the spawner sent no socket");
   own(w.fd);
+  live_.insert(w.pid);
   return w;
 }
 
-int spawner::reap(pid_t pid) {
+int spawner::reap(pid_t pid, std::optional<std::chrono::milliseconds> grace) {
   std::lock_guard lock(mutex_);
-  const request r{op::reap, static_cast<std::uint64_t>(pid)};
-  if (::send(control_, &r, sizeof r, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof r)) return 0;
+  live_.erase(pid);
+  const request r{op::reap, static_cast<std::uint64_t>(pid),
+                  grace ? std::max<std::int64_t>(1, grace->count()) : -1};
+  const request kill_now{op::reap, static_cast<std::uint64_t>(pid), 0};
+  const request& sent = grace && grace->count() == 0 ? kill_now : r;
+  if (::send(control_, &sent, sizeof sent, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof sent)) return 0;
+  await_reply();
   reply answer{};
   ssize_t n;
   while ((n = ::recv(control_, &answer, sizeof answer, 0)) < 0 && errno == EINTR) {

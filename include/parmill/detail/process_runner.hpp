@@ -155,13 +155,20 @@ public:
   }
 
   /// Ends worker process `w` (at the end of the run, or when it has done its quota) and returns
-  /// its wait status (0 when there is none). With `kill`, it is killed even in the middle of an item.
+  /// its wait status (0 when there is none). With `kill`, it is killed even in the middle of an
+  /// item; without, it ends by itself when its socket closes, and is killed if it stops or, with a
+  /// `.timeout`, if it has not ended within that time. Either way, what it started in its process
+  /// group is killed with it.
   int retire(std::size_t w, bool kill) {
     proc& p = procs_[w];
     if (p.pid < 0) return 0;
-    if (kill) ::kill(p.pid, SIGKILL);
-    close_owned(p.fd); // a worker ends when its socket closes
-    const int status = spawner_.reap(p.pid);
+    close_owned(p.fd);                              // a worker ends when its socket closes
+    std::optional<std::chrono::milliseconds> grace; // no limit, unless it stops
+    if (kill)
+      grace = std::chrono::milliseconds(0);
+    else if (options_.timeout.count() > 0)
+      grace = std::chrono::ceil<std::chrono::milliseconds>(options_.timeout);
+    const int status = spawner_.reap(p.pid, grace);
     p = proc{};
     return status;
   }

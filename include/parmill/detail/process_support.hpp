@@ -11,6 +11,7 @@
 #include <functional>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -41,7 +42,9 @@ frame_status read_frame_size(int fd, std::uint64_t& size,
 /// `size` bytes; throws `codec_error` if the peer is gone first.
 void read_frame_body(void* context, void* out, std::size_t size);
 
-/// Closes a descriptor parmill owns (a worker's socket), so that later spawners stop closing it.
+/// Shuts down and closes a socket parmill owns (a worker's or a spawner's), so that its peer sees
+/// the end even if another process (a fork of the program) holds a copy, and later spawners stop
+/// closing the number.
 void close_owned(int fd);
 
 /// The demangled name of the type of the exception being handled (call inside a catch block).
@@ -70,8 +73,27 @@ private:
 /// A single-threaded process, forked when a run starts, that forks every worker (and every
 /// replacement) from a copy of the program as it was then, so that workers are forked safely even
 /// after the program has started threads. Each worker runs `worker_main(index, fd)` with its end of
-/// a socket and then exits. When the parent dies or destroys the spawner, the spawner kills and
-/// reaps its workers and exits; workers also die with the spawner (PR_SET_PDEATHSIG).
+/// a socket and then exits.
+///
+/// What is guaranteed about processes:
+/// - The spawner is in a process group of its own and ignores the terminal's signals and stray
+///   ones (SIGINT, SIGQUIT, SIGHUP, SIGTSTP, SIGTTIN, SIGTTOU, SIGPIPE, SIGUSR1, SIGUSR2, and
+///   SIGTERM while its parent lives): it is never stopped by the terminal, and its parent decides.
+/// - Every worker leads a process group of its own, has /dev/null as standard input (reading it
+///   gives end of file at once, never SIGTTIN), the default action for every signal, nothing
+///   blocked, and dies with the spawner (PR_SET_PDEATHSIG).
+/// - When a worker ends (killed, crashed, or ended by itself), everything left in its process
+///   group is killed (SIGKILL). The spawner is the subreaper of its workers' descendants: those
+///   that leave their worker's group (setsid, setpgid) come to it when their parent ends, and are
+///   killed when the spawner ends.
+/// - The spawner ends when this object is destroyed, when its parent closes its socket, or when
+///   its parent dies (even by SIGKILL: the socket closes, and PR_SET_PDEATHSIG tells it as well):
+///   it kills every worker's group and every descendant that came to it, reaps them, and exits.
+/// - No wait lasts for ever: a stopped worker that must be reaped is killed; a stopped spawner is
+///   continued (SIGCONT), and killed if it has not ended five seconds after it was asked to.
+/// Not guaranteed: a descendant that escaped its worker's group and whose parent is still alive
+/// is killed only when the spawner ends; if the spawner itself is killed by SIGKILL, workers die
+/// with it but what they started in their groups is left running.
 class spawner {
 public:
   /// A running worker: its pid and the parent's end of its socket (owned by the caller).
@@ -82,21 +104,28 @@ public:
 
   /// Forks the spawner now. Flushes stdio first so no buffered output is duplicated.
   explicit spawner(std::function<void(std::size_t, int)> worker_main);
-  /// Stops the spawner: its workers are killed and reaped, then it is reaped.
+  /// Stops the spawner: its workers and their descendants are killed and reaped, then it is
+  /// reaped (within about five seconds, whatever state it is in).
   ~spawner();
   spawner(const spawner&) = delete;
   spawner& operator=(const spawner&) = delete;
 
   /// Forks worker `index`. Thread-safe. Throws std::runtime_error if the spawner is gone.
   worker spawn(std::size_t index);
-  /// Waits for worker `pid` to end (kill it first if it may be running) and returns its wait
-  /// status. Thread-safe.
-  int reap(pid_t pid);
+  /// Ends worker `pid` and returns its wait status (0 when there is none). With a `grace` of zero
+  /// it is killed at once; otherwise it is expected to end by itself (close its socket first)
+  /// and is killed if it stops, or if `grace` (when given) passes first. Everything left in its
+  /// process group is killed too. Thread-safe.
+  int reap(pid_t pid, std::optional<std::chrono::milliseconds> grace = std::chrono::milliseconds(0));
 
 private:
+  void await_reply();
+  bool wait_for_spawner(std::chrono::milliseconds limit);
+
   std::mutex mutex_;
   pid_t pid_ = -1;
   int control_ = -1;
+  std::set<pid_t> live_; // workers spawned and not reaped, killed here if the spawner is stuck
 };
 
 } // namespace parmill::detail
