@@ -35,10 +35,11 @@ namespace parmill {
 ///     to_stop = nullptr;
 ///     if (m.stop_requested()) { ... the run was interrupted ... }
 ///
-/// The map's own threads block SIGINT, SIGTERM, SIGHUP and SIGQUIT, so these signals' handlers
-/// run on the program's threads; in a program with threads of its own that do not block the
-/// signal, a handler may still be running on one of them after the pointer is cleared: keep the
-/// map alive until no handler can be (or block the signal in those threads).
+/// The threads a map makes (for `threads(n)`, and the proxies of `processes` and `mpi`; not those
+/// of a `thread_pool` you pass) block SIGINT, SIGTERM, SIGHUP and SIGQUIT, so a handler of these
+/// runs on one of the program's own threads. If the program has other threads that do not block
+/// the signal, a handler may still be running on one of them after the pointer is cleared: block
+/// it there, or keep the map alive until no handler can be running.
 template <class View, class Worker>
 class map_range : public std::ranges::view_interface<map_range<View, Worker>> {
 public:
@@ -100,24 +101,24 @@ public:
   /// stores to lock-free atomics and, on processes, writes a byte to a pipe; `errno` is kept).
   /// Callable before, during and after the iteration, any number of times, while the range
   /// exists (not on a moved-from range, nor during or after its destruction). After it:
-  /// - the iteration ends quietly: the next increment (or `begin()`) gives the end, with no
-  ///   exception (not even a failure or an input error that was about to be thrown); outcomes not
-  ///   yet yielded are never yielded (nor written to the `.journal`, so `.resume` runs them again);
-  /// - no item starts, except that a worker may start the one item it was about to start when
-  ///   `stop()` was called;
-  /// - on `processes`, running items are killed at once with their worker processes (they are
-  ///   waited for in the destructor, as when the loop is left early);
+  /// - the iteration ends quietly, as pipeline::stop() does: no exception (not even for a failure
+  ///   or an input error the run had already met), and outcomes not yet yielded are never yielded
+  ///   (nor written to the `.journal`, so `.resume` runs those items again). The end comes at the
+  ///   next increment (or at `begin()`) when `stop()` ran before it, in the loop body say; while
+  ///   the loop waits for an outcome, within about 10 ms.
+  /// - no item starts, except that each worker may start the one item it was starting just then;
+  /// - on `processes`, running items are killed at once, with their worker processes, even while
+  ///   the loop body runs (the destructor reaps them, as when the loop is left early);
   /// - on `threads` and `inline`, running items finish: a thread cannot be stopped safely. Soon
-  ///   after `stop()` (within 10 ms when the loop is waiting) each worker's
-  ///   `worker_context::stop` token is requested, so a worker that watches it can end early. On
-  ///   `inline` the item runs on the thread that iterates, so its token is requested only after
-  ///   it returns; a blocking call in it is interrupted by the signal itself (EINTR) when the
-  ///   handler is installed without `SA_RESTART`;
-  /// - on `mpi` (rank 0, the rank that iterates), no chunk is sent to a rank any more, and the
-  ///   chunks the ranks are running finish (bounded by `.timeout`); on other ranks it does nothing.
-  /// The loop ends after at most the outcome being yielded when `stop()` runs in the loop body;
-  /// from elsewhere, within 10 ms if the loop is waiting for outcomes (processes: once the killed
-  /// workers are noticed). A blocking read of the input itself is waited for.
+  ///   after `stop()` (within about 10 ms while the loop waits, or when a worker finishes an item)
+  ///   the workers' `worker_context::stop` token is requested, so a worker that watches it can
+  ///   end early. On `inline` the item runs on the thread that iterates, so its token is
+  ///   requested only after it returns; a blocking call in it (`poll`, `read`, `sleep`) returns
+  ///   early with EINTR when the signal interrupts it (handler installed without `SA_RESTART`);
+  /// - on `mpi` (rank 0, the rank that iterates), no chunk is sent to a rank any more and the
+  ///   chunks being run finish (`.timeout` bounds them); on the other ranks it does nothing.
+  /// The destructor still waits for running items on threads and inline, and for a read of the
+  /// input that blocks.
   void stop() noexcept {
     if (engine_) engine_->ask_to_stop();
   }
