@@ -16,9 +16,30 @@
 namespace parmill {
 
 /// The range `parmill::map` returns: a single-pass input range of `outcome<R>`, one per item.
-/// Nothing runs until `begin()`; leaving the loop early or destroying the range stops the work
-/// and joins every worker before the destructor returns. Movable, so it composes with
-/// `std::views` (`parmill::map(...) | std::views::take(10)`).
+/// Nothing runs until `begin()`; leaving the loop early, destroying the range or `stop()` stops
+/// the work, and the destructor joins every worker before it returns. Movable, so it composes
+/// with `std::views` (`parmill::map(...) | std::views::take(10)`).
+///
+/// Ctrl-C in a program that uses the library: let a SIGINT handler call `stop()`, and the loop
+/// ends quietly, as if the input had ended (see examples/stop_on_ctrl_c.cpp):
+///
+///     auto m = parmill::map(parmill::processes(4), files, convert);
+///     static std::atomic<decltype(m)*> to_stop{nullptr}; // lock-free: a handler may read it
+///     to_stop = &m;
+///     struct sigaction on_ctrl_c {}, previous {};
+///     on_ctrl_c.sa_handler = [](int) { if (auto* running = to_stop.load()) running->stop(); };
+///     sigemptyset(&on_ctrl_c.sa_mask);
+///     sigaction(SIGINT, &on_ctrl_c, &previous);
+///     for (auto& r : m) { ... }
+///     sigaction(SIGINT, &previous, nullptr); // restore first, then forget the map
+///     to_stop = nullptr;
+///     if (m.stop_requested()) { ... the run was interrupted ... }
+///
+/// The threads a map makes (for `threads(n)`, and the proxies of `processes` and `mpi`; not those
+/// of a `thread_pool` you pass) block SIGINT, SIGTERM, SIGHUP and SIGQUIT, so a handler of these
+/// runs on one of the program's own threads. If the program has other threads that do not block
+/// the signal, a handler may still be running on one of them after the pointer is cleared: block
+/// it there, or keep the map alive until no handler can be running.
 template <class View, class Worker>
 class map_range : public std::ranges::view_interface<map_range<View, Worker>> {
 public:
@@ -75,6 +96,34 @@ public:
   /// Most items in flight at once now (see `map_options::window`; automatic windows grow with the
   /// chunk size).
   [[nodiscard]] std::size_t window() const noexcept { return engine_->window_now(); }
+
+  /// Stops the run, from any thread and from a signal handler: it is async-signal-safe (it only
+  /// stores to lock-free atomics and, on processes, writes a byte to a pipe; `errno` is kept).
+  /// Callable before, during and after the iteration, any number of times, while the range
+  /// exists (not on a moved-from range, nor during or after its destruction). After it:
+  /// - the iteration ends quietly, as pipeline::stop() does: no exception (not even for a failure
+  ///   or an input error the run had already met), and outcomes not yet yielded are never yielded
+  ///   (nor written to the `.journal`, so `.resume` runs those items again). The end comes at the
+  ///   next increment (or at `begin()`) when `stop()` ran before it, in the loop body say; while
+  ///   the loop waits for an outcome, within about 10 ms.
+  /// - no item starts, except that each worker may start the one item it was starting just then;
+  /// - on `processes`, running items are killed at once, with their worker processes, even while
+  ///   the loop body runs (the destructor reaps them, as when the loop is left early);
+  /// - on `threads` and `inline`, running items finish: a thread cannot be stopped safely. Soon
+  ///   after `stop()` (within about 10 ms while the loop waits, or when a worker finishes an item)
+  ///   the workers' `worker_context::stop` token is requested, so a worker that watches it can
+  ///   end early. On `inline` the item runs on the thread that iterates, so its token is
+  ///   requested only after it returns; a blocking call in it (`poll`, `read`, `sleep`) returns
+  ///   early with EINTR when the signal interrupts it (handler installed without `SA_RESTART`);
+  /// - on `mpi` (rank 0, the rank that iterates), no chunk is sent to a rank any more and the
+  ///   chunks being run finish (`.timeout` bounds them); on the other ranks it does nothing.
+  /// The destructor still waits for running items on threads and inline, and for a read of the
+  /// input that blocks.
+  void stop() noexcept {
+    if (engine_) engine_->ask_to_stop();
+  }
+  /// True once `stop()` has been called on this range (even after the run had ended).
+  [[nodiscard]] bool stop_requested() const noexcept { return engine_ && engine_->stop_was_asked(); }
 
 private:
   std::unique_ptr<engine> engine_;

@@ -5,10 +5,20 @@
 // chunk; the consumer yields chunks in input order (a reorder buffer keyed by chunk number) or in
 // completion order. Locks are taken per chunk, never per item. A halting failure sets a cutoff:
 // items after it do not start, and iteration throws at it.
+//
+// A stop from outside (map_range::stop) may come from a signal handler, so it only sets an atomic
+// flag and, on processes, wakes the proxies through a pipe (they kill their worker processes). The
+// rest is done by the threads that notice the flag: the consumer, which looks at it before every
+// outcome and at least every `stop_watch_period` while it waits, and the workers, before every
+// item; the first of them to notice requests the workers' stop token.
 #pragma once
+
+#include <pthread.h>
+#include <signal.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -47,6 +57,9 @@ inline constexpr std::size_t chunks_per_worker_in_window = 4;
 inline constexpr std::int64_t target_chunk_nanoseconds = 4'000'000;
 inline constexpr std::int64_t target_sized_chunk_nanoseconds = 16'000'000;
 inline constexpr std::size_t no_cutoff = static_cast<std::size_t>(-1);
+// How often at least a waiting consumer looks for a stop from outside (which cannot wake it: a
+// signal handler may not notify a condition variable). Only a wait this long pays for it.
+inline constexpr std::chrono::milliseconds stop_watch_period{10};
 
 template <class View, class Worker>
 class map_engine {
@@ -100,6 +113,8 @@ public:
       throw std::logic_error(
           "parmill::map: a map on a thread_pool cannot be iterated from one of that "
           "pool's own threads (its workers would wait for the thread that waits for them)");
+    // Stopped before begin(): nothing starts (on mpi every rank must still take part in the start).
+    if (stop_asked_.load() && where_.kind() != backend_kind::mpi) return;
     if (where_.kind() == backend_kind::mpi && !start_ranks()) return; // a rank other than 0: served
     open_journal();
     next_read_ = std::ranges::begin(view_);
@@ -117,7 +132,7 @@ public:
                                   "runs too long cannot be stopped safely)");
     prepare();
     thread_pool* pool = where_.pool();
-    if (pool == nullptr) pool = &own_pool_.emplace(workers_);
+    if (pool == nullptr) pool = &make_own_pool();
     running_ = workers_;
     for (std::size_t w = 0; w < workers_; ++w)
       pool->post([this, w] { worker_loop(w); });
@@ -134,6 +149,9 @@ public:
     if (where_.kind() != backend_kind::processes) return;
     if constexpr (crossable) {
       runner_.emplace(slots_, workers_, options_);
+      // From now on stop() interrupts the runner itself; a stop() that came before is done here.
+      runner_to_interrupt_.store(&*runner_);
+      if (stop_asked_.load()) runner_->interrupt();
     } else {
       throw std::logic_error("parmill::map: the processes backend needs items and results that can cross a "
                              "process boundary (see parmill/codec.hpp)");
@@ -157,7 +175,11 @@ public:
   bool start_ranks() {
     if constexpr (crossable) {
       ranks_.emplace(slots_, *where_.remote(), where_.slots_per_rank(), workers_, options_);
-      if (where_.remote()->rank() == 0) return true;
+      if (where_.remote()->rank() == 0) {
+        ranks_to_interrupt_.store(&*ranks_);
+        if (stop_asked_.load()) ranks_->interrupt();
+        return true;
+      }
       ranks_->serve();
       ranks_.reset();
       finished_ = true;
@@ -171,10 +193,26 @@ public:
   /// The window now: most items in flight at once (grows with automatic chunks).
   [[nodiscard]] std::size_t window_now() const noexcept { return window(); }
 
+  /// `map_range::stop`: async-signal-safe (lock-free atomic operations, and on processes one
+  /// write(2) to the runner's wake-up pipe). The threads of the run do the rest when they notice.
+  void ask_to_stop() noexcept {
+    const int saved_errno = errno;
+    stop_asked_.store(true);
+    if constexpr (crossable) {
+      if (runner* r = runner_to_interrupt_.load()) r->interrupt();
+      if (ranks_runner* r = ranks_to_interrupt_.load()) r->interrupt();
+    }
+    errno = saved_errno;
+  }
+
+  /// True once `ask_to_stop()` has been called.
+  [[nodiscard]] bool stop_was_asked() const noexcept { return stop_asked_.load(); }
+
   /// The next outcome, or null at the end. Throws `item_failed` at a halting failure, and the
-  /// input's own exception when reading the input threw.
+  /// input's own exception when reading the input threw. After `ask_to_stop()`: null, quietly.
   outcome<result>* next() {
     for (;;) {
+      if (stop_asked_.load(std::memory_order_relaxed)) return end_by_stop();
       while (position_ < current_.outcomes.size()) {
         outcome<result>& o = current_.outcomes[position_++];
         const std::size_t cutoff = cutoff_.load(std::memory_order_acquire);
@@ -192,6 +230,7 @@ public:
         return &o;
       }
       if (finished_ || !take_chunk()) {
+        if (stop_asked_.load(std::memory_order_relaxed)) return end_by_stop();
         finished_ = true;
         finish_progress();
         if (input_error_) std::rethrow_exception(std::exchange(input_error_, nullptr));
@@ -218,7 +257,49 @@ private:
     std::vector<outcome<result>> outcomes;
   };
 
-  [[nodiscard]] bool stopping() const noexcept { return stop_.stop_requested(); }
+  /// True when the run is stopping: asked from outside, or stopped from inside (the destructor, an
+  /// engine failure).
+  [[nodiscard]] bool stopping() const noexcept {
+    return stop_asked_.load(std::memory_order_relaxed) || stop_.stop_requested();
+  }
+
+  /// Passes a stop asked from outside on to the workers' stop token (not async-signal-safe, so
+  /// done by the run's threads once they notice it). Cheap once done.
+  void pass_stop_on() noexcept {
+    if (stop_asked_.load(std::memory_order_relaxed) && !stop_.stop_requested()) stop_.request_stop();
+  }
+
+  /// Ends the iteration after `ask_to_stop()`: the workers' token is requested and workers waiting
+  /// for room in the window wake (and find the run stopping); what is not yet yielded never is.
+  outcome<result>* end_by_stop() {
+    finished_ = true;
+    pass_stop_on();
+    {
+      std::lock_guard lock(mutex_);
+      space_.notify_all();
+    }
+    finish_progress();
+    return nullptr;
+  }
+
+  /// The run's own threads, made with SIGINT, SIGTERM, SIGHUP and SIGQUIT blocked (a thread inherits
+  /// its creator's mask), so that the program's handler of these signals runs on one of its own
+  /// threads, never on one of the map's.
+  thread_pool& make_own_pool() {
+    sigset_t terminal_signals, previous;
+    sigemptyset(&terminal_signals);
+    for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT})
+      sigaddset(&terminal_signals, s);
+    ::pthread_sigmask(SIG_BLOCK, &terminal_signals, &previous);
+    try {
+      own_pool_.emplace(workers_);
+    } catch (...) {
+      ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+      throw;
+    }
+    ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+    return *own_pool_;
+  }
 
   std::size_t window() const noexcept {
     if (options_.window) return options_.window;
@@ -340,6 +421,7 @@ private:
     for (std::size_t i = r.outcomes.size(); i < c.items.size(); ++i) {
       const std::size_t index = c.first + i;
       if (stopping() || index > cutoff_.load(std::memory_order_relaxed)) {
+        pass_stop_on();
         r.outcomes.emplace_back(item_error{.index = index,
                                            .worker = w,
                                            .kind = failure_kind::cancelled,
@@ -475,6 +557,7 @@ private:
     position_ = 0;
     if (workers_waiting_) space_.notify_one();
     for (;;) {
+      if (stop_asked_.load(std::memory_order_relaxed)) return false;
       if (engine_error_) std::rethrow_exception(engine_error_);
       if (options_.order == order::input) {
         auto it = ready_by_seq_.find(next_to_yield_);
@@ -503,7 +586,7 @@ private:
       // An event after the spin gave up found no waiting consumer to wake: look again first.
       if (!arrived && events_.load(std::memory_order_acquire) == seen) {
         consumer_waiting_ = true;
-        ready_cv_.wait(lock);
+        ready_cv_.wait_for(lock, stop_watch_period); // a stop from outside cannot notify it
         consumer_waiting_ = false;
       }
       consumer_spin_.record(std::chrono::steady_clock::now() - wait_started);
@@ -543,6 +626,8 @@ private:
       ready_cv_.wait(lock, [&] { return running_ == 0; });
     }
     own_pool_.reset();
+    runner_to_interrupt_.store(nullptr);
+    ranks_to_interrupt_.store(nullptr);
     if constexpr (crossable) {
       runner_.reset(); // stops the spawner; no process is left
       ranks_.reset();  // receives the answers still on their way
@@ -592,8 +677,17 @@ private:
   std::vector<std::vector<outcome<result>>> spare_; // spent outcome buffers, for reuse
 
   std::atomic<std::size_t> cutoff_{no_cutoff}; // no item after this index starts
-  std::mutex failure_mutex_;                   // guards failure_indices_ (failures only)
-  std::set<std::size_t> failure_indices_;      // the smallest max_failures+1 failing indices
+
+  // A stop from outside (ask_to_stop), and what it interrupts directly: all lock-free, as a signal
+  // handler may touch them. The runners are published once they exist, and unpublished before they
+  // are destroyed.
+  std::atomic<bool> stop_asked_{false};
+  std::atomic<runner*> runner_to_interrupt_{nullptr};
+  std::atomic<ranks_runner*> ranks_to_interrupt_{nullptr};
+  static_assert(std::atomic<bool>::is_always_lock_free && std::atomic<runner*>::is_always_lock_free &&
+                std::atomic<ranks_runner*>::is_always_lock_free);
+  std::mutex failure_mutex_;              // guards failure_indices_ (failures only)
+  std::set<std::size_t> failure_indices_; // the smallest max_failures+1 failing indices
 
   // Changes whenever something the consumer may wait for happens (a chunk completes, the input
   // closes, a worker ends), always under mutex_: the consumer's spin watches it, and it looks at it
