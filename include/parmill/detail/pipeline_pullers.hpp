@@ -87,7 +87,8 @@ public:
 
   void prepare() noexcept {}
   std::optional<item> next() {
-    if (control_->stopping()) return std::nullopt;
+    // Every item still to be read comes after a halting failure, if there is one.
+    if (control_->stopping() || control_->past_cutoff(index_)) return std::nullopt;
     if (!started_) {
       it_ = std::ranges::begin(view_);
       started_ = true;
@@ -199,12 +200,14 @@ public:
                         .type = {},
                         .exception = nullptr};
         const std::size_t index = ring_ ? ring_->get(o.index()) : o.index();
-        if (control_->halt_on_failure) control_->halt(f.to_error(index));
+        control_->record_failure(f.to_error(index));
+        if (control_->past_cutoff(index)) continue;
         return item{index, std::move(f)};
       }
       item& c = o.value();
       if (c.ok()) {
         stats_->count_out();
+        if (control_->past_cutoff(c.index)) continue; // after a halting failure: not passed on
         return std::move(c);
       }
       if (c.dropped()) { // counted by the worker that dropped it
@@ -212,10 +215,11 @@ public:
         continue;
       }
       const stage_failure& f = c.failure();
-      if (f.kind == failure_kind::cancelled) continue; // the pipeline is stopping
-      // Failed here (counted by the worker) or upstream (passed on). A worker process cannot halt
-      // this process's pipeline, so its failure halts it here.
-      if (f.stage == name_ && control_->halt_on_failure) control_->halt(f.to_error(c.index));
+      if (f.kind == failure_kind::cancelled) continue; // not started: the pipeline is stopping
+      // Failed here (counted by the worker) or upstream (passed on). A worker process records its
+      // failures in its own memory, so a failure of this stage is recorded here too (once per index).
+      if (f.stage == name_ && control_->halts()) control_->record_failure(f.to_error(c.index));
+      if (control_->past_cutoff(c.index)) continue;
       return std::move(c);
     }
   }
@@ -232,7 +236,8 @@ private:
   std::size_t seen_ = 0;
 };
 
-/// Groups values into vectors of `size` (the last may be short); failures pass at once.
+/// Groups values into vectors of `size` (the last may be short). A failure passes on by itself,
+/// after the items before it: it cuts the batch being filled short.
 template <class Up, class T>
 class batch_puller {
 public:
@@ -242,13 +247,21 @@ public:
   void prepare() { up_.prepare(); }
 
   std::optional<item> next() {
+    if (pending_failure_) return std::exchange(pending_failure_, std::nullopt);
     while (!ended_) {
       std::optional<carried<T>> v = up_.next();
       if (!v) {
         ended_ = true;
         break;
       }
-      if (!v->ok()) return std::move(*v).template without_value<std::vector<T>>();
+      if (!v->ok()) {
+        item failure = std::move(*v).template without_value<std::vector<T>>();
+        if (batch_.empty()) return failure;
+        // The items before the failure come out first (outcomes stay in source order, and under
+        // `raise` the consumer gets them before the failure halts the run).
+        pending_failure_.emplace(std::move(failure));
+        return take();
+      }
       if (batch_.empty()) first_ = v->index;
       batch_.push_back(std::move(v->value()));
       if (batch_.size() == size_) return take();
@@ -268,6 +281,7 @@ private:
   std::size_t size_;
   std::vector<T> batch_;
   std::size_t first_ = 0;
+  std::optional<item> pending_failure_; // met while a batch was being filled: passed on after it
   bool ended_ = false;
 };
 
