@@ -331,3 +331,59 @@ TEST(PipelineReportStream, AReportCanBeStreamedAndPrintsItsTable) {
 }
 
 } // namespace
+
+namespace {
+
+// ---- .sink with a consumer slower than the hand-over ------------------------------------------
+
+/// Busy for about `us` microseconds (a consumer with work of its own; not a synchronisation).
+void busy_for_microseconds(long us) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(us);
+  while (std::chrono::steady_clock::now() < until) {
+  }
+}
+
+// A slow loop body makes the sink's own thread pull (the buffer pays); a failure under `raise`
+// and the source's own exception still come after every item before them, in order.
+TEST_P(PipelineRaise, ASlowConsumerBehindASinkGetsEveryItemBeforeAFailure) {
+  auto p = parmill::pipeline_builder()
+               .source(iota_vector(400))
+               .pipe(
+                   [](long& x) {
+                     if (x == 300) throw std::runtime_error("bad item 300");
+                     return x;
+                   },
+                   {.name = "check"})
+               .sink(8)
+               .build(backend());
+  std::vector<long> yielded;
+  try {
+    for (auto& r : p) {
+      busy_for_microseconds(50);
+      yielded.push_back(*r);
+    }
+    FAIL() << "the failure was not raised";
+  } catch (const parmill::item_failed& e) {
+    EXPECT_EQ(e.error().index, 300U);
+  }
+  EXPECT_EQ(yielded, iota_vector(300));
+
+  auto failing = std::views::iota(0L, 400L) | std::views::transform([](long x) {
+                   if (x == 250) throw std::length_error("source broke");
+                   return x;
+                 });
+  auto q =
+      parmill::pipeline_builder().source(failing).pipe([](long& x) { return x; }).sink(8).build(backend());
+  yielded.clear();
+  EXPECT_THROW(
+      {
+        for (auto& r : q) {
+          busy_for_microseconds(50);
+          yielded.push_back(*r);
+        }
+      },
+      std::length_error);
+  EXPECT_EQ(yielded, iota_vector(250));
+}
+
+} // namespace
