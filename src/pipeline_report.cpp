@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <new>
+#include <ostream>
 
 namespace parmill {
 namespace {
@@ -67,6 +68,10 @@ std::string pipeline_report::to_string() const {
     out += '\n';
   }
   return out;
+}
+
+std::ostream& operator<<(std::ostream& out, const pipeline_report& report) {
+  return out << report.to_string();
 }
 
 namespace detail {

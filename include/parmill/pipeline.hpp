@@ -157,7 +157,8 @@ public:
 
   carried<out> operator()(carried<In>& item) {
     if (!item.ok()) return std::move(item).template without_value<out>();
-    if (settings_->control->stopping())
+    // Not started once the pipeline stops, nor after a halting failure (in source order).
+    if (settings_->control->stopping() || settings_->control->past_cutoff(item.index))
       return {item.index, stage_failure{.stage = settings_->name,
                                         .worker = worker_,
                                         .kind = failure_kind::cancelled,
@@ -226,9 +227,9 @@ private:
     } catch (...) {
       f.message = "an exception not derived from std::exception";
     }
-    // Stop the other stages now rather than when the failure reaches the end (in a worker process
-    // this only stops the rest of its chunk; the parent halts when the failure comes back).
-    if (settings_->control->halt_on_failure) settings_->control->halt(f.to_error(index));
+    // Items after a halting failure start nowhere from now on, while the items before it go on to
+    // the consumer (the cutoff is in shared memory, so this holds in a worker process too).
+    if (settings_->control->halts()) settings_->control->record_failure(f.to_error(index));
     return {index, std::move(f)};
   }
 
@@ -400,8 +401,8 @@ public:
   /// Nothing runs until iteration begins. Throws `std::invalid_argument` for a stage that cannot
   /// run where it is asked to.
   [[nodiscard]] auto build(const backend& where = inline_backend(), pipeline_options options = {}) && {
-    auto control = std::make_shared<detail::pipeline_control>();
-    control->halt_on_failure = options.on_error == on_error::raise;
+    auto control = std::make_shared<detail::pipeline_control>(
+        options.on_error == on_error::raise ? std::size_t{0} : options.max_failures);
     detail::build_context ctx{.control = control, .where = where};
     auto puller = make_(ctx);
     return pipeline<T, decltype(puller)>(std::move(control), std::move(puller), std::move(options));
@@ -442,13 +443,28 @@ public:
 template <class T, class Puller>
 class pipeline : public std::ranges::view_interface<pipeline<T, Puller>> {
 public:
-  /// An input iterator over the outcomes, valid until incremented.
+  /// An input iterator over the outcomes, valid until incremented. Move-only: when the iterator
+  /// of a run is destroyed (the loop is left), the pipeline stops.
   class iterator {
   public:
     using iterator_concept = std::input_iterator_tag;
     using difference_type = std::ptrdiff_t;
     using value_type = outcome<T>;
     iterator() = default;
+    iterator(iterator&& other) noexcept
+        : owner_(std::exchange(other.owner_, nullptr)), current_(std::exchange(other.current_, nullptr)),
+          run_(std::move(other.run_)) {}
+    iterator& operator=(iterator&& other) noexcept {
+      if (this != &other) {
+        leave();
+        owner_ = std::exchange(other.owner_, nullptr);
+        current_ = std::exchange(other.current_, nullptr);
+        run_ = std::move(other.run_);
+      }
+      return *this;
+    }
+    /// Leaving the loop: the pipeline stops (no call starts in any stage), as when it is destroyed.
+    ~iterator() { leave(); }
     value_type& operator*() const { return *current_; }
     value_type* operator->() const { return current_; }
     /// Moves to the next outcome; may block. Throws `item_failed` at a halting failure.
@@ -464,23 +480,28 @@ public:
 
   private:
     friend class pipeline;
-    iterator(pipeline* owner, value_type* first) : owner_(owner), current_(first) {}
+    iterator(pipeline* owner, std::shared_ptr<detail::pipeline_control> run)
+        : owner_(owner), run_(std::move(run)) {}
+    // Through the run's shared state, which the iterator keeps alive: safe even when the iterator
+    // outlives its pipeline.
+    void leave() noexcept {
+      if (run_) run_->request_stop();
+    }
     pipeline* owner_ = nullptr;
     value_type* current_ = nullptr;
+    std::shared_ptr<detail::pipeline_control> run_; // stopped when the iterator is destroyed
   };
 
   /// Internal: made by `pipeline_builder_of::build`.
   pipeline(std::shared_ptr<detail::pipeline_control> control, Puller puller, pipeline_options options)
       : control_(std::move(control)), puller_(std::in_place, std::move(puller)),
-        options_(std::move(options)) {
-    if (options_.on_error == on_error::raise) options_.max_failures = 0;
-  }
+        options_(std::move(options)) {}
   pipeline(pipeline&&) noexcept = default; ///< only before `begin()`
   pipeline& operator=(pipeline&&) = delete;
   /// Stops the pipeline and joins every thread and process.
   ~pipeline() {
     if (!control_) return;
-    control_->stop.request_stop();
+    control_->request_stop();
     puller_.reset();
     control_->stats.stop_display();
   }
@@ -496,14 +517,16 @@ public:
     control_->stats.start_clock();
     if (options_.progress || options_.report_every.count() > 0)
       control_->stats.start_display(2, options_.progress, options_.report_every);
-    return iterator(this, next());
+    iterator first(this, control_);
+    first.current_ = next();
+    return first;
   }
   /// The end.
   std::default_sentinel_t end() const noexcept { return {}; }
 
-  /// Stops the run from any thread: iteration ends (without an error) after at most the outcome
-  /// being waited for.
-  void stop() noexcept { control_->stop.request_stop(); }
+  /// Stops the run from any thread: no call starts in any stage any more, and iteration ends
+  /// (without an error) after at most the outcome being waited for. Leaving the loop does this.
+  void stop() noexcept { control_->request_stop(); }
 
   /// Every stage's counters now; callable from any thread, during and after the run.
   [[nodiscard]] pipeline_report report() const { return control_->stats.report(); }
@@ -513,17 +536,22 @@ private:
     current_.reset();
     while (!finished_) {
       std::optional<detail::carried<T>> c;
+      const bool stopped = control_->stopping();
       try {
-        if (!control_->stopping()) c = puller_->next();
+        if (!stopped) c = puller_->next();
       } catch (...) {
         finish();
         throw; // the source's own exception, or the engine's
       }
       if (!c) {
         finish();
-        if (auto halted = control_->halted()) throw_item_failed(*halted);
+        // A halting failure is met before the end; should it not be (a stage lost it), it is
+        // thrown here, unless the run was stopped from outside.
+        if (!stopped)
+          if (auto halted = control_->halted()) throw_item_failed(*halted);
         return nullptr;
       }
+      if (control_->past_cutoff(c->index)) continue; // after a halting failure (completion order)
       if (c->ok()) {
         control_->stats.count_output();
         return &current_.emplace(c->index, std::move(c->value()));
@@ -531,10 +559,11 @@ private:
       const detail::stage_failure& f = c->failure();
       if (f.kind == failure_kind::cancelled) continue;
       item_error error = f.to_error(c->index);
-      if (failures_yielded_ == options_.max_failures) {
-        control_->halt(error);
+      // In the order outcomes are yielded, the failure beyond the budget halts the run.
+      if (failures_yielded_ == control_->max_failures()) {
+        control_->record_failure(error);
         finish();
-        throw_item_failed(*control_->halted()); // the first halting failure recorded anywhere
+        throw_item_failed(error);
       }
       ++failures_yielded_;
       control_->stats.count_output();
@@ -543,8 +572,10 @@ private:
     return nullptr;
   }
 
+  /// The run is over for the consumer: every stage stops.
   void finish() {
     finished_ = true;
+    control_->request_stop();
     control_->stats.stop_display();
   }
 

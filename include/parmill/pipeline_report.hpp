@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <iosfwd>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -48,6 +49,10 @@ struct pipeline_report {
   /// A table for people, one line per stage.
   [[nodiscard]] std::string to_string() const;
 };
+
+/// Prints `report.to_string()`: `std::cout << p.report()`. (No `std::format` support: GCC 12's
+/// standard library has no `<format>`.)
+std::ostream& operator<<(std::ostream& out, const pipeline_report& report);
 
 /// One line per stage for a live display: name, counts, rate, queue fill and time per item.
 [[nodiscard]] std::string format_stage_line(const stage_report& s, double elapsed_seconds);

@@ -2,18 +2,25 @@
 // that every stage of one pipeline shares (its stop, its first halting failure, its stats).
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <iterator>
+#include <limits>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <optional>
-#include <stop_token>
 #include <string>
 #include <utility>
 #include <variant>
 
+#include <sys/mman.h>
+
 #include "parmill/codec.hpp"
+#include "parmill/map_options.hpp"
 #include "parmill/outcome.hpp"
 #include "parmill/pipeline_report.hpp"
 
@@ -73,31 +80,85 @@ struct carried {
   }
 };
 
+/// No halting failure yet: every index is before the cutoff.
+inline constexpr std::size_t no_failure_cutoff = std::numeric_limits<std::size_t>::max();
+
+/// The words every stage reads before each call: whether the pipeline stops, and the index after
+/// which no item starts. They live in memory shared with worker processes (mapped before any is
+/// forked), so a stage on `processes` obeys them too. Lock-free atomics work across processes.
+struct pipeline_signals {
+  std::atomic<bool> stopped{false};
+  std::atomic<std::size_t> cutoff{no_failure_cutoff};
+  static_assert(std::atomic<bool>::is_always_lock_free && std::atomic<std::size_t>::is_always_lock_free);
+};
+
 /// The state one pipeline's stages share. Lives as long as the longest-lived of its stages.
-struct pipeline_control {
-  std::stop_source stop;
-  bool halt_on_failure = true; // on_error::raise
-  pipeline_stats stats;
+///
+/// Errors follow map's policies: the failures of every stage are counted by the source index of
+/// their item; once more than `max_failures` are known, the (max_failures+1)-th smallest failing
+/// index is the cutoff (failures found later can only lower it): no item after it starts in any
+/// stage, items before it go on to the consumer, and the consumer throws when it meets the failure
+/// beyond its budget. A stop (the loop left, `stop()`, the destructor) ends every stage at once.
+class pipeline_control {
+public:
+  /// `max_failures`: 0 for `raise`, `unlimited` for a `yield` run that never halts.
+  explicit pipeline_control(std::size_t max_failures) : max_failures_(max_failures) {
+    void* memory =
+        ::mmap(nullptr, sizeof(pipeline_signals), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (memory == MAP_FAILED) throw std::bad_alloc();
+    signals_ = new (memory) pipeline_signals();
+  }
+  ~pipeline_control() {
+    signals_->~pipeline_signals();
+    ::munmap(signals_, sizeof(pipeline_signals));
+  }
+  pipeline_control(const pipeline_control&) = delete;
+  pipeline_control& operator=(const pipeline_control&) = delete;
 
-  [[nodiscard]] bool stopping() const noexcept { return stop.stop_requested(); }
+  pipeline_stats stats; ///< every stage's counters
 
-  /// Records the run's halting failure (the first one recorded wins) and stops the pipeline.
-  void halt(item_error error) {
+  /// True once the pipeline is stopping: no call starts and every puller answers "the end".
+  [[nodiscard]] bool stopping() const noexcept { return signals_->stopped.load(std::memory_order_relaxed); }
+  /// Stops every stage (from any thread, and from the consumer when it leaves the loop).
+  void request_stop() noexcept { signals_->stopped.store(true, std::memory_order_relaxed); }
+
+  /// True when the item from source index `index` must not start: it comes after a halting failure.
+  [[nodiscard]] bool past_cutoff(std::size_t index) const noexcept {
+    return index > signals_->cutoff.load(std::memory_order_relaxed);
+  }
+  /// True when failures can halt the run (`raise`, or `yield` with a `max_failures`).
+  [[nodiscard]] bool halts() const noexcept { return max_failures_ != unlimited; }
+  /// Most failures the consumer yields before the next one halts the run.
+  [[nodiscard]] std::size_t max_failures() const noexcept { return max_failures_; }
+
+  /// Notes the failure of the item from source index `error.index` (idempotent per index) and
+  /// lowers the cutoff once the budget is exceeded. In a worker process only the shared cutoff
+  /// is seen by the others; the parent records the failure again when it comes back.
+  void record_failure(const item_error& error) {
+    if (!halts()) return;
+    std::size_t cutoff = no_failure_cutoff;
     {
       std::lock_guard lock(mutex_);
-      if (!halted_) halted_ = std::move(error);
+      failures_.emplace(error.index, error);
+      if (failures_.size() > max_failures_ + 1) failures_.erase(std::prev(failures_.end()));
+      if (failures_.size() == max_failures_ + 1) cutoff = failures_.rbegin()->first;
     }
-    stop.request_stop();
+    std::size_t now = signals_->cutoff.load(std::memory_order_relaxed);
+    while (cutoff < now && !signals_->cutoff.compare_exchange_weak(now, cutoff, std::memory_order_relaxed)) {
+    }
   }
-  /// The halting failure, if there was one.
+  /// The failure the run halts at, once the budget is exceeded.
   [[nodiscard]] std::optional<item_error> halted() {
     std::lock_guard lock(mutex_);
-    return halted_;
+    if (!halts() || failures_.size() != max_failures_ + 1) return std::nullopt;
+    return failures_.rbegin()->second;
   }
 
 private:
+  std::size_t max_failures_;
+  pipeline_signals* signals_ = nullptr;
   std::mutex mutex_;
-  std::optional<item_error> halted_;
+  std::map<std::size_t, item_error> failures_; // the smallest max_failures+1 failing indices
 };
 
 } // namespace parmill::detail
