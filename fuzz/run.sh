@@ -9,10 +9,11 @@ seconds=${2:-60}
 here=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$build/artifacts"
 found=0
-for target in "$build"/fuzz/*_fuzz; do
-  [ -x "$target" ] || continue
+for source in "$here"/*_fuzz.cpp; do
+  name=$(basename "$source" _fuzz.cpp)
+  target="$build/fuzz/${name}_fuzz"
+  [ -x "$target" ] || { echo "fuzz: $target was not built"; exit 1; }
   found=1
-  name=$(basename "$target" _fuzz)
   mkdir -p "$build/corpus/$name"
   seeds=()
   [ -d "$here/corpus/$name" ] && seeds=("$here/corpus/$name")
