@@ -4,6 +4,7 @@
 // a timeout, the map, or the program. Every test that could hang runs its map in a forked child
 // and waits for it with a deadline, so a regression fails instead of stalling the suite.
 #include <parmill/map.hpp>
+#include <parmill/pipeline.hpp>
 
 #include <gtest/gtest.h>
 
@@ -245,24 +246,29 @@ TEST(ProcessesNested, ProcessesInProcessesInProcesses) {
 }
 
 TEST(ProcessesNested, AWorkersOwnDescriptorsSurviveItsNestedMap) {
-  // Another run is live, so parmill owns descriptors in this process when the outer spawner is
-  // forked; the spawner closes them. A worker then opens a file, which reuses one of those numbers,
-  // and hands it to a nested map: the nested spawner must not close it (it belongs to the worker).
+  // Two processes stages of one pipeline: the first stage's spawner is forked, so parmill owns
+  // descriptors in this process, when the second stage's spawner is forked; that spawner closes
+  // them. A worker of the second stage then opens files, which reuse those numbers, and hands them
+  // to a nested map: the nested spawner must not close them (they belong to the worker).
+  // Every spawner is forked before any thread of the pipeline starts, as ThreadSanitizer needs
+  // when a worker goes on to start threads of its own.
   EXPECT_EQ(run_bounded([] {
-              auto other = parmill::map(parmill::processes(2), iota_vector(100), [](int x) { return x; });
-              auto it = other.begin();
-              if (it == other.end()) return std::string("the other run yielded nothing");
-              for (auto& r : parmill::map(parmill::processes(1), iota_vector(2), [](int) {
-                     std::vector<int> files;
-                     for (int i = 0; i < 8; ++i)
-                       files.push_back(::open("/dev/null", O_RDONLY)); // the lowest free numbers
-                     int open_in_nested = 0;
-                     for (auto& inner : parmill::map(parmill::processes(1), files, [](int fd) {
-                            return ::fcntl(fd, F_GETFD) != -1 ? 1 : 0;
-                          }))
-                       open_in_nested += *inner;
-                     return open_in_nested;
-                   }))
+              auto opens_files_for_a_nested_map = [](int&) {
+                std::vector<int> files;
+                for (int i = 0; i < 8; ++i)
+                  files.push_back(::open("/dev/null", O_RDONLY)); // the lowest free numbers
+                int open_in_nested = 0;
+                for (auto& inner : parmill::map(parmill::processes(1), files,
+                                                [](int fd) { return ::fcntl(fd, F_GETFD) != -1 ? 1 : 0; }))
+                  open_in_nested += *inner;
+                return open_in_nested;
+              };
+              auto p = parmill::pipeline_builder()
+                           .source(iota_vector(2))
+                           .pipe([](int& x) { return x; }, {.backend = parmill::processes(2)})
+                           .pipe(opens_files_for_a_nested_map, {.backend = parmill::processes(1)})
+                           .build(parmill::inline_backend());
+              for (auto& r : p)
                 if (*r != 8)
                   return "only " + std::to_string(*r) + " of the worker's 8 files reached its nested map";
               return std::string();
