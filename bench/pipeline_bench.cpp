@@ -166,7 +166,7 @@ BENCHMARK(parmill_readme_shape)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 BENCHMARK(parmill_readme_two_stages_batch_sink)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(tbb_two_stages_batch)->Arg(4)->Arg(16)->Arg(64)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(tbb_two_stages_batch)->Arg(2)->Arg(4)->Arg(16)->Arg(64)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(tbb_parallel_pipeline)
     ->Arg(2)
     ->Arg(4)

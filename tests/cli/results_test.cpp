@@ -13,6 +13,7 @@
 namespace {
 
 namespace fs = std::filesystem;
+using parmill_test::exit_values;
 using parmill_test::ran;
 using parmill_test::scratch;
 
@@ -24,27 +25,6 @@ ran run_parmill(std::vector<std::string> args) {
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   return {std::istreambuf_iterator<char>(in), {}};
-}
-
-/// The Exitval column of each line of a job log (after the header), by sequence number.
-std::vector<std::string> exit_values(const std::string& log) {
-  std::ifstream in(log);
-  std::vector<std::string> values;
-  std::string line;
-  std::getline(in, line); // the header
-  while (std::getline(in, line)) {
-    std::vector<std::string> columns;
-    for (std::size_t start = 0;;) {
-      const auto tab = line.find('\t', start);
-      columns.push_back(line.substr(start, tab - start));
-      if (tab == std::string::npos) break;
-      start = tab + 1;
-    }
-    const std::size_t seq = std::stoul(columns.at(0));
-    if (values.size() < seq) values.resize(seq);
-    values[seq - 1] = columns.at(6);
-  }
-  return values;
 }
 
 } // namespace

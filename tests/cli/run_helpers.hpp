@@ -1,5 +1,5 @@
 // tests/cli/run_helpers.hpp: running the built parmill (alone or under mpirun) from a test, and
-// what such tests share: scratch directories and splitting output into lines.
+// what such tests share: scratch directories, splitting output into lines, reading a job log.
 #pragma once
 
 #include <fcntl.h>
@@ -68,6 +68,27 @@ struct scratch {
   scratch& operator=(const scratch&) = delete;
   std::string operator/(const std::string& name) const { return (dir / name).string(); }
 };
+
+/// The Exitval column of each line of a job log (after the header), by sequence number.
+inline std::vector<std::string> exit_values(const std::string& log) {
+  std::ifstream in(log);
+  std::vector<std::string> values;
+  std::string line;
+  std::getline(in, line); // the header
+  while (std::getline(in, line)) {
+    std::vector<std::string> columns;
+    for (std::size_t start = 0;;) {
+      const auto tab = line.find('\t', start);
+      columns.push_back(line.substr(start, tab - start));
+      if (tab == std::string::npos) break;
+      start = tab + 1;
+    }
+    const std::size_t seq = std::stoul(columns.at(0));
+    if (values.size() < seq) values.resize(seq);
+    values[seq - 1] = columns.at(6);
+  }
+  return values;
+}
 
 } // namespace parmill_test
 
@@ -220,6 +241,27 @@ inline bool blocks_signal(pid_t pid, int signal, std::chrono::milliseconds limit
     if (std::chrono::steady_clock::now() >= deadline) return false;
     ::poll(nullptr, 0, 2); // nothing to wait on but the mask itself
   }
+}
+
+/// The Exitval column of each line of a job log (after the header), by sequence number.
+inline std::vector<std::string> exit_values(const std::string& log) {
+  std::ifstream in(log);
+  std::vector<std::string> values;
+  std::string line;
+  std::getline(in, line); // the header
+  while (std::getline(in, line)) {
+    std::vector<std::string> columns;
+    for (std::size_t start = 0;;) {
+      const auto tab = line.find('\t', start);
+      columns.push_back(line.substr(start, tab - start));
+      if (tab == std::string::npos) break;
+      start = tab + 1;
+    }
+    const std::size_t seq = std::stoul(columns.at(0));
+    if (values.size() < seq) values.resize(seq);
+    values[seq - 1] = columns.at(6);
+  }
+  return values;
 }
 
 } // namespace parmill_test

@@ -21,6 +21,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using parmill_test::background;
+using parmill_test::exit_values;
 using parmill_test::scratch;
 using parmill_test::streams;
 
@@ -260,25 +261,6 @@ TEST(StopWhileReadingAndRunning, ASignalEndsTheJobsAndTheRun) {
 }
 
 // --- jobs that cannot start (issue 14, point 16) ---------------------------------------------------
-
-namespace {
-
-/// The Exitval column of each line of a job log (after the header).
-std::vector<std::string> exit_values(const std::string& log) {
-  std::ifstream in(log);
-  std::vector<std::string> values;
-  std::string line;
-  std::getline(in, line); // the header
-  while (std::getline(in, line)) {
-    std::size_t start = 0;
-    for (int column = 0; column < 6; ++column)
-      start = line.find('\t', start) + 1;
-    values.push_back(line.substr(start, line.find('\t', start) - start));
-  }
-  return values;
-}
-
-} // namespace
 
 // The shell's convention: 126 for a command found but not runnable, 127 for one not found.
 TEST(JobsThatCannotStart, ADirectoryOrANonExecutableFileIs126AndAMissingCommand127) {
