@@ -45,8 +45,8 @@ namespace {
 
 /// True when descriptors `a` and `b` are the same terminal.
 bool same_terminal(int a, int b) {
-  struct stat sa {
-  }, sb{};
+  struct stat sa {};
+  struct stat sb {};
   return ::isatty(a) == 1 && ::isatty(b) == 1 && ::fstat(a, &sa) == 0 && ::fstat(b, &sb) == 0 &&
          sa.st_rdev == sb.st_rdev;
 }

@@ -3,6 +3,7 @@
 #include <parmill/progress.hpp>
 
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <pty.h>
 #include <unistd.h>
 
@@ -112,7 +113,9 @@ TEST(ProgressBar, WriteAboveClearsTheBarsLineWritesAndRedrawsTheBarBelow) {
                                .terminal = std::nullopt,
                                .interval = std::chrono::milliseconds(1)});
     char buffer[4096];
-    while (seen.find("0/4") == std::string::npos) { // the bar's first draw
+    while (seen.find("0/4") == std::string::npos) { // the bar's first draw, within 5 s
+      pollfd ready{master, POLLIN, 0};
+      ASSERT_EQ(::poll(&ready, 1, 5000), 1) << "the bar was never drawn: " << seen;
       const ssize_t n = ::read(master, buffer, sizeof buffer);
       ASSERT_GT(n, 0);
       seen.append(buffer, static_cast<std::size_t>(n));

@@ -93,7 +93,7 @@ public:
   void write_above(const std::function<written()>& write);
 
 private:
-  enum class draw_kind { tick, redraw, final }; // a tick also updates the smoothed rate
+  enum class draw_kind { tick, final }; // a tick also updates the smoothed rate
   void draw_loop();
   void draw(draw_kind kind);
   void draw_on_terminal(const progress_snapshot& s, bool final); // under draw_mutex_
