@@ -2,6 +2,7 @@
 #include "inputs.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -165,6 +166,20 @@ std::size_t packed_command_limit() {
   return longest > 3000 + 2 * 1024 ? (longest - 3000) / 2 : 1024;
 }
 
+namespace {
+
+/// Says once, on standard error, that inputs are read from a terminal, when `fd` is one and so
+/// is standard error (as GNU parallel warns): `parmill echo` typed alone does not wait silently.
+void warn_if_terminal(int fd) {
+  static std::atomic<bool> warned{false};
+  if (::isatty(fd) != 1 || ::isatty(2) != 1 || warned.exchange(true)) return;
+  constexpr std::string_view warning =
+      "parmill: Warning: reading inputs from the terminal (end with Ctrl-D; did you forget ::: or a pipe?)\n";
+  (void)!::write(2, warning.data(), warning.size());
+}
+
+} // namespace
+
 /// An open input file and what has been read from it but not yet taken.
 struct value_reader::input_file {
   int fd = -1;
@@ -223,11 +238,13 @@ std::shared_ptr<value_reader::input_file> value_reader::open_file(const input_so
     if (auto shared = standard_input.lock()) return shared;
     auto made = std::make_shared<input_file>(0, false);
     standard_input = made;
+    warn_if_terminal(0);
     return made;
   }
   // O_NONBLOCK: a FIFO opens without waiting for a writer (poll() then waits, and can be stopped).
   const int fd = ::open(source.path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) throw usage_error("cannot open input file '" + source.path + "': " + std::strerror(errno));
+  warn_if_terminal(fd);
   return std::make_shared<input_file>(fd, true);
 }
 

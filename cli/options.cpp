@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <string_view>
 #include <unistd.h>
 
 namespace parmill::cli {
@@ -127,6 +128,116 @@ char parse_delimiter(const std::string& value) {
   if (value == "\\0") return '\0';
   if (value.size() == 1) return value[0];
   throw usage_error("-d/--delimiter: '" + value + "' must be one character (or \\n, \\t, \\0)");
+}
+
+/// GNU parallel 20221122's options that parmill does not have, each group with the reason given.
+/// Names are as written on the command line ("|"-separated). A word the option parser left
+/// unknown is looked up here, so that options parmill gains later are never rejected by it.
+struct unsupported_option {
+  std::string_view names;
+  std::string_view reason;
+};
+constexpr unsupported_option unsupported_options[] = {
+    {"-S|--sshlogin|--slf|--sshloginfile|--ssh|--ssh-delay|--sshdelay|-M|--controlmaster|--transfer|"
+     "--transferfile|--transfer-file|--transferfiles|--transfer-files|--tf|--return|--trc|--cleanup|"
+     "--basefile|--bf|--rsync-opts|--rsyncopts|--onall|--nonall|--filter-hosts|--filterhosts|"
+     "--filter-host|--hostgroups|--hostgroup|--hostgrp|--hgrp",
+     "no remote execution over ssh; to run jobs on many machines, start parmill under mpirun"},
+    {"--env|--record-env|--recordenv|--session",
+     "jobs inherit parmill's environment; --env is for remote jobs"},
+    {"--workdir|--work-dir|--wd", "jobs run in parmill's working directory; cd in the command"},
+    {"--tmux|--tmuxpane|--tmux-pane", "no tmux windows; output is printed, or saved with --results"},
+    {"--semaphore|--sem|--semaphorename|--semaphore-name|--id|--semaphoretimeout|--semaphore-timeout|--st|"
+     "--fg|--bg|--wait",
+     "parmill is not a counting semaphore (GNU parallel's sem)"},
+    {"--sql|--sqlmaster|--sql-master|--sqlworker|--sql-worker|--sqlandworker|--sql-and-worker",
+     "no SQL job queue; --joblog records every job"},
+    {"--files|--output-as-files|--outputasfiles", "output is printed, or saved per job with --results DIR"},
+    {"--compress|--compress-program|--compressprogram|--use-compress-program|--usecompressprogram|"
+     "--decompress-program|--decompressprogram|--use-decompress-program|--usedecompressprogram|"
+     "--tmpdir|--tempdir",
+     "jobs' output is buffered in memory, not in temporary files"},
+    {"--termseq|--term-seq", "a job being stopped gets TERM, then KILL 200 ms later"},
+    {"--memfree|--memsuspend|--load|--noswap|--limit",
+     "jobs start by -j alone, not by load, free memory or a limit command"},
+    {"--tee|--shard|--bin|--group-by|--groupby|--cat|--fifo|--block-timeout|--blocktimeout|--bt",
+     "--pipe gives each block to one job's standard input"},
+    {"--shellquote|--shell-quote|--shell_quote",
+     "parmill quotes inputs itself; to quote a string for the shell, use printf %q"},
+    {"--shebang|--hashbang|--shebang-wrap", "parmill cannot be a script's #! interpreter"},
+    {"--rpl|--parens", "parmill runs no Perl: the replacement strings are fixed"},
+    {"--citation|--bibtex", "parmill has no citation notice; --will-cite is accepted and does nothing"},
+    {"--csv", "--colsep splits at a regular expression; CSV quoting is not parsed"},
+    {"--nice", "run 'nice parmill ...' instead"},
+    {"--profile|-J|--plain", "parmill reads no profiles, $PARALLEL or ~/.parallel/config"},
+    {"--interactive|-p|--open-tty|-o|--tty",
+     "a job's standard input is /dev/null (or its --pipe block), never the terminal"},
+    {"--color|--colour|--color-failed|--colour-failed|--colorfailed|--colourfailed|--color-fail|"
+     "--colour-fail|--colorfail|--colourfail|--cf|--ctag|--ctagstring|--ctag-string",
+     "output is not coloured; --tag and --tagstring mark its lines"},
+    {"--latest-line|--latestline|--ll", "use --line-buffer"},
+    {"--total-jobs|--totaljobs|--total", "the bar counts the inputs itself"},
+    {"--eof|-e|-E", "no end-of-file string; cut the input short with head or sed"},
+    {"--arg-sep|--argsep|--arg-file-sep|--argfilesep", "the input separators are ::: and :::: only"},
+    {"--basenamereplace|--bnr|--dirnamereplace|--dnr|--extensionreplace|--er|--basenameextensionreplace|"
+     "--bner|--seqreplace|--slotreplace",
+     "the replacement strings {/} {//} {.} {/.} {#} {%} cannot be renamed"},
+    {"--filter", "filter the inputs before they reach parmill"},
+    {"--process-slot-var|--processslotvar", "jobs get their slot in $PARALLEL_JOBSLOT"},
+    {"--retry-failed|--retryfailed", "use --resume-failed with the command line"},
+    {"--skip-first-line|--skipfirstline", "use --header : or tail -n +2"},
+    {"--template|--tmpl", "write the file in the command"},
+    {"--trim", "--colsep always trims the whitespace around columns"},
+    {"--xargs", "use -m or -X"},
+    {"--no-keep-order|--nokeeporder|--nok|--no-k", "output is in completion order unless -k is given"},
+    {"--linkinputsource|--xapplyinputsource", "link sources with :::+ or --link"},
+    {"--gnu|--silent", "parmill always behaves so: remove the option"},
+    {"--min-version|--minversion|--show-limits|--showlimits|--max-line-length-allowed|"
+     "--maxlinelengthallowed|--number-of-cpus|--numberofcpus|--number-of-cores|--numberofcores|"
+     "--number-of-sockets|--numberofsockets|--number-of-threads|--numberofthreads",
+     "use parmill --version, nproc or getconf ARG_MAX"},
+    {"--use-sockets-instead-of-threads|--usesocketsinsteadofthreads|--use-cores-instead-of-threads|"
+     "--usecoresinsteadofthreads|--use-cpus-instead-of-cores|--usecpusinsteadofcores",
+     "-j N% counts the CPU threads the system reports"},
+    {"--bug|--debug|-D|--embed|--shell-completion|--shellcompletion",
+     "GNU parallel's own maintenance option"},
+    {"-V", "use --version"},
+    {"--tollef|--ctrl-c|--ctrlc|--no-ctrl-c|--no-ctrlc|--noctrlc|-g|-U|-B|-W|-T|-H|-Y",
+     "retired in GNU parallel too"},
+};
+
+/// The option `word` names: "--name" (without "=value"), or "-x" for a short option and its value.
+std::string_view option_name(std::string_view word) {
+  if (word.rfind("--", 0) == 0) return word.substr(0, word.find('='));
+  return word.substr(0, 2);
+}
+
+/// Throws the usage_error for `word`, an option the parser does not know: "not supported by
+/// parmill" with the reason for one of GNU parallel's, "unknown option" otherwise.
+[[noreturn]] void reject_option(const std::string& word) {
+  const std::string_view name = option_name(word);
+  for (const unsupported_option& option : unsupported_options) {
+    for (std::string_view names = option.names; !names.empty();) {
+      const auto bar = names.find('|');
+      if (names.substr(0, bar) == name)
+        throw usage_error(std::string(name) + " is not supported by parmill (" + std::string(option.reason) +
+                          ")");
+      names = bar == std::string_view::npos ? std::string_view() : names.substr(bar + 1);
+    }
+  }
+  throw usage_error("unknown option: " + word);
+}
+
+/// Rejects a command with GNU parallel's Perl replacement strings (`{= perl =}`, `{=n perl =}`),
+/// which it would evaluate: a `{=` followed, anywhere later in the command, by `=}`.
+void reject_perl_replacement_strings(const std::vector<std::string>& command) {
+  std::string text;
+  for (const std::string& word : command)
+    text += word + ' ';
+  const auto open = text.find("{=");
+  if (open != std::string::npos && text.find("=}", open + 2) != std::string::npos)
+    throw usage_error("{= perl =} replacement strings are not supported by parmill (parmill runs no "
+                      "Perl; compute the value in the shell, as in $(echo {} | sed s/a/b/))");
 }
 
 } // namespace
@@ -258,6 +369,7 @@ options parse_options(const std::vector<std::string>& args, action& what, std::s
   app.set_help_flag();
   app.prefix_command();
   app.allow_windows_style_options(false);
+  app.add_flag("--will-cite,--willcite,--nn,--nonotice,--no-notice"); // GNU's citation notice: none here
   options o;
   bool help = false, version = false, null = false;
   std::string jobs = "100%", header, halt, timeout, block, delay;
@@ -340,9 +452,9 @@ options parse_options(const std::vector<std::string>& args, action& what, std::s
     o.sources.push_back(std::move(source));
   }
   const std::vector<std::string> rest = app.remaining();
-  if (!rest.empty() && rest[0].size() > 1 && rest[0][0] == '-')
-    throw usage_error("unknown option: " + rest[0]);
+  if (!rest.empty() && rest[0].size() > 1 && rest[0][0] == '-') reject_option(rest[0]);
   split_command_and_sources(rest, o);
+  reject_perl_replacement_strings(o.command);
   if (o.pipe && o.sources.size() > 1)
     throw usage_error("--pipe reads one input: standard input or one -a file");
   if (const char* shell = std::getenv("PARALLEL_SHELL"); shell != nullptr && *shell != '\0')

@@ -1,12 +1,14 @@
 // cli/output.cpp: jobs' output to parmill's standard output and error, and --results.
 #include "output.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
 #include <filesystem>
 #include <stdexcept>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "options.hpp"
@@ -39,25 +41,69 @@ void output_writer::write_all(int fd, std::string_view text) {
   }
 }
 
+namespace {
+
+/// True when descriptors `a` and `b` are the same terminal.
+bool same_terminal(int a, int b) {
+  struct stat sa {};
+  struct stat sb {};
+  return ::isatty(a) == 1 && ::isatty(b) == 1 && ::fstat(a, &sa) == 0 && ::fstat(b, &sb) == 0 &&
+         sa.st_rdev == sb.st_rdev;
+}
+
+} // namespace
+
+void output_writer::attach_bar(progress_bar& bar) {
+  const bool shared = same_terminal(1, 2);
+  std::lock_guard lock(mutex_);
+  bar_ = &bar;
+  stdout_on_bar_terminal_ = shared;
+}
+
+void output_writer::detach_bar() {
+  std::lock_guard lock(mutex_);
+  bar_ = nullptr;
+}
+
+void output_writer::write_pieces(std::initializer_list<piece> pieces) {
+  const auto on_bar_terminal = [this](const piece& p) {
+    return !p.second.empty() && (p.first == 2 || stdout_on_bar_terminal_);
+  };
+  const auto write = [&] {
+    auto what = progress_bar::written::nothing;
+    for (const piece& p : pieces) {
+      write_all(p.first, p.second);
+      if (on_bar_terminal(p))
+        what = p.second.back() == '\n' ? progress_bar::written::whole_lines
+                                       : progress_bar::written::part_of_a_line;
+    }
+    return what;
+  };
+  if (bar_ != nullptr && std::any_of(pieces.begin(), pieces.end(), on_bar_terminal))
+    bar_->write_above(write);
+  else
+    (void)write();
+}
+
 void output_writer::write_job(const process_result& r, const std::string* tag) {
   std::lock_guard lock(mutex_);
   if (tag != nullptr) {
-    write_all(1, tag_lines(r.out, *tag));
-    write_all(2, tag_lines(r.err, *tag));
+    const std::string out = tag_lines(r.out, *tag), err = tag_lines(r.err, *tag);
+    write_pieces({{1, out}, {2, err}});
   } else {
-    write_all(1, r.out);
-    write_all(2, r.err);
+    write_pieces({{1, r.out}, {2, r.err}});
   }
 }
 
 void output_writer::write_line(std::string_view line, bool is_error, const std::string* tag) {
   std::lock_guard lock(mutex_);
-  write_all(is_error ? 2 : 1, tag != nullptr ? std::string_view(tag_lines(line, *tag)) : line);
+  const std::string tagged = tag != nullptr ? tag_lines(line, *tag) : std::string();
+  write_pieces({{is_error ? 2 : 1, tag != nullptr ? std::string_view(tagged) : line}});
 }
 
 void output_writer::message(std::string_view text) {
   std::lock_guard lock(mutex_);
-  write_all(2, text);
+  write_pieces({{2, text}});
 }
 
 namespace {

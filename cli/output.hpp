@@ -3,18 +3,29 @@
 #pragma once
 
 #include <atomic>
+#include <initializer_list>
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "command_template.hpp"
 #include "job_runner.hpp"
+#include "parmill/progress.hpp"
 
 namespace parmill::cli {
 
 /// Thread-safe writer: each call's text reaches the file in one piece, never mixed with another's.
+/// While a progress bar is attached, the text goes above it (progress_bar::write_above): on a
+/// terminal the bar's line is cleared first and the bar drawn again below, so that no output lands
+/// on the bar's line; off a terminal the bytes are exactly what they are without a bar.
 class output_writer {
 public:
+  /// Writes everything above `bar` from now on, until `detach_bar()`. The bar draws on standard
+  /// error; standard output counts as its terminal when it is the same terminal device.
+  void attach_bar(progress_bar& bar);
+  /// Writes as if there were no bar, from now on: call it before the bar is finished or destroyed.
+  void detach_bar();
   /// Writes a job's captured output: standard output, then standard error, each line prefixed
   /// with `tag` and a tab when `tag` is not empty.
   void write_job(const process_result& r, const std::string* tag);
@@ -26,9 +37,15 @@ public:
   [[nodiscard]] bool broken() const noexcept { return broken_.load(); }
 
 private:
+  /// One piece of text and the descriptor it goes to.
+  using piece = std::pair<int, std::string_view>;
+  /// Writes `pieces` in order, above the bar if one is attached. Under mutex_.
+  void write_pieces(std::initializer_list<piece> pieces);
   void write_all(int fd, std::string_view text);
   std::mutex mutex_;
   std::atomic<bool> broken_{false};
+  progress_bar* bar_ = nullptr;         // guarded by mutex_
+  bool stdout_on_bar_terminal_ = false; // standard output shows on the bar's terminal
 };
 
 /// Prefixes every line of `text` with `tag` and a tab.

@@ -339,6 +339,20 @@ void set_tagstring(shared_state& s, const std::map<std::string, std::size_t>& na
     s.tagstring.emplace(std::vector<std::string>{*s.o.tagstring}, true, names, false, s.o.multiple_args);
 }
 
+/// Writes the run's output above its progress bar (output_writer::attach_bar) while this exists.
+class bar_attachment {
+public:
+  bar_attachment(output_writer& output, progress_bar* bar) : output_(output) {
+    if (bar != nullptr) output_.attach_bar(*bar);
+  }
+  ~bar_attachment() { output_.detach_bar(); }
+  bar_attachment(const bar_attachment&) = delete;
+  bar_attachment& operator=(const bar_attachment&) = delete;
+
+private:
+  output_writer& output_;
+};
+
 /// A rank other than 0 under MPI: runs the jobs rank 0 sends, -j at a time, until the run ends.
 /// It reads no input and writes no log: rank 0 does.
 int serve(const options& o, const cluster& ranks) {
@@ -429,6 +443,7 @@ int run(const options& o, const cluster* ranks) {
 
   std::unique_ptr<progress_bar> bar;
   if (o.bar || o.eta || o.progress) bar = std::make_unique<progress_bar>("parmill", total);
+  const bar_attachment output_above_bar(control.output, bar.get());
   shared.halt.emplace(o.halt, total.value_or(0));
   shared.halt_in_workers = ranks == nullptr;
   if (log && ranks == nullptr) shared.log = &*log;

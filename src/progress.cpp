@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <string>
 
 namespace parmill {
 namespace detail {
@@ -166,7 +167,7 @@ void progress_bar::finish() {
   }
   wake_.notify_all();
   if (drawer_.joinable()) drawer_.join();
-  draw(true);
+  draw(draw_kind::final);
 }
 
 progress_snapshot progress_bar::snapshot() const {
@@ -189,18 +190,37 @@ void progress_bar::draw_loop() {
     wake_.wait_for(lock, options_.interval);
     if (finished_) break;
     lock.unlock();
-    draw(false);
+    draw(draw_kind::tick);
     lock.lock();
   }
 }
 
-void progress_bar::draw(bool final) {
+void progress_bar::write_above(const std::function<written()>& write) {
+  if (!*options_.terminal) {
+    (void)write();
+    return;
+  }
+  std::lock_guard guard(draw_mutex_);
+  if (final_drawn_) {
+    (void)write();
+    return;
+  }
+  const bool shown = last_width_ > 0;
+  if (shown) write_all(options_.fd, concat({"\r", std::string(last_width_, ' '), "\r"}));
+  last_width_ = 0;
+  const written what = write();
+  if (what != written::nothing) mid_line_ = what == written::part_of_a_line;
+  if (shown) draw_on_terminal(snapshot(), false);
+}
+
+void progress_bar::draw(draw_kind kind) {
+  const bool final = kind == draw_kind::final;
   progress_snapshot s = snapshot();
-  {
+  if (kind == draw_kind::tick) {
     // Smooth the rate so that an ETA stays steady when results arrive in bursts.
     std::lock_guard guard(mutex_);
     const double dt = s.elapsed_seconds - last_seconds_;
-    if (dt > 0 && !final) {
+    if (dt > 0) {
       const double instant = static_cast<double>(s.done - last_done_) / dt;
       smoothed_rate_ = smoothed_rate_ == 0 ? instant : 0.3 * instant + 0.7 * smoothed_rate_;
       last_done_ = s.done;
@@ -210,17 +230,25 @@ void progress_bar::draw(bool final) {
   }
   if (final) s.rate = s.elapsed_seconds > 0 ? static_cast<double>(s.done) / s.elapsed_seconds : 0;
   s.finished = final;
-  if (*options_.terminal) {
-    const std::size_t width = terminal_width(options_.fd) - 1;
-    std::string line = format_progress_bar(s, width);
-    std::string text = concat({"\r", line});
-    if (line.size() < last_width_) text += std::string(last_width_ - line.size(), ' ');
-    last_width_ = line.size();
-    if (final) text += concat({"\n", format_progress_line(s), "\n"});
-    write_all(options_.fd, text);
-  } else {
+  std::lock_guard guard(draw_mutex_);
+  if (final_drawn_) return;
+  final_drawn_ = final;
+  if (*options_.terminal)
+    draw_on_terminal(s, final);
+  else
     write_all(options_.fd, format_progress_line(s) + "\n");
-  }
+}
+
+void progress_bar::draw_on_terminal(const progress_snapshot& s, bool final) {
+  const std::size_t width = terminal_width(options_.fd) - 1;
+  std::string line = format_progress_bar(s, width);
+  // Over the bar's own line, or on the next one when text above it ended mid-line.
+  std::string text = concat({mid_line_ ? "\n" : "\r", line});
+  if (line.size() < last_width_) text += std::string(last_width_ - line.size(), ' ');
+  last_width_ = line.size();
+  mid_line_ = false;
+  if (final) text += concat({"\n", format_progress_line(s), "\n"});
+  write_all(options_.fd, text);
 }
 
 } // namespace parmill

@@ -3,6 +3,7 @@
 #include <parmill/progress.hpp>
 
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <pty.h>
 #include <unistd.h>
 
@@ -95,6 +96,75 @@ TEST(ProgressBar, OnATerminalRedrawsInPlaceThroughAPseudoTerminal) {
   EXPECT_NE(out.find("tty: 4 done, 0 failed in "), std::string::npos) << out;
   const auto first_line = out.substr(1, out.find_first_of("\r\n", 1) - 1);
   EXPECT_LE(first_line.size(), 59U) << "fits the terminal's 60 columns: " << first_line;
+}
+
+// write_above on a terminal: the bar's line is cleared (carriage return, spaces, carriage return),
+// the text written, and the bar drawn again below it; after text that ends mid-line, on the next
+// line.
+TEST(ProgressBar, WriteAboveClearsTheBarsLineWritesAndRedrawsTheBarBelow) {
+  int master = -1, slave = -1;
+  winsize size{.ws_row = 24, .ws_col = 60, .ws_xpixel = 0, .ws_ypixel = 0};
+  ASSERT_EQ(::openpty(&master, &slave, nullptr, nullptr, &size), 0);
+  std::string seen;
+  {
+    parmill::progress_bar bar({.label = "tty",
+                               .total = 4,
+                               .fd = slave,
+                               .terminal = std::nullopt,
+                               .interval = std::chrono::milliseconds(1)});
+    char buffer[4096];
+    while (seen.find("0/4") == std::string::npos) { // the bar's first draw, within 5 s
+      pollfd ready{master, POLLIN, 0};
+      ASSERT_EQ(::poll(&ready, 1, 5000), 1) << "the bar was never drawn: " << seen;
+      const ssize_t n = ::read(master, buffer, sizeof buffer);
+      ASSERT_GT(n, 0);
+      seen.append(buffer, static_cast<std::size_t>(n));
+    }
+    using written = parmill::progress_bar::written;
+    bar.write_above(
+        [&] { return ::write(slave, "hello\n", 6) == 6 ? written::whole_lines : written::nothing; });
+    bar.write_above(
+        [&] { return ::write(slave, "part", 4) == 4 ? written::part_of_a_line : written::nothing; });
+    bar.advance(4);
+  }
+  ::close(slave);
+  seen += drain(master);
+  ::close(master);
+  const std::size_t hello = seen.find("hello");
+  ASSERT_NE(hello, std::string::npos) << seen;
+  const std::string before = seen.substr(0, hello);
+  const std::size_t cleared = before.rfind('\r', before.size() - 2);
+  ASSERT_NE(cleared, std::string::npos) << seen;
+  EXPECT_EQ(before.back(), '\r') << seen;
+  EXPECT_EQ(before.substr(cleared + 1, before.size() - cleared - 2).find_first_not_of(' '), std::string::npos)
+      << "the bar's line is overwritten with spaces: " << seen;
+  EXPECT_EQ(seen.compare(hello, 11, "hello\r\n\rtty"), 0) << "the bar is redrawn below: " << seen;
+  EXPECT_NE(seen.find("part\r\ntty"), std::string::npos)
+      << "after a partial line, the bar goes to the next: " << seen;
+  EXPECT_NE(seen.find("tty: 4 done, 0 failed in "), std::string::npos) << seen;
+}
+
+// Off a terminal, and after the bar has finished, write_above only runs the function.
+TEST(ProgressBar, WriteAboveOffATerminalOrAfterTheEndOnlyWrites) {
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  {
+    parmill::progress_bar bar({.label = "log", .total = 1, .fd = fds[1], .terminal = false, .interval = {}});
+    bar.write_above([&] {
+      (void)::write(fds[1], "x", 1);
+      return parmill::progress_bar::written::part_of_a_line;
+    });
+    bar.finish();
+    bar.write_above([&] {
+      (void)::write(fds[1], "y\n", 2);
+      return parmill::progress_bar::written::whole_lines;
+    });
+  }
+  ::close(fds[1]);
+  const std::string out = drain(fds[0]);
+  ::close(fds[0]);
+  EXPECT_EQ(out.rfind("xlog: 0 done, 0 failed, 1 not run in ", 0), 0U) << out;
+  EXPECT_EQ(out.substr(out.size() - 4), ")\ny\n") << out;
 }
 
 TEST(ProgressBar, CountsExactlyFromManyThreads) {

@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <iterator>
 #include <memory>
 #include <mutex>
@@ -76,10 +77,26 @@ public:
   void finish();
   /// The counters now.
   [[nodiscard]] progress_snapshot snapshot() const;
+  /// What a `write_above` callback wrote on the bar's terminal.
+  enum class written {
+    nothing,        ///< nothing there (its text went elsewhere, or there was none)
+    whole_lines,    ///< text whose last byte is a newline: the cursor is at a line's start
+    part_of_a_line, ///< text whose last byte is not a newline: the cursor is mid-line
+  };
+  /// Runs `write`, which writes text (on the bar's terminal, or elsewhere), so that the text never
+  /// shares a line with the bar, as tqdm's `write` does: on a terminal, the bar's line is cleared
+  /// (a carriage return, spaces, a carriage return) before `write` runs, and the bar is drawn
+  /// again after it, below the text; when the text on the terminal ended mid-line, the bar is
+  /// drawn on the next line rather than over it. The drawing thread waits while `write` runs.
+  /// Off a terminal, or after `finish()`, `write` just runs. `write` must not call back into the
+  /// bar. Thread-safe.
+  void write_above(const std::function<written()>& write);
 
 private:
+  enum class draw_kind { tick, final }; // a tick also updates the smoothed rate
   void draw_loop();
-  void draw(bool final);
+  void draw(draw_kind kind);
+  void draw_on_terminal(const progress_snapshot& s, bool final); // under draw_mutex_
 
   progress_options options_;
   detail::striped_counter done_;
@@ -91,7 +108,10 @@ private:
   double smoothed_rate_ = 0;
   std::uint64_t last_done_ = 0;
   double last_seconds_ = 0;
-  std::size_t last_width_ = 0;
+  std::mutex draw_mutex_;      // one writer at a time on the terminal; guards what follows
+  std::size_t last_width_ = 0; // the width of the bar's line as drawn; 0 when it is not shown
+  bool mid_line_ = false;      // text written above the bar left the cursor mid-line
+  bool final_drawn_ = false;   // the final line is written: nothing more is drawn
   std::thread drawer_;
 };
 

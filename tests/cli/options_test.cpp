@@ -170,3 +170,27 @@ TEST(OptionBounds, ValuesAtTheEdgesOfTheirRangesAreAccepted) {
   EXPECT_DOUBLE_EQ(parse({"--halt", "now,fail=100%", "echo"}).halt.threshold, 100);
   EXPECT_DOUBLE_EQ(parse({"--halt", "now,fail=0.5%", "echo"}).halt.threshold, 0.5);
 }
+
+// --- GNU parallel's options: no-ops, unsupported, unknown -----------------------------------
+
+TEST(GnuOptions, CitationOptionsParseAndChangeNothing) {
+  const options plain = parse({"-k", "echo", ":::", "a"});
+  for (const char* option : {"--will-cite", "--willcite", "--nn", "--nonotice", "--no-notice"}) {
+    const options o = parse({option, "-k", "echo", ":::", "a"});
+    EXPECT_EQ(o.command, plain.command) << option;
+    EXPECT_TRUE(o.keep_order) << option;
+  }
+}
+
+TEST(GnuOptions, UnsupportedOnesNameThemselvesAndTheReason) {
+  EXPECT_EQ(
+      usage_message({"--tmux", "echo"}),
+      "--tmux is not supported by parmill (no tmux windows; output is printed, or saved with --results)");
+  EXPECT_EQ(usage_message({"--sshlogin=a,b", "echo"}).rfind("--sshlogin is not supported by parmill (", 0),
+            0U);
+  EXPECT_EQ(usage_message({"-Sa,b", "echo"}).rfind("-S is not supported by parmill (", 0), 0U);
+  EXPECT_EQ(usage_message({"-k", "--load", "80%", "echo"}).rfind("--load is not supported by parmill (", 0),
+            0U);
+  EXPECT_EQ(usage_message({"--no-such", "echo"}), "unknown option: --no-such");
+  EXPECT_EQ(usage_message({"--sshloginx", "echo"}), "unknown option: --sshloginx");
+}
