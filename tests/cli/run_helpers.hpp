@@ -243,25 +243,4 @@ inline bool blocks_signal(pid_t pid, int signal, std::chrono::milliseconds limit
   }
 }
 
-/// The Exitval column of each line of a job log (after the header), by sequence number.
-inline std::vector<std::string> exit_values(const std::string& log) {
-  std::ifstream in(log);
-  std::vector<std::string> values;
-  std::string line;
-  std::getline(in, line); // the header
-  while (std::getline(in, line)) {
-    std::vector<std::string> columns;
-    for (std::size_t start = 0;;) {
-      const auto tab = line.find('\t', start);
-      columns.push_back(line.substr(start, tab - start));
-      if (tab == std::string::npos) break;
-      start = tab + 1;
-    }
-    const std::size_t seq = std::stoul(columns.at(0));
-    if (values.size() < seq) values.resize(seq);
-    values[seq - 1] = columns.at(6);
-  }
-  return values;
-}
-
 } // namespace parmill_test
