@@ -96,9 +96,79 @@ std::string dir_name(const std::string& path) {
   return p.empty() ? "/" : p;
 }
 
+bool command_template::renamed(const segment& s) const {
+  const replacement_names defaults;
+  switch (s.what) {
+  case segment::kind::seq: return names_.seq != defaults.seq;
+  case segment::kind::slot: return names_.slot != defaults.slot;
+  case segment::kind::text: return false;
+  case segment::kind::value: break;
+  }
+  switch (s.mod) {
+  case modifier::none: return names_.input != defaults.input;
+  case modifier::no_extension: return names_.no_extension != defaults.no_extension;
+  case modifier::basename: return names_.basename != defaults.basename;
+  case modifier::dirname: return names_.dirname != defaults.dirname;
+  case modifier::basename_no_extension: return names_.basename_no_extension != defaults.basename_no_extension;
+  }
+  return false;
+}
+
 std::vector<command_template::segment>
 command_template::parse_word(const std::string& text, const std::map<std::string, std::size_t>& names,
-                             bool& found) {
+                             bool& found) const {
+  if (names_.defaults()) return parse_braces(text, names, found);
+  // The renamed strings, found anywhere (the longest first where two start at the same place);
+  // the text between them is parsed for the strings that kept their default form.
+  const replacement_names defaults;
+  std::vector<std::pair<const std::string*, segment>> tokens;
+  const auto token = [&](const std::string& name, const std::string& default_name, segment::kind what,
+                         modifier mod) {
+    if (name != default_name)
+      tokens.push_back({&name, segment{.what = what, .text = {}, .column = 0, .mod = mod}});
+  };
+  token(names_.input, defaults.input, segment::kind::value, modifier::none);
+  token(names_.no_extension, defaults.no_extension, segment::kind::value, modifier::no_extension);
+  token(names_.basename, defaults.basename, segment::kind::value, modifier::basename);
+  token(names_.dirname, defaults.dirname, segment::kind::value, modifier::dirname);
+  token(names_.basename_no_extension, defaults.basename_no_extension, segment::kind::value,
+        modifier::basename_no_extension);
+  token(names_.seq, defaults.seq, segment::kind::seq, modifier::none);
+  token(names_.slot, defaults.slot, segment::kind::slot, modifier::none);
+  std::vector<segment> out;
+  const auto add_parsed = [&](const std::string& between) {
+    for (segment& s : parse_braces(between, names, found)) {
+      if (s.what == segment::kind::text && !out.empty() && out.back().what == segment::kind::text)
+        out.back().text += s.text;
+      else
+        out.push_back(std::move(s));
+    }
+  };
+  std::string between;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const std::pair<const std::string*, segment>* best = nullptr;
+    for (const auto& t : tokens)
+      if (text.compare(i, t.first->size(), *t.first) == 0 &&
+          (best == nullptr || t.first->size() > best->first->size()))
+        best = &t;
+    if (best == nullptr) {
+      between.push_back(text[i++]);
+      continue;
+    }
+    add_parsed(between);
+    between.clear();
+    out.push_back(best->second);
+    found = true;
+    i += best->first->size();
+  }
+  add_parsed(between);
+  return out;
+}
+
+std::vector<command_template::segment>
+command_template::parse_braces(const std::string& text, const std::map<std::string, std::size_t>& names,
+                               bool& found) const {
   std::vector<segment> out;
   const auto add_text = [&](std::string_view t) {
     if (t.empty()) return;
@@ -159,7 +229,8 @@ command_template::parse_word(const std::string& text, const std::map<std::string
       s.mod = modifier::basename_no_extension;
     else
       known = false;
-    if (!known) { // not a replacement string: GNU parallel leaves it as it is
+    if (known && renamed(s)) known = false; // -I and the like: its default form is plain text
+    if (!known) {                           // not a replacement string: GNU parallel leaves it as it is
       add_text(std::string_view(text).substr(open, close - open + 1));
     } else {
       found = true;
@@ -172,8 +243,8 @@ command_template::parse_word(const std::string& text, const std::map<std::string
 
 command_template::command_template(const std::vector<std::string>& words, bool quote_words,
                                    const std::map<std::string, std::size_t>& column_names, bool append_all,
-                                   bool multiple)
-    : quote_words_(quote_words), multiple_(multiple) {
+                                   bool multiple, const replacement_names& names)
+    : quote_words_(quote_words), multiple_(multiple), names_(names) {
   const auto add = [&](const std::string& text, std::string separator) {
     word w;
     w.separator_before = std::move(separator);
@@ -205,7 +276,7 @@ command_template::command_template(const std::vector<std::string>& words, bool q
   }
   if (append_all && !has_replacement_) {
     const bool saved = has_replacement_;
-    add("{}", words_.empty() ? "" : " ");
+    add(names_.input, words_.empty() ? "" : " ");
     has_replacement_ = saved;
   }
   if (quote_words) {

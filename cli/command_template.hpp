@@ -8,6 +8,8 @@
 #include <tuple>
 #include <vector>
 
+#include "options.hpp"
+
 namespace parmill::cli {
 
 /// One input: its columns (one per input source, or per `--colsep` field).
@@ -40,8 +42,12 @@ public:
   /// `column_names` (from --header) enables `{name}`; `append_all` adds ` {}` when the command
   /// has no replacement string; `multiple` (-m) joins several inputs where `{}` is instead of
   /// repeating the word around it (-X, and the default for several inputs).
+  /// `names` renames the replacement strings (-I, --er, ...): a renamed string is found anywhere in
+  /// the text; its default form, and the column forms built on it ({1} for {}, {1.} for {.}), are
+  /// then plain text, as in GNU parallel.
   command_template(const std::vector<std::string>& words, bool quote_words,
-                   const std::map<std::string, std::size_t>& column_names, bool append_all, bool multiple);
+                   const std::map<std::string, std::size_t>& column_names, bool append_all, bool multiple,
+                   const replacement_names& names = {});
 
   /// The job's shell code: values quoted.
   [[nodiscard]] std::string shell_command(const job_values& job) const;
@@ -86,14 +92,18 @@ private:
   static std::string modified(modifier mod, const std::string& value);
   void values_of(const segment& s, const job_values& job, const record* one, bool quoted,
                  std::vector<std::string>& out) const;
-  static std::vector<segment> parse_word(const std::string& text,
-                                         const std::map<std::string, std::size_t>& names, bool& found);
+  std::vector<segment> parse_word(const std::string& text, const std::map<std::string, std::size_t>& names,
+                                  bool& found) const;
+  std::vector<segment> parse_braces(const std::string& text, const std::map<std::string, std::size_t>& names,
+                                    bool& found) const;
+  bool renamed(const segment& s) const;
 
   std::vector<word> words_;
   bool quote_words_ = false;
   bool multiple_ = false;
   bool needs_shell_ = true;
   bool has_replacement_ = false;
+  replacement_names names_;
 };
 
 } // namespace parmill::cli

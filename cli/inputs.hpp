@@ -110,6 +110,35 @@ private:
   std::unique_ptr<compiled> compiled_;
 };
 
+/// Where --pipe's and --pipepart's records end, as GNU parallel finds them: after --recend, where
+/// --recstart follows (literal strings, or Perl regular expressions with --regexp, matched with
+/// PCRE2 on bytes under the same limits as --colsep); with neither, after each -d delimiter (a
+/// line). Not thread-safe (one set of match data).
+class record_finder {
+public:
+  /// Compiles the separators. Throws `usage_error` naming --recstart/--recend when one is not a
+  /// regular expression (with --regexp).
+  explicit record_finder(const options& o);
+  ~record_finder();
+  record_finder(const record_finder&) = delete;
+  record_finder& operator=(const record_finder&) = delete;
+
+  /// The end of the record that starts at `from` in `data`: a position after `from`, or npos when
+  /// `data` holds no separator there. A match that `data` cuts off at its end is not seen.
+  [[nodiscard]] std::size_t record_end(std::string_view data, std::size_t from) const;
+  /// --pipepart's split point at or after the start of `data`, as GNU parallel finds it: the first
+  /// separator (the last one in `data` with --regexp), or npos.
+  [[nodiscard]] std::size_t part_end(std::string_view data) const;
+  /// --remove-rec-sep: takes every separator out of `block`, and --recstart at its start and
+  /// --recend at its end.
+  void remove_separators(std::string& block) const;
+
+private:
+  struct compiled;
+  std::string start_, end_; // literal separators (without --regexp)
+  std::unique_ptr<compiled> split_, joined_, leading_, trailing_;
+};
+
 /// The jobs of a run, in order, as an input range: each source read lazily where the order
 /// allows (the first source, or all of them when linked, streams; later sources of a cross
 /// product are read once and kept). Not thread-safe; parmill::map reads it under its own lock.
@@ -118,6 +147,9 @@ public:
   /// Opens every source now, so that an unreadable file fails before any job runs.
   /// `skip` holds sequence numbers to leave out (--resume); `stop` ends the stream early.
   job_stream(const options& o, std::set<std::size_t> skip, const std::atomic<bool>* stop);
+  ~job_stream();
+  job_stream(const job_stream&) = delete;
+  job_stream& operator=(const job_stream&) = delete;
 
   /// Column names from --header (empty without it).
   [[nodiscard]] const std::map<std::string, std::size_t>& column_names() const noexcept { return names_; }
@@ -193,6 +225,16 @@ private:
   std::size_t all_pos_ = 0;
   std::string pipe_buffer_;
   bool pipe_eof_ = false;
+  std::unique_ptr<record_finder> records_; // --pipe and --pipepart
+  // --pipepart: the file, its size, where the next part starts and where GNU's search goes on.
+  int part_fd_ = -1;
+  std::size_t part_size_ = 0, part_start_ = 0, part_search_ = 0, part_block_ = 0;
+  bool part_started_ = false;
+  void open_part(const input_source& source);
+  std::optional<job> next_part();
+  std::size_t next_part_end();
+  std::string read_part(std::size_t begin, std::size_t end) const;
+  std::size_t cut_pipe_buffer() const;
   std::optional<job> current_;
 };
 

@@ -336,7 +336,8 @@ map_options job_map_options(const options& o) {
 /// --tagstring's template, when there is one.
 void set_tagstring(shared_state& s, const std::map<std::string, std::size_t>& names) {
   if (s.o.tagstring)
-    s.tagstring.emplace(std::vector<std::string>{*s.o.tagstring}, true, names, false, s.o.multiple_args);
+    s.tagstring.emplace(std::vector<std::string>{*s.o.tagstring}, true, names, false, s.o.multiple_args,
+                        s.o.names);
 }
 
 /// A rank other than 0 under MPI: runs the jobs rank 0 sends, -j at a time, until the run ends.

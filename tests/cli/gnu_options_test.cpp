@@ -74,7 +74,7 @@ TEST(ReplaceString, DashIRenamesTheWholeInputAndLeavesBracesAlone) {
 }
 
 TEST(ReplaceString, DashIKeepsTheOtherStringsButNotColumnNumbers) {
-  expect_as_gnu({"-k", "-I", ",,", "echo", "{1}", ",,", "{/}", "{//}", "{/.}", "{#}", "{%}", ":::", "a/b.c"},
+  expect_as_gnu({"-k", "-j1", "-I", ",,", "echo", "{1}", ",,", "{/}", "{//}", "{/.}", "{#}", "{%}", ":::", "a/b.c"},
                 "", "{1} a/b.c b.c a b 1 1\n");
   expect_as_gnu({"-k", "-I", "{}x", "echo", "{}x", "{}x.", "{.}", "{}", ":::", "a.b"}, "", "a.b a.b. a {}\n");
 }
