@@ -526,7 +526,10 @@ job_stream::job_stream(const options& o, std::set<std::size_t> skip, const std::
   if (!o.exact_args && (pack_ || per_job_ > 1)) {
     command_ = make_command(o, names_);
     command_limit_ = packed_command_limit();
+    // -s N: a command shorter than N bytes, as GNU parallel counts (the text `sh -c` gets).
+    if (o.max_chars) command_limit_ = std::min(command_limit_, *o.max_chars - 1);
   }
+  if (o.max_chars && !command_) command_ = make_command(o, names_);
 }
 
 job_stream::~job_stream() {
@@ -769,6 +772,8 @@ std::optional<job> job_stream::next_job() {
           size = first_command_size(*r);
         } else {
           add_input_size(size, *r);
+          if (size.bytes > command_limit_ && options_.max_chars)
+            size.bytes = exact_size(j.values.records, *r);
           if (size.bytes > command_limit_) {
             pending_ = std::move(r);
             break;
@@ -783,6 +788,7 @@ std::optional<job> job_stream::next_job() {
     }
     if (j.values.records.empty()) return std::nullopt;
     j.values.seq = ++seq_;
+    check_max_chars(j.values);
     if (skip_.count(j.values.seq) != 0) continue;
     return j;
   }
@@ -820,6 +826,23 @@ std::size_t job_stream::cut_pipe_buffer() const {
   if (last == std::string_view::npos) return data.size();
   if (data.size() > options_.block_bytes || lines > 1) return last;
   return data.size();
+}
+
+std::size_t job_stream::exact_size(const std::vector<record>& records, const record& added) const {
+  job_values shown{.seq = seq_ + 1, .slot = 1, .records = records};
+  shown.records.push_back(added);
+  return command_->shell_command(shown).size();
+}
+
+void job_stream::check_max_chars(const job_values& values) const {
+  if (!options_.max_chars || !command_) return;
+  job_values shown{.seq = values.seq, .slot = 1, .records = values.records};
+  const std::size_t length = command_->shell_command(shown).size();
+  if (length < *options_.max_chars) return;
+  const std::string first = values.records.empty() || values.records[0].empty() ? "" : values.records[0][0];
+  throw std::runtime_error("Command line too long (" + std::to_string(length) +
+                           " >= " + std::to_string(*options_.max_chars) + ") in job " +
+                           std::to_string(values.seq) + " (-s/--max-chars): " + excerpt(first));
 }
 
 std::optional<job> job_stream::next_pipe_block() {

@@ -235,6 +235,11 @@ private:
   std::size_t next_part_end();
   std::string read_part(std::size_t begin, std::size_t end) const;
   std::size_t cut_pipe_buffer() const;
+  /// -s/--max-chars: throws when the job's command is not shorter than the limit, as GNU parallel
+  /// stops there (the jobs before it run).
+  void check_max_chars(const job_values& values) const;
+  /// -s: the exact length of the command of `records` and `added`, where the bound says too long.
+  std::size_t exact_size(const std::vector<record>& records, const record& added) const;
   std::optional<job> current_;
 };
 
