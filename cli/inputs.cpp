@@ -870,9 +870,26 @@ std::optional<job> job_stream::next_pipe_block() {
   }
 }
 
+std::optional<job> job_stream::next_in_order() {
+  if (!shares_blocks()) return options_.pipe ? next_pipe_block() : next_job();
+  std::lock_guard lock(shared_blocks_mutex_);
+  if (shared_jobs_ >= options_.jobs) return std::nullopt;
+  auto j = next_pipe_block();
+  if (j) ++shared_jobs_;
+  return j;
+}
+
+bool job_stream::next_shared_block(std::string& block) {
+  std::lock_guard lock(shared_blocks_mutex_);
+  auto j = next_pipe_block();
+  if (!j) return false;
+  block = std::move(j->stdin_data);
+  return true;
+}
+
 std::size_t job_stream::read_all() {
   std::vector<job> jobs;
-  while (auto j = options_.pipe ? next_pipe_block() : next_job())
+  while (auto j = next_in_order())
     jobs.push_back(std::move(*j));
   if (options_.shuffle) {
     std::random_device seed;
@@ -890,7 +907,7 @@ std::optional<job> job_stream::next() {
       return std::nullopt;
     return std::move((*all_)[all_pos_++]);
   }
-  return options_.pipe ? next_pipe_block() : next_job();
+  return next_in_order();
 }
 
 } // namespace parmill::cli

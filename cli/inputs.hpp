@@ -5,6 +5,7 @@
 #include <iterator>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <random>
 #include <set>
@@ -160,6 +161,16 @@ public:
   /// The next job, or nothing at the end.
   std::optional<job> next();
 
+  /// --pipe --round-robin: the next block for a job that is running, into `block`; false at the
+  /// end of the input (or once it is stopped). With --round-robin, the stream has at most -j jobs,
+  /// each given its first block, and those jobs take the others as they need them. Thread-safe
+  /// with `next` (the only case where the stream is).
+  bool next_shared_block(std::string& block);
+  /// True when jobs take more blocks with `next_shared_block`.
+  [[nodiscard]] bool shares_blocks() const noexcept {
+    return options_.round_robin && options_.pipe && !options_.pipe_part;
+  }
+
   struct iterator {
     using value_type = job;
     using difference_type = std::ptrdiff_t;
@@ -235,6 +246,9 @@ private:
   std::size_t next_part_end();
   std::string read_part(std::size_t begin, std::size_t end) const;
   std::size_t cut_pipe_buffer() const;
+  std::optional<job> next_in_order();
+  std::mutex shared_blocks_mutex_; // --round-robin: next() and next_shared_block()
+  std::size_t shared_jobs_ = 0;    // --round-robin: jobs started
   /// -s/--max-chars: throws when the job's command is not shorter than the limit, as GNU parallel
   /// stops there (the jobs before it run).
   void check_max_chars(const job_values& values) const;

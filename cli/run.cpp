@@ -130,6 +130,7 @@ struct shared_state {
   running_jobs& registry;
   output_writer& output;
   const results_directory* results = nullptr; // --results
+  job_stream* shared_blocks = nullptr;        // --pipe --round-robin: where jobs take more blocks
   median_runtime median;
   std::mutex delay_mutex;
   std::chrono::steady_clock::time_point next_start{};
@@ -234,6 +235,8 @@ public:
     request.extra_env = {"PARALLEL_SEQ=" + std::to_string(out.values.seq),
                          "PARALLEL_JOBSLOT=" + std::to_string(slot_)};
     if (s_.o.pipe) request.stdin_data = &j.stdin_data;
+    if (s_.shared_blocks != nullptr)
+      request.stdin_more = [this](std::string& block) { return s_.shared_blocks->next_shared_block(block); };
     request.mode = s_.o.ungroup       ? output_mode::ungroup
                    : s_.o.line_buffer ? output_mode::line_buffer
                                       : output_mode::group;
@@ -410,6 +413,10 @@ int run(const options& o, const cluster* ranks) {
   const std::optional<command_template> command = make_command(o, jobs.column_names());
   shared_state shared(o, command ? &*command : nullptr, control);
   set_tagstring(shared, jobs.column_names());
+  if (jobs.shares_blocks()) {
+    if (ranks != nullptr) throw usage_error("--round-robin cannot be used under MPI");
+    shared.shared_blocks = &jobs;
+  }
 
   if (o.dry_run) {
     for (auto& j : jobs) {
