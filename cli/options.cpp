@@ -363,6 +363,7 @@ options parse_options(const std::vector<std::string>& args, action& what, std::s
   app.add_option("-L", max_lines);
   CLI::Option* lines = app.add_option("-l,--max-lines", max_lines_lower)->expected(0, 1);
   app.add_option("-s,--max-chars", max_chars);
+  app.add_flag("--plus", o.plus);
   app.add_flag("--pipepart,--pipe-part", o.pipe_part);
   app.add_flag("--round-robin,--round", o.round_robin);
   app.add_option("--recstart", recstart);

@@ -91,6 +91,7 @@ struct options {
   record_separators records;            ///< `--recstart`, `--recend`, `--regexp`, `--rrs`
   std::optional<std::size_t> max_lines; ///< `-L`/`-l`/`--max-lines`: lines per job, or per record with --pipe
   std::optional<std::size_t> max_chars; ///< `-s`/`--max-chars`: a command is shorter than this
+  bool plus = false;                    ///< `--plus`: GNU parallel's extra replacement strings
   replacement_names names;              ///< `-I` and the other renamings
   bool group = true;                    ///< default: each job's output in one piece
   bool line_buffer = false;             ///< `--line-buffer`

@@ -340,7 +340,7 @@ map_options job_map_options(const options& o) {
 void set_tagstring(shared_state& s, const std::map<std::string, std::size_t>& names) {
   if (s.o.tagstring)
     s.tagstring.emplace(std::vector<std::string>{*s.o.tagstring}, true, names, false, s.o.multiple_args,
-                        s.o.names);
+                        s.o.names, s.o.plus);
 }
 
 /// A rank other than 0 under MPI: runs the jobs rank 0 sends, -j at a time, until the run ends.
@@ -410,7 +410,10 @@ int run(const options& o, const cluster* ranks) {
   job_stream jobs(o, std::move(skip), &control.stop);
 
   if (o.pipe && o.command.empty()) throw usage_error("--pipe needs a command");
-  const std::optional<command_template> command = make_command(o, jobs.column_names());
+  std::optional<command_template> command = make_command(o, jobs.column_names());
+  std::optional<std::size_t> total;
+  if (command && command->needs_total()) total = jobs.read_all(); // --plus {##}, {0#}: inputs read first
+  if (command) command->set_run_size(total.value_or(0), o.jobs);
   shared_state shared(o, command ? &*command : nullptr, control);
   set_tagstring(shared, jobs.column_names());
   if (jobs.shares_blocks()) {
@@ -429,9 +432,8 @@ int run(const options& o, const cluster* ranks) {
   std::optional<results_directory> results;
   if (o.results_dir) results.emplace(*o.results_dir);
   shared.results = results ? &*results : nullptr;
-  std::optional<std::size_t> total;
   const bool wants_total = o.shuffle || o.bar || o.eta || o.progress || o.halt.percent;
-  if (wants_total) total = jobs.read_all();
+  if (wants_total && !total) total = jobs.read_all();
   std::optional<job_log> log;
   if (o.joblog) log.emplace(*o.joblog, o.resume || o.resume_failed);
 

@@ -74,8 +74,9 @@ TEST(ReplaceString, DashIRenamesTheWholeInputAndLeavesBracesAlone) {
 }
 
 TEST(ReplaceString, DashIKeepsTheOtherStringsButNotColumnNumbers) {
-  expect_as_gnu({"-k", "-j1", "-I", ",,", "echo", "{1}", ",,", "{/}", "{//}", "{/.}", "{#}", "{%}", ":::", "a/b.c"},
-                "", "{1} a/b.c b.c a b 1 1\n");
+  expect_as_gnu(
+      {"-k", "-j1", "-I", ",,", "echo", "{1}", ",,", "{/}", "{//}", "{/.}", "{#}", "{%}", ":::", "a/b.c"}, "",
+      "{1} a/b.c b.c a b 1 1\n");
   expect_as_gnu({"-k", "-I", "{}x", "echo", "{}x", "{}x.", "{.}", "{}", ":::", "a.b"}, "", "a.b a.b. a {}\n");
 }
 
@@ -301,4 +302,49 @@ TEST(RecordSeparators, ABadRegexpIsAUsageError) {
   const ran r = run_parmill({"--pipe", "--regexp", "--recend", "(", "cat"}, "a\n");
   EXPECT_EQ(r.status, 255);
   EXPECT_NE(r.err.find("--recend"), std::string::npos) << r.err;
+}
+
+// --- --plus ---------------------------------------------------------------------------------------
+
+TEST(Plus, PathStringsAndTheirOpposites) {
+  expect_as_gnu({"--plus", "-k", "echo", "{+/}", "{+.}", "{+..}", "{+...}", "{..}", "{...}", "{/..}",
+                 "{/...}", ":::", "a/b.c.d.e", "x", "a.b/c"},
+                "", "a e d.e c.d.e a/b.c a/b b.c b\n    x x x x\na.b b/c   a.b/c a.b/c c c\n");
+}
+
+TEST(Plus, DefaultValueAndSubstrings) {
+  expect_as_gnu(
+      {"--plus", "-k", "echo", "{:-E}", "{:2}", "{1:1:2}", "{:1:100}", "{:9}", ":::", "aabb", "0", ""}, "",
+      "aabb bb ab abb \nE    \nE    \n");
+  expect_as_gnu({"--plus", "-k", "echo", "{1:-x}", "{-1..}", ":::", "0", "a.b.c"}, "", "x 0\na.b.c a\n");
+}
+
+TEST(Plus, PrefixAndSuffixRemoval) {
+  expect_as_gnu({"--plus", "-k", "echo", "{#a*}", "{##a*}", "{%b*}", "{%%b*}", "{#a.}", "{%.b}",
+                 ":::", "aabb", "abab.ab"},
+                "", "aabb bb aabb aa bb aa\nabab.ab bab.ab abab.ab abab.a ab.ab abab.\n");
+}
+
+TEST(Plus, SubstitutionsAndCase) {
+  expect_as_gnu({"--plus", "-k", "echo", "{/a/X}", "{//a/X}", "{/#a/X}", "{/%b/X}", "{^a}", "{^^b}", "{,A}",
+                 "{,,B}", ":::", "aAbB", "ABAB"},
+                "", "XAbB XAbB XAbB aAbB AAbB aABB aAbB aAbb\nABAB ABAB ABAB ABAB ABAB ABAB aBAB AbAb\n");
+  expect_as_gnu({"--plus", "-k", "echo", "{/[ab]/_}", "{//[ab]/_}", ":::", "abab.ab"}, "",
+                "_bab.ab ____.__\n");
+}
+
+TEST(Plus, TotalAndZeroPaddedNumbers) {
+  std::vector<std::string> args{"--plus", "-k", "--dry-run", "echo", "{##}", "{0#}", ":::"};
+  for (int i = 1; i <= 11; ++i)
+    args.push_back(std::to_string(i));
+  std::string expected;
+  for (int i = 1; i <= 11; ++i)
+    expected += "echo 11 " + std::string(i < 10 ? "0" : "") + std::to_string(i) + "\n";
+  expect_as_gnu(args, "", expected);
+  expect_as_gnu({"--plus", "-j1", "echo", "{0%}", "{slot}", ":::", "a"}, "", "1 1\n");
+  expect_as_gnu({"--plus", "-j12", "--dry-run", "echo", "{0%}", "{#}", ":::", "a"}, "", "echo 01 1\n");
+}
+
+TEST(Plus, WithoutPlusTheStringsArePlainText) {
+  expect_as_gnu({"-k", "echo", "{##}", "{+.}", "{:-x}", ":::", "a.b"}, "", "{##} {+.} {:-x} a.b\n");
 }
