@@ -599,8 +599,7 @@ std::size_t job_stream::next_part_end() {
 std::optional<job> job_stream::next_part() {
   for (;;) {
     if (stop_ != nullptr && stop_->load(std::memory_order_relaxed)) return std::nullopt;
-    if (part_started_ && part_start_ >= part_size_) return std::nullopt;
-    part_started_ = true;
+    if (part_start_ >= part_size_) return std::nullopt; // an empty file (or only a header): no job
     const std::size_t begin = part_start_;
     const std::size_t end = next_part_end();
     part_start_ = end;

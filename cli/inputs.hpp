@@ -240,7 +240,6 @@ private:
   // --pipepart: the file, its size, where the next part starts and where GNU's search goes on.
   int part_fd_ = -1;
   std::size_t part_size_ = 0, part_start_ = 0, part_search_ = 0, part_block_ = 0;
-  bool part_started_ = false;
   void open_part(const input_source& source);
   std::optional<job> next_part();
   std::size_t next_part_end();

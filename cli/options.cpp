@@ -493,12 +493,24 @@ Replacement strings:
   {n} {n.} {n/} {n//} {n/.}  the n-th column or source; negative n counts from the end
   {} is appended when the command has no replacement string.
   Jobs see $PARALLEL_SEQ ({#}) and $PARALLEL_JOBSLOT ({%}) in their environment.
+  -I STR              use STR instead of {} (found anywhere in the text; {} is then plain
+                      text, and so are {1} {2} ...); -i STR / --replace=STR say the same
+  --er, --bnr, --dnr, --bner, --seqreplace, --slotreplace STR
+                      use STR instead of {.}, {/}, {//}, {/.}, {#}, {%}
+  --plus              also {+/} {+.} {+..} {+...} {..} {...} {/..} {/...} (path parts), {##}
+                      (the number of jobs: reads every input first), {0#} {0%} (zero-padded),
+                      {slot}, and {:-s} {:n} {:n:m} {#re} {##re} {%re} {%%re} {/re/s}
+                      {//re/s} {/#re/s} {/%re/s} {^re} {^^re} {,re} {,,re} as in bash
   -q, --quote         the command is not shell code: quote its words too
   -n, --max-args N    at most N inputs per job
   -N N                exactly N inputs per job ({1}..{N}; the last job may have fewer)
   -X                  as many inputs per job as fit, each with the word around {} repeated
   -m                  as many inputs per job as fit, joined by spaces where {} is
                       (-X, -m and -n keep each command near 63 KB, as GNU parallel does)
+  -s, --max-chars N   every command shorter than N bytes: -X, -m and -n pack less; a command
+                      that cannot be that short stops the run (exit 255)
+  -L N, --max-lines N N input lines per job, as -N N; a line that ends in a space or tab goes
+                      on in the next one; -l alone is -L 1
 
 Jobs:
   -j, --jobs N        run N jobs at once; N% of the cores; +N or -N cores; 0 for as many as
@@ -507,6 +519,16 @@ Jobs:
   --pipe              cut standard input into blocks and give each to a job's standard input
   --block SIZE        block size for --pipe (default 1M; k=1000, K=1024, m, M, g, G, t, T)
   -N N                with --pipe: N records per job instead of --block bytes
+  -L N                with --pipe: a record is N lines
+  --recend STR, --recstart STR  records end with STR / start with STR (default: --recend '\n');
+                      \n \t \r \0 are understood; both: split where the end meets the start
+  --regexp            --recend and --recstart are Perl regular expressions
+  --rrs, --remove-rec-sep  take the separators out of each block
+  --round-robin       with --pipe: start only -j jobs and give each block to whichever needs
+                      input (for commands slow to start); the output is not in block order
+  --pipepart -a FILE  like --pipe, on a regular file cut at record ends after every --block
+                      bytes by seeking; --block -N: N blocks per job slot (default -10;
+                      with --round-robin, -1)
   A job's standard input is empty (/dev/null) unless --pipe is given.
 
 Output:
