@@ -604,13 +604,53 @@ std::optional<job> job_stream::next_part() {
     const std::size_t end = next_part_end();
     part_start_ = end;
     job j;
-    std::string block = read_part(begin, end);
-    if (options_.records.remove) records_->remove_separators(block);
-    j.stdin_data = header_line_ + block;
+    if (options_.records.remove) { // the separators are taken out of the whole part
+      std::string block = read_part(begin, end);
+      records_->remove_separators(block);
+      j.stdin_data = header_line_ + block;
+    } else { // the job's slot reads the part itself
+      j.stdin_data = header_line_;
+      j.part_begin = begin;
+      j.part_end = end;
+    }
     j.values.seq = ++seq_;
     if (skip_.count(j.values.seq) != 0) continue;
     return j;
   }
+}
+
+std::function<bool(std::string&)> file_part_reader(const std::string& path, std::uint64_t begin,
+                                                   std::uint64_t end) {
+  struct part {
+    std::string path;
+    std::uint64_t at, end;
+    int fd = -1;
+    ~part() {
+      if (fd >= 0) ::close(fd);
+    }
+  };
+  auto state = std::make_shared<part>(part{path, begin, end});
+  return [state](std::string& next) {
+    part& p = *state;
+    if (p.at >= p.end) return false;
+    if (p.fd < 0) p.fd = ::open(p.path.c_str(), O_RDONLY | O_CLOEXEC);
+    next.resize(static_cast<std::size_t>(std::min<std::uint64_t>(p.end - p.at, pipe_read_bytes)));
+    ssize_t n = -1;
+    while (p.fd >= 0 && (n = ::pread(p.fd, next.data(), next.size(), static_cast<off_t>(p.at))) < 0 &&
+           errno == EINTR) {
+    }
+    if (n <= 0) {
+      const std::string message = "parmill: --pipepart: cannot read '" + p.path + "' at byte " +
+                                  std::to_string(p.at) + ": " +
+                                  (n == 0 ? "the file is shorter than it was" : std::strerror(errno)) + "\n";
+      (void)!::write(STDERR_FILENO, message.data(), message.size());
+      p.at = p.end;
+      return false;
+    }
+    next.resize(static_cast<std::size_t>(n));
+    p.at += static_cast<std::uint64_t>(n);
+    return true;
+  };
 }
 
 job_stream::numbered_reader job_stream::open_reader(const input_source& source) const {

@@ -2,6 +2,8 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
+#include <functional>
 #include <iterator>
 #include <map>
 #include <memory>
@@ -24,13 +26,17 @@ namespace parmill::cli {
 struct job {
   job_values values;
   std::string stdin_data;
+  /// --pipepart: the bytes [part_begin, part_end) of the file, read by the job's slot after
+  /// `stdin_data` (the header), so that a part is never held whole in memory.
+  std::uint64_t part_begin = 0, part_end = 0;
   job() = default;
   job(job&&) = default;
   job& operator=(job&&) = default;
   job(const job&) = delete;
   job& operator=(const job&) = delete;
   /// Crosses to other ranks under MPI (parmill/codec.hpp).
-  static constexpr auto parmill_fields = std::tuple{&job::values, &job::stdin_data};
+  static constexpr auto parmill_fields =
+      std::tuple{&job::values, &job::stdin_data, &job::part_begin, &job::part_end};
 };
 
 /// Reads one source's values: a list, or the records of a file split at a delimiter.
@@ -62,6 +68,12 @@ private:
   std::size_t next_value_ = 0;
   std::shared_ptr<input_file> file_; // null for a list
 };
+
+/// --pipepart: what feeds a job the bytes [begin, end) of the file at `path`, 64 KiB at a time
+/// (for spawn_request::stdin_more). The file is opened on the first call; a file that cannot be
+/// opened or read ends the job's input early, with a message on standard error.
+[[nodiscard]] std::function<bool(std::string&)> file_part_reader(const std::string& path, std::uint64_t begin,
+                                                                 std::uint64_t end);
 
 /// The command's template for these options and column names; none when each input is a command.
 [[nodiscard]] std::optional<command_template> make_command(const options& o,

@@ -235,6 +235,8 @@ public:
     request.extra_env = {"PARALLEL_SEQ=" + std::to_string(out.values.seq),
                          "PARALLEL_JOBSLOT=" + std::to_string(slot_)};
     if (s_.o.pipe) request.stdin_data = &j.stdin_data;
+    if (j.part_end > j.part_begin)
+      request.stdin_more = file_part_reader(s_.o.sources[0].path, j.part_begin, j.part_end);
     if (s_.shared_blocks != nullptr)
       request.stdin_more = [this](std::string& block) { return s_.shared_blocks->next_shared_block(block); };
     request.mode = s_.o.ungroup       ? output_mode::ungroup
