@@ -254,6 +254,12 @@ std::size_t record_finder::part_end(std::string_view data) const {
   return last;
 }
 
+std::size_t record_finder::overlap() const {
+  if (split_) return std::string::npos;
+  const std::size_t length = end_.size() + start_.size();
+  return length > 0 ? length - 1 : 0;
+}
+
 void record_finder::remove_separators(std::string& block) const {
   if (split_) {
     block = joined_->remove(block, true);
@@ -579,20 +585,27 @@ std::string job_stream::read_part(std::size_t begin, std::size_t end) const {
 /// each multiple of the block size on, the first separator (read 128 KiB at a time).
 std::size_t job_stream::next_part_end() {
   constexpr std::size_t read_bytes = 131072;
+  const std::size_t keep = records_->overlap();
   while (part_search_ < part_size_) {
-    std::size_t search = part_search_;
+    const std::size_t search = part_search_;
     part_search_ += part_block_;
-    std::string data;
+    std::string data;            // read from `offset` on
+    std::size_t offset = search; // a literal separator needs only its length - 1 bytes of the past
     for (std::size_t at = search; at < part_size_; at += read_bytes) {
       data += read_part(at, std::min(part_size_, at + read_bytes));
       const auto end = records_->part_end(data);
-      if (end == std::string::npos) continue;
-      search += end;
-      part_search_ = search + part_block_;
-      if (search > part_start_) return search;
-      break;
+      if (end != std::string::npos) {
+        part_search_ = offset + end + part_block_;
+        return offset + end;
+      }
+      if (keep != std::string::npos && data.size() > keep) {
+        offset += data.size() - keep;
+        data.erase(0, data.size() - keep);
+      }
     }
+    break; // no separator up to the end: none from any later place either
   }
+  part_search_ = part_size_;
   return part_size_;
 }
 

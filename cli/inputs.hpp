@@ -142,6 +142,9 @@ public:
   /// --pipepart's split point at or after the start of `data`, as GNU parallel finds it: the first
   /// separator (the last one in `data` with --regexp), or npos.
   [[nodiscard]] std::size_t part_end(std::string_view data) const;
+  /// How many bytes before a place a separator that ends after it can start at most: its length
+  /// - 1 for literal separators; npos with --regexp (a match has no bound).
+  [[nodiscard]] std::size_t overlap() const;
   /// --remove-rec-sep: takes every separator out of `block`, and --recstart at its start and
   /// --recend at its end.
   void remove_separators(std::string& block) const;

@@ -216,6 +216,18 @@ TEST(PipePart, EveryByteReachesExactlyOneJobWhateverTheBlock) {
   }
 }
 
+TEST(PipePart, AFileWithoutARecordEndIsOnePartReadOnce) {
+  // Each block size's search reads to the end and finds nothing: the later ones must not read it
+  // again (16 MB searched 4000 times would be 32 GB of reads).
+  scratch dir;
+  std::ofstream(dir / "f") << std::string(16'000'000, 'x');
+  const ran r =
+      parmill_test::run_program({PARMILL_BINARY, "--pipepart", "-a", dir / "f", "--block", "4k", "wc -c"}, "",
+                                {}, std::chrono::steady_clock::now() + std::chrono::seconds(5));
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "16000000\n");
+}
+
 TEST(PipePart, HeaderGoesToEveryPart) {
   scratch dir;
   std::ofstream(dir / "f") << "h\n" << seq(1, 6);
