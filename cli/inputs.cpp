@@ -194,6 +194,10 @@ struct record_finder::compiled {
 
 record_finder::record_finder(const options& o) {
   const record_separators& r = o.records;
+  if (o.max_lines && !o.pipe_part) { // --pipe -L N: records of N lines, whatever --recend says (GNU)
+    end_ = "\n";
+    return;
+  }
   if (!r.regexp) {
     start_ = r.start.value_or("");
     end_ = r.end ? *r.end : r.start ? "" : std::string(1, o.delimiter);

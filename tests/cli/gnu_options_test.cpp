@@ -148,6 +148,10 @@ TEST(MaxLines, WithPipeARecordIsNLines) {
   expect_as_gnu({"-k", "--pipe", "-L3", "-N1", wrap}, seq(1, 10), "1 2 3 =\n4 5 6 =\n7 8 9 =\n10 =\n");
 }
 
+TEST(MaxLines, WithPipeLinesWinOverRecend) {
+  expect_as_gnu({"-k", "--pipe", "-L2", "--recend", ";", "echo \"[$(cat)]\""}, "a\nb\nc\n", "[a\nb]\n[c]\n");
+}
+
 TEST(MaxLines, ABadCountIsAUsageError) {
   for (const std::string bad : {"-Lx", "-L-1", "--max-lines=1.5"}) {
     const ran r = run_parmill({bad, "echo"}, "a\n");
