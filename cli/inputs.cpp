@@ -233,8 +233,9 @@ std::size_t record_finder::record_end(std::string_view data, std::size_t from) c
     return std::string_view::npos;
   }
   if (start_.empty() && end_.empty()) return from + 1; // records end anywhere
+  // As GNU parallel's nindex: a separator is looked for from the record's second byte on.
   const std::string separator = end_ + start_;
-  for (std::size_t at = from;;) {
+  for (std::size_t at = from + 1;;) {
     const auto found = data.find(separator, at);
     if (found == std::string_view::npos) return found;
     if (found + end_.size() > from) return found + end_.size();
@@ -861,7 +862,8 @@ std::size_t job_stream::cut_pipe_buffer() const {
       from = records_->record_end(data, from);
     return from;
   };
-  if (const std::size_t wanted = options_.exact_args.value_or(0); wanted > 0) {
+  // -N N, or -n N (GNU parallel reads both as records per job with --pipe).
+  if (const std::size_t wanted = options_.exact_args.value_or(options_.max_args); wanted > 0) {
     std::size_t at = 0;
     for (std::size_t count = 0; count < wanted && at != std::string_view::npos; ++count)
       at = record_end(at);

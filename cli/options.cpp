@@ -395,6 +395,8 @@ options parse_options(const std::vector<std::string>& args, action& what, std::s
   if (!delay.empty()) o.delay_seconds = parse_delay(delay);
   if (!block.empty() && block[0] == '-' && o.pipe_part)
     o.blocks_per_slot = parse_count("--block", block.substr(1), 1, max_count);
+  else if (!block.empty() && o.pipe_part) // a part is never held whole: no 2 GiB limit (as GNU)
+    o.block_bytes = parse_size(block);
   else if (!block.empty())
     o.block_bytes = parse_block(block);
   else if (o.pipe_part)

@@ -232,6 +232,12 @@ TEST(PipePart, AFileWithoutARecordEndIsOnePartReadOnce) {
   EXPECT_EQ(r.out, "16000000\n");
 }
 
+TEST(PipePart, BlocksMayBeLargerThan2G) {
+  scratch dir;
+  std::ofstream(dir / "f") << "foo\n";
+  expect_as_gnu({"--pipepart", "-a", dir / "f", "--block", "3G", "wc -c"}, "", "4\n");
+}
+
 TEST(PipePart, HeaderGoesToEveryPart) {
   scratch dir;
   std::ofstream(dir / "f") << "h\n" << seq(1, 6);
@@ -296,6 +302,18 @@ TEST(RecordSeparators, RecendSplitsAfterIt) {
   expect_as_gnu({"-k", "--pipe", "--block", "4", "--recend", ";", show}, "a1;b1;b2;c1;",
                 "[a1;]\n[b1;]\n[b2;]\n[c1;]\n");
   expect_as_gnu({"-k", "--pipe", "-N1", "--recend", ";;", show}, "a1;;b1;b2;c1", "[a1;;]\n[b1;b2;c1]\n");
+}
+
+TEST(RecordSeparators, ASeparatorIsLookedForFromARecordsSecondByte) {
+  const std::string show = "echo \"[$(cat)]\"";
+  expect_as_gnu({"-k", "--pipe", "-N1", "--recstart", "4", "--recend", "5", show}, "54\n54\n",
+                "[54\n5]\n[4]\n");
+  expect_as_gnu({"-k", "--pipe", "-N1", "--recend", ";", show}, ";;a;", "[;;]\n[a;]\n");
+}
+
+TEST(RecordSeparators, DashNCountsRecordsWithPipe) {
+  expect_as_gnu({"-k", "--pipe", "-n", "1", "cat; echo x"}, "1\n2\n3\n", "1\nx\n2\nx\n3\nx\n");
+  expect_as_gnu({"-k", "--pipe", "--recend", "", "-n", "1", "cat; echo"}, "ab", "a\nb\n");
 }
 
 TEST(RecordSeparators, RemoveRecSepDropsThem) {
