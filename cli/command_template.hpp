@@ -4,9 +4,13 @@
 
 #include <cstddef>
 #include <map>
+#include <memory>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <vector>
+
+#include "options.hpp"
 
 namespace parmill::cli {
 
@@ -40,8 +44,12 @@ public:
   /// `column_names` (from --header) enables `{name}`; `append_all` adds ` {}` when the command
   /// has no replacement string; `multiple` (-m) joins several inputs where `{}` is instead of
   /// repeating the word around it (-X, and the default for several inputs).
+  /// `names` renames the replacement strings (-I, --er, ...): a renamed string is found anywhere in
+  /// the text; its default form, and the column forms built on it ({1} for {}, {1.} for {.}), are
+  /// then plain text, as in GNU parallel.
   command_template(const std::vector<std::string>& words, bool quote_words,
-                   const std::map<std::string, std::size_t>& column_names, bool append_all, bool multiple);
+                   const std::map<std::string, std::size_t>& column_names, bool append_all, bool multiple,
+                   const replacement_names& names = {}, bool plus = false);
 
   /// The job's shell code: values quoted.
   [[nodiscard]] std::string shell_command(const job_values& job) const;
@@ -65,16 +73,28 @@ public:
   /// Grows `bound` by what adding `input` to the job can add to its command.
   void add_size(size_bound& bound, const record& input) const;
 
+  /// True when a --plus string needs the number of jobs ({##}, {0#}): the caller reads every input
+  /// first and gives it with `set_run_size`.
+  [[nodiscard]] bool needs_total() const noexcept { return needs_total_; }
+  /// The number of jobs ({##}, {0#}) and of job slots ({0%}'s width).
+  void set_run_size(std::size_t total, std::size_t slots) noexcept {
+    total_ = total;
+    slots_ = slots;
+  }
+
   /// Renders `text` (a --tagstring) for a job: replacement strings filled in, nothing quoted.
   [[nodiscard]] std::string render_plain(const job_values& job) const;
 
 private:
   enum class modifier { none, no_extension, basename, dirname, basename_no_extension };
+  struct plus_edit; // a --plus string's edit of the value ({+.}, {:-str}, {/re/str}, ...)
   struct segment {
-    enum class kind { text, value, seq, slot } what = kind::text;
+    /// total: {##}; padded_seq: {0#}; padded_slot: {0%} (--plus)
+    enum class kind { text, value, seq, slot, total, padded_seq, padded_slot } what = kind::text;
     std::string text;
     int column = 0; ///< 0: every column of the input; n > 0: the n-th; n < 0: from the end
     modifier mod = modifier::none;
+    std::shared_ptr<const plus_edit> plus; ///< --plus: applied after `mod`
   };
   struct word {
     std::vector<segment> segments;
@@ -86,14 +106,25 @@ private:
   static std::string modified(modifier mod, const std::string& value);
   void values_of(const segment& s, const job_values& job, const record* one, bool quoted,
                  std::vector<std::string>& out) const;
-  static std::vector<segment> parse_word(const std::string& text,
-                                         const std::map<std::string, std::size_t>& names, bool& found);
+  std::vector<segment> parse_word(const std::string& text, const std::map<std::string, std::size_t>& names,
+                                  bool& found) const;
+  std::vector<segment> parse_braces(const std::string& text, const std::map<std::string, std::size_t>& names,
+                                    bool& found) const;
+  bool renamed(const segment& s) const;
+  std::optional<segment> parse_plus(const std::string& inside) const;
+  std::string number(const segment& s, const job_values& job) const;
+  std::size_t longest_shown(const std::string& value) const;
 
   std::vector<word> words_;
   bool quote_words_ = false;
   bool multiple_ = false;
   bool needs_shell_ = true;
   bool has_replacement_ = false;
+  replacement_names names_;
+  bool plus_ = false;
+  bool needs_total_ = false;
+  std::size_t total_ = 0, slots_ = 1;
+  std::vector<std::shared_ptr<const plus_edit>> edits_; // every --plus edit of the command
 };
 
 } // namespace parmill::cli

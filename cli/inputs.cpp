@@ -138,6 +138,162 @@ void column_splitter::split(std::string_view value, record& out, const input_pos
   out.emplace_back(trim(value.substr(column_start)));
 }
 
+// --- --recstart / --recend -------------------------------------------------------------------------
+
+/// A compiled separator expression and what matching it needs; freed with it.
+struct record_finder::compiled {
+  pcre2_code* code = nullptr;
+  pcre2_match_data* data = nullptr;
+  pcre2_match_context* context = nullptr;
+  compiled(const std::string& pattern, const std::string& option, const std::string& given) {
+    int error = 0;
+    PCRE2_SIZE offset = 0;
+    code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(), 0, &error, &offset,
+                         nullptr);
+    if (code == nullptr)
+      throw usage_error(option + " '" + given + "' is not a regular expression: " + pcre2_message(error));
+    data = pcre2_match_data_create_from_pattern(code, nullptr);
+    context = pcre2_match_context_create(nullptr);
+    if (data == nullptr || context == nullptr) throw std::bad_alloc();
+    pcre2_set_match_limit(context, colsep_match_limit);
+    pcre2_set_heap_limit(context, colsep_heap_limit_kib);
+  }
+  ~compiled() {
+    pcre2_match_context_free(context);
+    pcre2_match_data_free(data);
+    pcre2_code_free(code);
+  }
+  compiled(const compiled&) = delete;
+  compiled& operator=(const compiled&) = delete;
+
+  /// The span of the first match at or after `from`, or nothing. Throws when a limit is reached.
+  std::optional<std::pair<std::size_t, std::size_t>> find(std::string_view subject, std::size_t from) const {
+    const int found = pcre2_match(code, reinterpret_cast<PCRE2_SPTR>(subject.data()), subject.size(), from, 0,
+                                  data, context);
+    if (found == PCRE2_ERROR_NOMATCH) return std::nullopt;
+    if (found < 0) throw std::runtime_error("--recstart/--recend: cannot match: " + pcre2_message(found));
+    const PCRE2_SIZE* span = pcre2_get_ovector_pointer(data);
+    return std::pair<std::size_t, std::size_t>{span[0], span[1]};
+  }
+
+  /// `subject` with its first match (every match when `global`) taken out.
+  std::string remove(const std::string& subject, bool global) const {
+    std::string out;
+    std::size_t at = 0, copied = 0;
+    while (at <= subject.size()) {
+      const auto match = find(subject, at);
+      if (!match) break;
+      out.append(subject, copied, match->first - copied);
+      copied = match->second;
+      at = match->second > match->first ? match->second : match->second + 1;
+      if (!global) break;
+    }
+    out.append(subject, std::min(copied, subject.size()));
+    return out;
+  }
+};
+
+record_finder::record_finder(const options& o) {
+  const record_separators& r = o.records;
+  if (o.max_lines && !o.pipe_part) { // --pipe -L N: records of N lines, whatever --recend says (GNU)
+    end_ = "\n";
+    return;
+  }
+  if (!r.regexp) {
+    start_ = r.start.value_or("");
+    end_ = r.end ? *r.end : r.start ? "" : std::string(1, o.delimiter);
+    return;
+  }
+  // As GNU parallel: each one grouped, and an empty --recend alone matches any one byte.
+  const std::string start = "(?:" + r.start.value_or("") + ")";
+  std::string end_pattern = r.start ? "" : "\\n"; // neither given: a line
+  if (r.end) end_pattern = r.end->empty() && !r.start ? "(?s:.)" : *r.end;
+  const std::string end = "(?:" + end_pattern + ")";
+  const auto check = [&](const std::optional<std::string>& given, const char* option) {
+    if (given) compiled("(?:" + *given + ")", option, *given);
+  };
+  check(r.start, "--recstart");
+  check(r.end, "--recend");
+  split_ = std::make_unique<compiled>(end + "(?=" + start + ")", "--recend", end);
+  joined_ = std::make_unique<compiled>(end + start, "--recend", end);
+  leading_ = std::make_unique<compiled>("^" + start, "--recstart", start);
+  trailing_ = std::make_unique<compiled>(end + "$", "--recend", end);
+}
+
+record_finder::~record_finder() = default;
+
+std::size_t record_finder::record_end(std::string_view data, std::size_t from) const {
+  if (from >= data.size()) return std::string_view::npos;
+  if (split_) {
+    for (std::size_t at = from; at <= data.size();) {
+      const auto match = split_->find(data, at);
+      if (!match) return std::string_view::npos;
+      if (match->second > from) return match->second;
+      at = match->first + 1;
+    }
+    return std::string_view::npos;
+  }
+  if (start_.empty() && end_.empty()) return from + 1; // records end anywhere
+  // As GNU parallel's nindex: a separator is looked for from the record's second byte on.
+  const std::string separator = end_ + start_;
+  for (std::size_t at = from + 1;;) {
+    const auto found = data.find(separator, at);
+    if (found == std::string_view::npos) return found;
+    if (found + end_.size() > from) return found + end_.size();
+    at = found + 1;
+  }
+}
+
+std::size_t record_finder::part_end(std::string_view data) const {
+  if (!split_) {
+    const auto found = data.find(end_ + start_);
+    return found == std::string_view::npos ? found : found + end_.size();
+  }
+  // GNU parallel matches /^(.*$recend)$recstart/s: the last separator in what it has read.
+  std::size_t last = std::string_view::npos;
+  for (std::size_t at = 0; at <= data.size();) {
+    const auto match = split_->find(data, at);
+    if (!match) break;
+    last = match->second;
+    at = match->first + 1;
+  }
+  return last;
+}
+
+std::size_t record_finder::overlap() const {
+  if (split_) return std::string::npos;
+  const std::size_t length = end_.size() + start_.size();
+  return length > 0 ? length - 1 : 0;
+}
+
+void record_finder::remove_separators(std::string& block) const {
+  if (split_) {
+    block = joined_->remove(block, true);
+    block = leading_->remove(block, false);
+    block = trailing_->remove(block, false);
+    return;
+  }
+  const std::string separator = end_ + start_;
+  if (!separator.empty()) {
+    std::string out;
+    std::size_t at = 0;
+    for (auto found = block.find(separator); found != std::string::npos; found = block.find(separator, at)) {
+      out.append(block, at, found - at);
+      at = found + separator.size();
+    }
+    out.append(block, at);
+    block = std::move(out);
+  }
+  if (!start_.empty() && block.compare(0, start_.size(), start_) == 0) block.erase(0, start_.size());
+  if (end_.empty()) return;
+  // Perl's $: at the end, or before a newline that ends the block.
+  if (block.size() >= end_.size() && block.compare(block.size() - end_.size(), end_.size(), end_) == 0)
+    block.erase(block.size() - end_.size());
+  else if (block.size() > end_.size() && block.back() == '\n' &&
+           block.compare(block.size() - 1 - end_.size(), end_.size(), end_) == 0)
+    block.erase(block.size() - 1 - end_.size(), end_.size());
+}
+
 // --- -X / -m / -n ----------------------------------------------------------------------------------
 
 std::optional<command_template> make_command(const options& o,
@@ -146,7 +302,7 @@ std::optional<command_template> make_command(const options& o,
   const bool no_arguments = o.exact_args && *o.exact_args == 0;
   // Several inputs in one word are joined (-m, and -n without -X) or the word is repeated (-X, -N).
   const bool join = o.multiple_args || (o.max_args > 0 && !o.context_replace && !o.exact_args);
-  return command_template(o.command, o.quote, names, !o.pipe && !no_arguments, join);
+  return command_template(o.command, o.quote, names, !o.pipe && !no_arguments, join, o.names, o.plus);
 }
 
 std::size_t packed_command_limit() {
@@ -306,6 +462,11 @@ job_stream::job_stream(const options& o, std::set<std::size_t> skip, const std::
   if (sources.empty()) sources.push_back(&standard_input);
 
   if (o.pipe) {
+    records_ = std::make_unique<record_finder>(o);
+    if (o.pipe_part) {
+      open_part(*sources[0]);
+      return;
+    }
     streaming_.push_back(open_reader(*sources[0]));
     if (o.header) {
       if (auto line = streaming_[0].reader->next()) header_line_ = *line + o.delimiter;
@@ -393,7 +554,138 @@ job_stream::job_stream(const options& o, std::set<std::size_t> skip, const std::
   if (!o.exact_args && (pack_ || per_job_ > 1)) {
     command_ = make_command(o, names_);
     command_limit_ = packed_command_limit();
+    // -s N: a command shorter than N bytes, as GNU parallel counts (the text `sh -c` gets).
+    if (o.max_chars) command_limit_ = std::min(command_limit_, *o.max_chars - 1);
   }
+  if (o.max_chars && !command_) command_ = make_command(o, names_);
+}
+
+job_stream::~job_stream() {
+  if (part_fd_ >= 0) ::close(part_fd_);
+}
+
+void job_stream::open_part(const input_source& source) {
+  part_fd_ = ::open(source.path.c_str(), O_RDONLY | O_CLOEXEC);
+  struct stat info {};
+  if (part_fd_ < 0 || ::fstat(part_fd_, &info) != 0)
+    throw usage_error("--pipepart: cannot open input file '" + source.path + "': " + std::strerror(errno));
+  if (!S_ISREG(info.st_mode))
+    throw usage_error("--pipepart only works on seekable files, not streams or pipes: '" + source.path +
+                      "' is not a regular file");
+  part_size_ = static_cast<std::size_t>(info.st_size);
+  if (options_.header) { // the first line, given to every part
+    const std::string head = read_part(0, std::min<std::size_t>(part_size_, options_.block_bytes));
+    const auto newline = head.find('\n');
+    if (newline != std::string::npos) header_line_ = head.substr(0, newline + 1);
+  }
+  part_start_ = header_line_.size();
+  // GNU parallel: --block -N is N blocks per job slot, of 1 + size / slots / N bytes.
+  part_block_ = options_.blocks_per_slot > 0
+                    ? 1 + part_size_ / std::max<std::size_t>(1, options_.jobs) / options_.blocks_per_slot
+                    : options_.block_bytes;
+  part_search_ = part_start_ + part_block_;
+}
+
+std::string job_stream::read_part(std::size_t begin, std::size_t end) const {
+  std::string data(end - begin, '\0');
+  std::size_t got = 0;
+  while (got < data.size()) {
+    const ssize_t n =
+        ::pread(part_fd_, data.data() + got, data.size() - got, static_cast<off_t>(begin + got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0)
+      throw std::runtime_error(std::string("--pipepart: cannot read the input file: ") +
+                               std::strerror(errno));
+    if (n == 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  data.resize(got);
+  return data;
+}
+
+/// Where the part that starts at part_start_ ends, as GNU parallel's find_split_positions: from
+/// each multiple of the block size on, the first separator (read 128 KiB at a time).
+std::size_t job_stream::next_part_end() {
+  constexpr std::size_t read_bytes = 131072;
+  const std::size_t keep = records_->overlap();
+  while (part_search_ < part_size_) {
+    const std::size_t search = part_search_;
+    part_search_ += part_block_;
+    std::string data;            // read from `offset` on
+    std::size_t offset = search; // a literal separator needs only its length - 1 bytes of the past
+    for (std::size_t at = search; at < part_size_; at += read_bytes) {
+      data += read_part(at, std::min(part_size_, at + read_bytes));
+      const auto end = records_->part_end(data);
+      if (end != std::string::npos) {
+        part_search_ = offset + end + part_block_;
+        return offset + end;
+      }
+      if (keep != std::string::npos && data.size() > keep) {
+        offset += data.size() - keep;
+        data.erase(0, data.size() - keep);
+      }
+    }
+    break; // no separator up to the end: none from any later place either
+  }
+  part_search_ = part_size_;
+  return part_size_;
+}
+
+std::optional<job> job_stream::next_part() {
+  for (;;) {
+    if (stop_ != nullptr && stop_->load(std::memory_order_relaxed)) return std::nullopt;
+    if (part_start_ >= part_size_) return std::nullopt; // an empty file (or only a header): no job
+    const std::size_t begin = part_start_;
+    const std::size_t end = next_part_end();
+    part_start_ = end;
+    job j;
+    if (options_.records.remove) { // the separators are taken out of the whole part
+      std::string block = read_part(begin, end);
+      records_->remove_separators(block);
+      j.stdin_data = header_line_ + block;
+    } else { // the job's slot reads the part itself
+      j.stdin_data = header_line_;
+      j.part_begin = begin;
+      j.part_end = end;
+    }
+    j.values.seq = ++seq_;
+    if (skip_.count(j.values.seq) != 0) continue;
+    return j;
+  }
+}
+
+std::function<bool(std::string&)> file_part_reader(const std::string& path, std::uint64_t begin,
+                                                   std::uint64_t end) {
+  struct part {
+    std::string path;
+    std::uint64_t at, end;
+    int fd = -1;
+    ~part() {
+      if (fd >= 0) ::close(fd);
+    }
+  };
+  auto state = std::make_shared<part>(part{path, begin, end});
+  return [state](std::string& next) {
+    part& p = *state;
+    if (p.at >= p.end) return false;
+    if (p.fd < 0) p.fd = ::open(p.path.c_str(), O_RDONLY | O_CLOEXEC);
+    next.resize(static_cast<std::size_t>(std::min<std::uint64_t>(p.end - p.at, pipe_read_bytes)));
+    ssize_t n = -1;
+    while (p.fd >= 0 && (n = ::pread(p.fd, next.data(), next.size(), static_cast<off_t>(p.at))) < 0 &&
+           errno == EINTR) {
+    }
+    if (n <= 0) {
+      const std::string message = "parmill: --pipepart: cannot read '" + p.path + "' at byte " +
+                                  std::to_string(p.at) + ": " +
+                                  (n == 0 ? "the file is shorter than it was" : std::strerror(errno)) + "\n";
+      (void)!::write(STDERR_FILENO, message.data(), message.size());
+      p.at = p.end;
+      return false;
+    }
+    next.resize(static_cast<std::size_t>(n));
+    p.at += static_cast<std::uint64_t>(n);
+    return true;
+  };
 }
 
 job_stream::numbered_reader job_stream::open_reader(const input_source& source) const {
@@ -405,6 +697,13 @@ std::optional<std::string> job_stream::read_value(numbered_reader& r) {
   auto value = r.reader->next();
   if (!value) return std::nullopt;
   ++r.at.number;
+  // -L: a line that ends in a blank goes on in the next one (xargs' rule, and GNU parallel's).
+  while (options_.max_lines && !value->empty() && (value->back() == ' ' || value->back() == '\t')) {
+    auto more = r.reader->next();
+    if (!more) break;
+    ++r.at.number;
+    *value += *more;
+  }
   if (value->find('\0') != std::string::npos) return without_nul(std::move(*value), r.at);
   return value;
 }
@@ -547,6 +846,8 @@ std::optional<job> job_stream::next_job() {
           size = first_command_size(*r);
         } else {
           add_input_size(size, *r);
+          if (size.bytes > command_limit_ && options_.max_chars)
+            size.bytes = exact_size(j.values.records, *r);
           if (size.bytes > command_limit_) {
             pending_ = std::move(r);
             break;
@@ -561,55 +862,109 @@ std::optional<job> job_stream::next_job() {
     }
     if (j.values.records.empty()) return std::nullopt;
     j.values.seq = ++seq_;
+    check_max_chars(j.values);
     if (skip_.count(j.values.seq) != 0) continue;
     return j;
   }
 }
 
+/// Where the next --pipe block ends in pipe_buffer_, or npos when more input is needed: after -N
+/// records, or the last record end within --block bytes (the first after it when a record is
+/// longer). With -L N (--pipe) a record is N lines. At the end of the input, what is left.
+std::size_t job_stream::cut_pipe_buffer() const {
+  const std::string_view data = pipe_buffer_;
+  const std::size_t lines = options_.max_lines.value_or(1);
+  const auto record_end = [&](std::size_t from) {
+    for (std::size_t k = 0; k < lines && from != std::string_view::npos; ++k)
+      from = records_->record_end(data, from);
+    return from;
+  };
+  // -N N, or -n N (GNU parallel reads both as records per job with --pipe).
+  if (const std::size_t wanted = options_.exact_args.value_or(options_.max_args); wanted > 0) {
+    std::size_t at = 0;
+    for (std::size_t count = 0; count < wanted && at != std::string_view::npos; ++count)
+      at = record_end(at);
+    return at != std::string_view::npos || !pipe_eof_ ? at : data.size();
+  }
+  if (data.size() < options_.block_bytes && !pipe_eof_) return std::string_view::npos;
+  std::size_t last = std::string_view::npos;
+  for (std::size_t at = record_end(0); at != std::string_view::npos; at = record_end(at)) {
+    if (at > options_.block_bytes) {
+      if (last == std::string_view::npos) last = at;
+      break;
+    }
+    last = at;
+  }
+  if (!pipe_eof_) return last;
+  // At the end: everything, except that GNU parallel gives an -L block's last lines, fewer than a
+  // record, a job of their own.
+  if (last == std::string_view::npos) return data.size();
+  if (data.size() > options_.block_bytes || lines > 1) return last;
+  return data.size();
+}
+
+std::size_t job_stream::exact_size(const std::vector<record>& records, const record& added) const {
+  job_values shown{.seq = seq_ + 1, .slot = 1, .records = records};
+  shown.records.push_back(added);
+  return command_->shell_command(shown).size();
+}
+
+void job_stream::check_max_chars(const job_values& values) const {
+  if (!options_.max_chars || !command_) return;
+  job_values shown{.seq = values.seq, .slot = 1, .records = values.records};
+  const std::size_t length = command_->shell_command(shown).size();
+  if (length < *options_.max_chars) return;
+  const std::string first = values.records.empty() || values.records[0].empty() ? "" : values.records[0][0];
+  throw std::runtime_error("Command line too long (" + std::to_string(length) +
+                           " >= " + std::to_string(*options_.max_chars) + ") in job " +
+                           std::to_string(values.seq) + " (-s/--max-chars): " + excerpt(first));
+}
+
 std::optional<job> job_stream::next_pipe_block() {
-  if (stop_ != nullptr && stop_->load(std::memory_order_relaxed)) return std::nullopt;
-  const char d = options_.delimiter;
-  const std::size_t records_wanted = options_.exact_args.value_or(0);
+  if (options_.pipe_part) return next_part();
   for (;;) {
-    job j;
-    std::size_t cut = std::string::npos;
-    for (;;) {
-      if (records_wanted > 0) {
-        std::size_t count = 0, at = 0;
-        while (count < records_wanted) {
-          const auto found = pipe_buffer_.find(d, at);
-          if (found == std::string::npos) break;
-          at = found + 1;
-          ++count;
-        }
-        if (count == records_wanted) cut = at;
-      } else if (pipe_buffer_.size() >= options_.block_bytes) {
-        const auto last = pipe_buffer_.rfind(d, options_.block_bytes - 1);
-        if (last != std::string::npos)
-          cut = last + 1;
-        else if (const auto next = pipe_buffer_.find(d, options_.block_bytes); next != std::string::npos)
-          cut = next + 1;
-      }
-      if (cut != std::string::npos || pipe_eof_) break;
+    if (stop_ != nullptr && stop_->load(std::memory_order_relaxed)) return std::nullopt;
+    std::size_t cut = cut_pipe_buffer();
+    while (cut == std::string::npos) {
       const std::size_t old = pipe_buffer_.size();
       pipe_buffer_.resize(old + pipe_read_bytes);
       const std::size_t got = streaming_[0].reader->read_raw(pipe_buffer_.data() + old, pipe_read_bytes);
       pipe_buffer_.resize(old + got);
       if (got == 0) pipe_eof_ = true;
+      cut = cut_pipe_buffer();
     }
-    if (cut == std::string::npos) cut = pipe_buffer_.size();
     if (cut == 0) return std::nullopt;
-    j.stdin_data = header_line_ + pipe_buffer_.substr(0, cut);
+    job j;
+    std::string block = pipe_buffer_.substr(0, cut);
     pipe_buffer_.erase(0, cut);
+    if (options_.records.remove) records_->remove_separators(block);
+    j.stdin_data = header_line_ + block;
     j.values.seq = ++seq_;
     if (skip_.count(j.values.seq) != 0) continue;
     return j;
   }
 }
 
+std::optional<job> job_stream::next_in_order() {
+  if (!shares_blocks()) return options_.pipe ? next_pipe_block() : next_job();
+  std::lock_guard lock(shared_blocks_mutex_);
+  if (shared_jobs_ >= options_.jobs) return std::nullopt;
+  auto j = next_pipe_block();
+  if (j) ++shared_jobs_;
+  return j;
+}
+
+bool job_stream::next_shared_block(std::string& block) {
+  std::lock_guard lock(shared_blocks_mutex_);
+  auto j = next_pipe_block();
+  if (!j) return false;
+  block = std::move(j->stdin_data);
+  return true;
+}
+
 std::size_t job_stream::read_all() {
   std::vector<job> jobs;
-  while (auto j = options_.pipe ? next_pipe_block() : next_job())
+  while (auto j = next_in_order())
     jobs.push_back(std::move(*j));
   if (options_.shuffle) {
     std::random_device seed;
@@ -627,7 +982,7 @@ std::optional<job> job_stream::next() {
       return std::nullopt;
     return std::move((*all_)[all_pos_++]);
   }
-  return options_.pipe ? next_pipe_block() : next_job();
+  return next_in_order();
 }
 
 } // namespace parmill::cli

@@ -2,9 +2,12 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
+#include <functional>
 #include <iterator>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <random>
 #include <set>
@@ -23,13 +26,17 @@ namespace parmill::cli {
 struct job {
   job_values values;
   std::string stdin_data;
+  /// --pipepart: the bytes [part_begin, part_end) of the file, read by the job's slot after
+  /// `stdin_data` (the header), so that a part is never held whole in memory.
+  std::uint64_t part_begin = 0, part_end = 0;
   job() = default;
   job(job&&) = default;
   job& operator=(job&&) = default;
   job(const job&) = delete;
   job& operator=(const job&) = delete;
   /// Crosses to other ranks under MPI (parmill/codec.hpp).
-  static constexpr auto parmill_fields = std::tuple{&job::values, &job::stdin_data};
+  static constexpr auto parmill_fields =
+      std::tuple{&job::values, &job::stdin_data, &job::part_begin, &job::part_end};
 };
 
 /// Reads one source's values: a list, or the records of a file split at a delimiter.
@@ -61,6 +68,12 @@ private:
   std::size_t next_value_ = 0;
   std::shared_ptr<input_file> file_; // null for a list
 };
+
+/// --pipepart: what feeds a job the bytes [begin, end) of the file at `path`, 64 KiB at a time
+/// (for spawn_request::stdin_more). The file is opened on the first call; a file that cannot be
+/// opened or read ends the job's input early, with a message on standard error.
+[[nodiscard]] std::function<bool(std::string&)> file_part_reader(const std::string& path, std::uint64_t begin,
+                                                                 std::uint64_t end);
 
 /// The command's template for these options and column names; none when each input is a command.
 [[nodiscard]] std::optional<command_template> make_command(const options& o,
@@ -110,6 +123,38 @@ private:
   std::unique_ptr<compiled> compiled_;
 };
 
+/// Where --pipe's and --pipepart's records end, as GNU parallel finds them: after --recend, where
+/// --recstart follows (literal strings, or Perl regular expressions with --regexp, matched with
+/// PCRE2 on bytes under the same limits as --colsep); with neither, after each -d delimiter (a
+/// line). Not thread-safe (one set of match data).
+class record_finder {
+public:
+  /// Compiles the separators. Throws `usage_error` naming --recstart/--recend when one is not a
+  /// regular expression (with --regexp).
+  explicit record_finder(const options& o);
+  ~record_finder();
+  record_finder(const record_finder&) = delete;
+  record_finder& operator=(const record_finder&) = delete;
+
+  /// The end of the record that starts at `from` in `data`: a position after `from`, or npos when
+  /// `data` holds no separator there. A match that `data` cuts off at its end is not seen.
+  [[nodiscard]] std::size_t record_end(std::string_view data, std::size_t from) const;
+  /// --pipepart's split point at or after the start of `data`, as GNU parallel finds it: the first
+  /// separator (the last one in `data` with --regexp), or npos.
+  [[nodiscard]] std::size_t part_end(std::string_view data) const;
+  /// How many bytes before a place a separator that ends after it can start at most: its length
+  /// - 1 for literal separators; npos with --regexp (a match has no bound).
+  [[nodiscard]] std::size_t overlap() const;
+  /// --remove-rec-sep: takes every separator out of `block`, and --recstart at its start and
+  /// --recend at its end.
+  void remove_separators(std::string& block) const;
+
+private:
+  struct compiled;
+  std::string start_, end_; // literal separators (without --regexp)
+  std::unique_ptr<compiled> split_, joined_, leading_, trailing_;
+};
+
 /// The jobs of a run, in order, as an input range: each source read lazily where the order
 /// allows (the first source, or all of them when linked, streams; later sources of a cross
 /// product are read once and kept). Not thread-safe; parmill::map reads it under its own lock.
@@ -118,6 +163,9 @@ public:
   /// Opens every source now, so that an unreadable file fails before any job runs.
   /// `skip` holds sequence numbers to leave out (--resume); `stop` ends the stream early.
   job_stream(const options& o, std::set<std::size_t> skip, const std::atomic<bool>* stop);
+  ~job_stream();
+  job_stream(const job_stream&) = delete;
+  job_stream& operator=(const job_stream&) = delete;
 
   /// Column names from --header (empty without it).
   [[nodiscard]] const std::map<std::string, std::size_t>& column_names() const noexcept { return names_; }
@@ -127,6 +175,16 @@ public:
 
   /// The next job, or nothing at the end.
   std::optional<job> next();
+
+  /// --pipe --round-robin: the next block for a job that is running, into `block`; false at the
+  /// end of the input (or once it is stopped). With --round-robin, the stream has at most -j jobs,
+  /// each given its first block, and those jobs take the others as they need them. Thread-safe
+  /// with `next` (the only case where the stream is).
+  bool next_shared_block(std::string& block);
+  /// True when jobs take more blocks with `next_shared_block`.
+  [[nodiscard]] bool shares_blocks() const noexcept {
+    return options_.round_robin && options_.pipe && !options_.pipe_part;
+  }
 
   struct iterator {
     using value_type = job;
@@ -193,6 +251,23 @@ private:
   std::size_t all_pos_ = 0;
   std::string pipe_buffer_;
   bool pipe_eof_ = false;
+  std::unique_ptr<record_finder> records_; // --pipe and --pipepart
+  // --pipepart: the file, its size, where the next part starts and where GNU's search goes on.
+  int part_fd_ = -1;
+  std::size_t part_size_ = 0, part_start_ = 0, part_search_ = 0, part_block_ = 0;
+  void open_part(const input_source& source);
+  std::optional<job> next_part();
+  std::size_t next_part_end();
+  std::string read_part(std::size_t begin, std::size_t end) const;
+  std::size_t cut_pipe_buffer() const;
+  std::optional<job> next_in_order();
+  std::mutex shared_blocks_mutex_; // --round-robin: next() and next_shared_block()
+  std::size_t shared_jobs_ = 0;    // --round-robin: jobs started
+  /// -s/--max-chars: throws when the job's command is not shorter than the limit, as GNU parallel
+  /// stops there (the jobs before it run).
+  void check_max_chars(const job_values& values) const;
+  /// -s: the exact length of the command of `records` and `added`, where the bound says too long.
+  std::size_t exact_size(const std::vector<record>& records, const record& added) const;
   std::optional<job> current_;
 };
 

@@ -215,8 +215,10 @@ process_result run_process(const spawn_request& request, running_jobs& registry)
   for (int fd : {out_read.fd, err_read.fd, in_write.fd})
     if (fd >= 0) ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
 
-  std::string pending_out, pending_err; // line_buffer: a line not yet complete
-  std::size_t written = 0;
+  std::string pending_out, pending_err;     // line_buffer: a line not yet complete
+  std::size_t written = 0, sent_before = 0; // of the piece being written; of the pieces before it
+  const std::string* piece = request.stdin_data;
+  std::string more; // --round-robin: the pieces after stdin_data
   bool exited = false;
   bool has_deadline = request.deadline.has_value();
   auto deadline = request.deadline.value_or(std::chrono::steady_clock::time_point{});
@@ -277,15 +279,27 @@ process_result run_process(const spawn_request& request, running_jobs& registry)
     if (out_read.fd >= 0) drain(out_read, result.out, pending_out, false);
     if (err_read.fd >= 0) drain(err_read, result.err, pending_err, true);
     if (in_write.fd >= 0) {
-      const std::string& data = *request.stdin_data;
-      while (written < data.size()) {
-        const ssize_t w = ::write(in_write.fd, data.data() + written, data.size() - written);
-        if (w > 0)
-          written += static_cast<std::size_t>(w);
-        else
-          break;
+      for (;;) {
+        const std::string& data = *piece;
+        while (written < data.size()) {
+          const ssize_t w = ::write(in_write.fd, data.data() + written, data.size() - written);
+          if (w > 0)
+            written += static_cast<std::size_t>(w);
+          else
+            break;
+        }
+        if (written == data.size() && request.stdin_more) {
+          sent_before += written;
+          written = 0;
+          more.clear();
+          piece = &more;
+          if (request.stdin_more(more)) continue;
+          in_write.reset();
+        } else if (written == data.size() || (errno != EAGAIN && errno != EINTR)) {
+          in_write.reset();
+        }
+        break;
       }
-      if (written == data.size() || (errno != EAGAIN && errno != EINTR)) in_write.reset();
     }
     siginfo_t info{};
     info.si_pid = 0;
@@ -309,7 +323,7 @@ process_result run_process(const spawn_request& request, running_jobs& registry)
     emit_lines(pending_out, request, false, true);
     emit_lines(pending_err, request, true, true);
   }
-  result.sent = written;
+  result.sent = sent_before + written;
   result.killed = result.timed_out || (registry.terminating() && result.signal != 0);
   if (result.killed) result.exit_value = -1;
   result.runtime = std::chrono::steady_clock::now() - start;

@@ -28,6 +28,10 @@ struct spawn_request {
   std::vector<std::string> argv;           ///< run directly (searched on PATH), or {shell, "-c", code}
   std::vector<std::string> extra_env;      ///< NAME=value pairs added to parmill's environment
   const std::string* stdin_data = nullptr; ///< fed to standard input; null: /dev/null
+  /// With `stdin_data`: called each time what standard input was given has all been written, to
+  /// put the next piece in its argument; false when there is no more (standard input then ends).
+  /// Called on the job's own thread; it may wait (for parmill's input).
+  std::function<bool(std::string& next)> stdin_more;
   output_mode mode = output_mode::group;
   std::optional<std::chrono::steady_clock::time_point> deadline; ///< killed (TERM, then KILL) after it
   /// line_buffer mode: called with each complete line (its newline included); `is_error` for stderr.

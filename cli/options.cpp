@@ -179,9 +179,6 @@ constexpr unsupported_option unsupported_options[] = {
     {"--total-jobs|--totaljobs|--total", "the bar counts the inputs itself"},
     {"--eof|-e|-E", "no end-of-file string; cut the input short with head or sed"},
     {"--arg-sep|--argsep|--arg-file-sep|--argfilesep", "the input separators are ::: and :::: only"},
-    {"--basenamereplace|--bnr|--dirnamereplace|--dnr|--extensionreplace|--er|--basenameextensionreplace|"
-     "--bner|--seqreplace|--slotreplace",
-     "the replacement strings {/} {//} {.} {/.} {#} {%} cannot be renamed"},
     {"--filter", "filter the inputs before they reach parmill"},
     {"--process-slot-var|--processslotvar", "jobs get their slot in $PARALLEL_JOBSLOT"},
     {"--retry-failed|--retryfailed", "use --resume-failed with the command line"},
@@ -238,6 +235,53 @@ void reject_perl_replacement_strings(const std::vector<std::string>& command) {
   if (open != std::string::npos && text.find("=}", open + 2) != std::string::npos)
     throw usage_error("{= perl =} replacement strings are not supported by parmill (parmill runs no "
                       "Perl; compute the value in the shell, as in $(echo {} | sed s/a/b/))");
+}
+
+/// --recstart/--recend without --regexp: GNU parallel's printf escapes \0 \r \n \t \' \" \\.
+std::string unescape_separator(const std::string& value) {
+  std::string out;
+  for (std::size_t i = 0; i < value.size(); ++i) {
+    const char next = i + 1 < value.size() ? value[i + 1] : '\0';
+    const std::string escapes = "0rnt'\"\\";
+    if (value[i] != '\\' || escapes.find(next) == std::string::npos || i + 1 == value.size()) {
+      out.push_back(value[i]);
+      continue;
+    }
+    out.push_back(next == '0' ? '\0' : next == 'r' ? '\r' : next == 'n' ? '\n' : next == 't' ? '\t' : next);
+    ++i;
+  }
+  return out;
+}
+
+/// A replacement string's new name (-I and the like): not empty.
+void rename(std::string& name, const std::optional<std::string>& value, const std::string& option) {
+  if (!value) return;
+  if (value->empty()) throw usage_error(option + ": the replacement string cannot be empty");
+  name = *value;
+}
+
+/// `-L`/`-l`/`--max-lines`'s value: a whole number (GNU's unit suffixes too); `-l` alone is 1.
+std::size_t parse_max_lines(const std::string& value) {
+  if (value.empty()) return 1;
+  const auto n = to_count(value);
+  if (n) return *n;
+  try {
+    const std::size_t size = parse_size(value);
+    if (size <= max_count && (value.back() < '0' || value.back() > '9')) return size;
+  } catch (const usage_error&) {
+  }
+  throw usage_error("-L/--max-lines: '" + value + "' is not a whole number of lines from 0 to " +
+                    std::to_string(max_count));
+}
+
+/// `-s`/`--max-chars`'s value: a size (GNU's unit suffixes too), at least 1.
+std::size_t parse_max_chars(const std::string& value) {
+  try {
+    return parse_size(value);
+  } catch (const usage_error&) {
+    throw usage_error("-s/--max-chars: '" + value +
+                      "' is not a number of characters (a whole number, with k, K, m, M, g or G)");
+  }
 }
 
 } // namespace
@@ -374,6 +418,9 @@ options parse_options(const std::vector<std::string>& args, action& what, std::s
   bool help = false, version = false, null = false;
   std::string jobs = "100%", header, halt, timeout, block, delay;
   std::optional<std::string> delimiter, max_args, exact_args, retries;
+  std::optional<std::string> replace_input, replace_extension, replace_basename, replace_dirname,
+      replace_basename_extension, replace_seq, replace_slot, max_lines, max_lines_lower, max_chars, recstart,
+      recend;
   std::vector<std::string> arg_files;
   app.add_flag("-h,--help", help);
   app.add_flag("--version", version);
@@ -414,6 +461,24 @@ options parse_options(const std::vector<std::string>& args, action& what, std::s
   app.add_flag("--bar", o.bar);
   app.add_flag("--eta", o.eta);
   app.add_flag("--progress", o.progress);
+  app.add_option("-I", replace_input);
+  CLI::Option* replace = app.add_option("-i,--replace", replace_input)->expected(0, 1);
+  app.add_option("--er,--extensionreplace", replace_extension);
+  app.add_option("--bnr,--basenamereplace", replace_basename);
+  app.add_option("--dnr,--dirnamereplace", replace_dirname);
+  app.add_option("--bner,--basenameextensionreplace", replace_basename_extension);
+  app.add_option("--seqreplace", replace_seq);
+  app.add_option("--slotreplace", replace_slot);
+  app.add_option("-L", max_lines);
+  CLI::Option* lines = app.add_option("-l,--max-lines", max_lines_lower)->expected(0, 1);
+  app.add_option("-s,--max-chars", max_chars);
+  app.add_flag("--plus", o.plus);
+  app.add_flag("--pipepart,--pipe-part", o.pipe_part);
+  app.add_flag("--round-robin,--round", o.round_robin);
+  app.add_option("--recstart", recstart);
+  app.add_option("--recend", recend);
+  app.add_flag("--regexp", o.records.regexp);
+  app.add_flag("--remove-rec-sep,--removerecsep,--rrs", o.records.remove);
 
   std::vector<std::string> reversed(args.rbegin(), args.rend()); // CLI11 takes them last first
   try {
@@ -437,7 +502,45 @@ options parse_options(const std::vector<std::string>& args, action& what, std::s
   if (exact_args) o.exact_args = parse_count("-N/--max-replace-args", *exact_args, 0, max_count);
   if (retries) o.retries = parse_count("--retries", *retries, 0, max_count);
   if (!delay.empty()) o.delay_seconds = parse_delay(delay);
-  if (!block.empty()) o.block_bytes = parse_block(block);
+  if (!block.empty() && block[0] == '-' && o.pipe_part)
+    o.blocks_per_slot = parse_count("--block", block.substr(1), 1, max_count);
+  else if (!block.empty() && o.pipe_part) // a part is never held whole: no 2 GiB limit (as GNU)
+    o.block_bytes = parse_size(block);
+  else if (!block.empty())
+    o.block_bytes = parse_block(block);
+  else if (o.pipe_part)
+    o.blocks_per_slot = 10; // GNU parallel: ten blocks per job slot
+  if (o.pipe_part && o.round_robin) o.blocks_per_slot = 1;
+  rename(o.names.input, replace_input, "-I");
+  rename(o.names.no_extension, replace_extension, "--extensionreplace");
+  rename(o.names.basename, replace_basename, "--basenamereplace");
+  rename(o.names.dirname, replace_dirname, "--dirnamereplace");
+  rename(o.names.basename_no_extension, replace_basename_extension, "--basenameextensionreplace");
+  rename(o.names.seq, replace_seq, "--seqreplace");
+  rename(o.names.slot, replace_slot, "--slotreplace");
+  if (replace->count() > 0 && !replace_input) replace_input = "{}";
+  std::optional<std::string> first_word; // `-l echo`: the value is optional and numeric, as in GNU parallel
+  const auto separate = [&](const std::string& value) { // `-l VALUE`, not `-lVALUE` or `--max-lines=VALUE`
+    for (std::size_t i = 0; i + 1 < args.size(); ++i)
+      if ((args[i] == "-l" || args[i] == "--max-lines") && args[i + 1] == value) return true;
+    return false;
+  };
+  if (max_lines_lower && !to_count(*max_lines_lower) && separate(*max_lines_lower)) {
+    first_word = std::move(*max_lines_lower);
+    max_lines_lower.reset();
+  }
+  if (lines->count() > 0) { // -l: 1 when alone, and -l 0 is -l 1
+    max_lines = max_lines_lower.value_or("1");
+    if (max_lines->empty() || *max_lines == "0") max_lines = "1";
+  }
+  if (max_lines) {
+    o.max_lines = parse_max_lines(*max_lines);
+    if (!o.pipe && !o.pipe_part && !o.exact_args) o.exact_args = *o.max_lines; // -L N is -N N, lines joined
+    if (*o.max_lines == 0) o.max_lines = 1;
+  }
+  if (max_chars) o.max_chars = parse_max_chars(*max_chars);
+  if (recstart) o.records.start = o.records.regexp ? *recstart : unescape_separator(*recstart);
+  if (recend) o.records.end = o.records.regexp ? *recend : unescape_separator(*recend);
   if (!halt.empty()) o.halt = parse_halt(halt);
   if (!timeout.empty()) o.timeout = parse_timeout(timeout);
   if ((o.resume || o.resume_failed) && !o.joblog)
@@ -451,12 +554,18 @@ options parse_options(const std::vector<std::string>& args, action& what, std::s
     source.path = file;
     o.sources.push_back(std::move(source));
   }
-  const std::vector<std::string> rest = app.remaining();
+  std::vector<std::string> rest = app.remaining();
+  if (first_word) rest.insert(rest.begin(), std::move(*first_word));
   if (!rest.empty() && rest[0].size() > 1 && rest[0][0] == '-') reject_option(rest[0]);
   split_command_and_sources(rest, o);
   reject_perl_replacement_strings(o.command);
   if (o.pipe && o.sources.size() > 1)
     throw usage_error("--pipe reads one input: standard input or one -a file");
+  if (o.pipe_part) {
+    if (o.sources.size() != 1 || o.sources[0].from != input_source::kind::file || o.sources[0].path == "-")
+      throw usage_error("--pipepart needs one seekable file, given with -a or ::::");
+    o.pipe = true; // every --pipe rule holds; only where the blocks come from differs
+  }
   if (const char* shell = std::getenv("PARALLEL_SHELL"); shell != nullptr && *shell != '\0')
     o.shell = shell;
   else
@@ -495,12 +604,24 @@ Replacement strings:
   {n} {n.} {n/} {n//} {n/.}  the n-th column or source; negative n counts from the end
   {} is appended when the command has no replacement string.
   Jobs see $PARALLEL_SEQ ({#}) and $PARALLEL_JOBSLOT ({%}) in their environment.
+  -I STR              use STR instead of {} (found anywhere in the text; {} is then plain
+                      text, and so are {1} {2} ...); -i STR / --replace=STR say the same
+  --er, --bnr, --dnr, --bner, --seqreplace, --slotreplace STR
+                      use STR instead of {.}, {/}, {//}, {/.}, {#}, {%}
+  --plus              also {+/} {+.} {+..} {+...} {..} {...} {/..} {/...} (path parts), {##}
+                      (the number of jobs: reads every input first), {0#} {0%} (zero-padded),
+                      {slot}, and {:-s} {:n} {:n:m} {#re} {##re} {%re} {%%re} {/re/s}
+                      {//re/s} {/#re/s} {/%re/s} {^re} {^^re} {,re} {,,re} as in bash
   -q, --quote         the command is not shell code: quote its words too
   -n, --max-args N    at most N inputs per job
   -N N                exactly N inputs per job ({1}..{N}; the last job may have fewer)
   -X                  as many inputs per job as fit, each with the word around {} repeated
   -m                  as many inputs per job as fit, joined by spaces where {} is
                       (-X, -m and -n keep each command near 63 KB, as GNU parallel does)
+  -s, --max-chars N   every command shorter than N bytes: -X, -m and -n pack less; a command
+                      that cannot be that short stops the run (exit 255)
+  -L N, --max-lines N N input lines per job, as -N N; a line that ends in a space or tab goes
+                      on in the next one; -l alone is -L 1
 
 Jobs:
   -j, --jobs N        run N jobs at once; N% of the cores; +N or -N cores; 0 for as many as
@@ -509,6 +630,16 @@ Jobs:
   --pipe              cut standard input into blocks and give each to a job's standard input
   --block SIZE        block size for --pipe (default 1M; k=1000, K=1024, m, M, g, G, t, T)
   -N N                with --pipe: N records per job instead of --block bytes
+  -L N                with --pipe: a record is N lines
+  --recend STR, --recstart STR  records end with STR / start with STR (default: --recend '\n');
+                      \n \t \r \0 are understood; both: split where the end meets the start
+  --regexp            --recend and --recstart are Perl regular expressions
+  --rrs, --remove-rec-sep  take the separators out of each block
+  --round-robin       with --pipe: start only -j jobs and give each block to whichever needs
+                      input (for commands slow to start); the output is not in block order
+  --pipepart -a FILE  like --pipe, on a regular file cut at record ends after every --block
+                      bytes by seeking; --block -N: N blocks per job slot (default -10;
+                      with --round-robin, -1)
   A job's standard input is empty (/dev/null) unless --pipe is given.
 
 Output:

@@ -41,6 +41,31 @@ struct timeout_policy {
   [[nodiscard]] bool enabled() const noexcept { return fixed.count() > 0 || percent_of_median > 0; }
 };
 
+/// The text of each replacement string, as -I, --er, --bnr, --dnr, --bner, --seqreplace and
+/// --slotreplace rename them (GNU parallel's defaults otherwise). A renamed string is found anywhere
+/// in the command's text, as GNU parallel finds it; the default it replaces is then plain text.
+struct replacement_names {
+  std::string input = "{}";                   ///< `-I`, `-i`, `--replace`
+  std::string no_extension = "{.}";           ///< `--er`, `--extensionreplace`
+  std::string basename = "{/}";               ///< `--bnr`, `--basenamereplace`
+  std::string dirname = "{//}";               ///< `--dnr`, `--dirnamereplace`
+  std::string basename_no_extension = "{/.}"; ///< `--bner`, `--basenameextensionreplace`
+  std::string seq = "{#}";                    ///< `--seqreplace`
+  std::string slot = "{%}";                   ///< `--slotreplace`
+  /// True when every name is GNU parallel's default.
+  [[nodiscard]] bool defaults() const { return *this == replacement_names{}; }
+  bool operator==(const replacement_names&) const = default;
+};
+
+/// How --pipe and --pipepart find where records end: GNU parallel's --recstart, --recend, --regexp
+/// and --remove-rec-sep. A record ends where `end` is followed by `start`; with neither given, a
+/// record is a line (`end` is -d's delimiter).
+struct record_separators {
+  std::optional<std::string> start, end; ///< as given, after \n \t \r \0 escapes (without --regexp)
+  bool regexp = false;                   ///< `start` and `end` are Perl regular expressions
+  bool remove = false;                   ///< `--rrs`: the separators are taken out of each block
+};
+
 /// Everything the command line says. Defaults are GNU parallel's.
 struct options {
   std::vector<std::string> command; ///< the command's words; empty: each input is a command
@@ -60,10 +85,18 @@ struct options {
   bool shuffle = false;
   bool pipe = false;
   std::size_t block_bytes = 1024 * 1024;
-  bool group = true;        ///< default: each job's output in one piece
-  bool line_buffer = false; ///< `--line-buffer`
-  bool ungroup = false;     ///< `-u`
-  bool keep_order = false;  ///< `-k`
+  std::size_t blocks_per_slot = 0;      ///< `--pipepart --block -N`: N blocks per job slot (0: a size)
+  bool pipe_part = false;               ///< `--pipepart`: the -a file is cut by seeking
+  bool round_robin = false;             ///< `--round-robin`: -j jobs share every block
+  record_separators records;            ///< `--recstart`, `--recend`, `--regexp`, `--rrs`
+  std::optional<std::size_t> max_lines; ///< `-L`/`-l`/`--max-lines`: lines per job, or per record with --pipe
+  std::optional<std::size_t> max_chars; ///< `-s`/`--max-chars`: a command is shorter than this
+  bool plus = false;                    ///< `--plus`: GNU parallel's extra replacement strings
+  replacement_names names;              ///< `-I` and the other renamings
+  bool group = true;                    ///< default: each job's output in one piece
+  bool line_buffer = false;             ///< `--line-buffer`
+  bool ungroup = false;                 ///< `-u`
+  bool keep_order = false;              ///< `-k`
   bool tag = false;
   std::optional<std::string> tagstring;
   std::optional<std::string> results_dir;

@@ -130,6 +130,7 @@ struct shared_state {
   running_jobs& registry;
   output_writer& output;
   const results_directory* results = nullptr; // --results
+  job_stream* shared_blocks = nullptr;        // --pipe --round-robin: where jobs take more blocks
   median_runtime median;
   std::mutex delay_mutex;
   std::chrono::steady_clock::time_point next_start{};
@@ -234,6 +235,10 @@ public:
     request.extra_env = {"PARALLEL_SEQ=" + std::to_string(out.values.seq),
                          "PARALLEL_JOBSLOT=" + std::to_string(slot_)};
     if (s_.o.pipe) request.stdin_data = &j.stdin_data;
+    if (j.part_end > j.part_begin)
+      request.stdin_more = file_part_reader(s_.o.sources[0].path, j.part_begin, j.part_end);
+    if (s_.shared_blocks != nullptr)
+      request.stdin_more = [this](std::string& block) { return s_.shared_blocks->next_shared_block(block); };
     request.mode = s_.o.ungroup       ? output_mode::ungroup
                    : s_.o.line_buffer ? output_mode::line_buffer
                                       : output_mode::group;
@@ -336,7 +341,8 @@ map_options job_map_options(const options& o) {
 /// --tagstring's template, when there is one.
 void set_tagstring(shared_state& s, const std::map<std::string, std::size_t>& names) {
   if (s.o.tagstring)
-    s.tagstring.emplace(std::vector<std::string>{*s.o.tagstring}, true, names, false, s.o.multiple_args);
+    s.tagstring.emplace(std::vector<std::string>{*s.o.tagstring}, true, names, false, s.o.multiple_args,
+                        s.o.names, s.o.plus);
 }
 
 /// Writes the run's output above its progress bar (output_writer::attach_bar) while this exists.
@@ -420,9 +426,16 @@ int run(const options& o, const cluster* ranks) {
   job_stream jobs(o, std::move(skip), &control.stop);
 
   if (o.pipe && o.command.empty()) throw usage_error("--pipe needs a command");
-  const std::optional<command_template> command = make_command(o, jobs.column_names());
+  std::optional<command_template> command = make_command(o, jobs.column_names());
+  std::optional<std::size_t> total;
+  if (command && command->needs_total()) total = jobs.read_all(); // --plus {##}, {0#}: inputs read first
+  if (command) command->set_run_size(total.value_or(0), o.jobs);
   shared_state shared(o, command ? &*command : nullptr, control);
   set_tagstring(shared, jobs.column_names());
+  if (jobs.shares_blocks()) {
+    if (ranks != nullptr) throw usage_error("--round-robin cannot be used under MPI");
+    shared.shared_blocks = &jobs;
+  }
 
   if (o.dry_run) {
     for (auto& j : jobs) {
@@ -435,9 +448,8 @@ int run(const options& o, const cluster* ranks) {
   std::optional<results_directory> results;
   if (o.results_dir) results.emplace(*o.results_dir);
   shared.results = results ? &*results : nullptr;
-  std::optional<std::size_t> total;
   const bool wants_total = o.shuffle || o.bar || o.eta || o.progress || o.halt.percent;
-  if (wants_total) total = jobs.read_all();
+  if (wants_total && !total) total = jobs.read_all();
   std::optional<job_log> log;
   if (o.joblog) log.emplace(*o.joblog, o.resume || o.resume_failed);
 

@@ -1,8 +1,10 @@
 // libFuzzer target: command templates. The first line is the command (its words split at spaces),
-// the first byte picks -q/-m/-X-like rendering, the other lines are inputs (columns split at tabs).
+// the first byte picks -q/-m/-X-like rendering, --plus (8) and renamed strings (16: -I ,, --er .);
+// the other lines are inputs (columns split at tabs).
 // Rendering must never fail, and first_size/add_size must bound the command (what -X/-m pack by).
 #include <cstddef>
 #include <cstdint>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -39,7 +41,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (inputs.empty()) inputs.push_back({""});
   const std::map<std::string, std::size_t> names{{"name", 0}, {"age", 1}};
   try {
-    const command_template t(words, (flags & 1) != 0, names, (flags & 2) != 0, (flags & 4) != 0);
+    replacement_names renamed; // flag 16: -I ,, and --er ., as the command's options rename them
+    if ((flags & 16) != 0) {
+      renamed.input = ",,";
+      renamed.no_extension = ".";
+    }
+    command_template t(words, (flags & 1) != 0, names, (flags & 2) != 0, (flags & 4) != 0, renamed,
+                       (flags & 8) != 0); // flag 8: --plus
+    t.set_run_size(inputs.size(), 3);
     command_template::size_bound bound = t.first_size(inputs[0]);
     job_values job{.seq = 7, .slot = 3, .records = {inputs[0]}};
     for (std::size_t i = 0; i < inputs.size(); ++i) {
@@ -53,7 +62,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       (void)t.render_plain(job);
     }
   } catch (const usage_error&) {
-    // A replacement string whose column number does not fit: the command exits 255 naming it.
+    // A replacement string whose column number does not fit, or a --plus regular expression that
+    // does not compile: the command exits 255 naming it.
+  } catch (const std::runtime_error&) {
+    // A --plus regular expression that reaches PCRE2's match limit on an input: the job fails.
   }
   return 0;
 }
