@@ -212,6 +212,7 @@ command_template::command_template(const std::vector<std::string>& words, bool q
     needs_shell_ = false;
     return;
   }
+  values_are_code_ = replacement_in_first_word();
   needs_shell_ = false;
   for (const word& w : words_) {
     if (w.separator_before.find('\n') != std::string::npos) needs_shell_ = true;
@@ -224,6 +225,15 @@ command_template::command_template(const std::vector<std::string>& words, bool q
       words_[0].segments[0].text.find('=') != std::string::npos ||
       !program_on_path(words_[0].segments[0].text))
     needs_shell_ = true;
+}
+
+bool command_template::replacement_in_first_word() const {
+  if (words_.empty()) return false;
+  for (const segment& s : words_[0].segments) {
+    if (s.what != segment::kind::text) return true;
+    if (s.text.find('=') != std::string::npos) return false; // an assignment: V={}
+  }
+  return false;
 }
 
 std::string command_template::modified(modifier mod, const std::string& v) {
@@ -241,7 +251,7 @@ void command_template::values_of(const segment& s, const job_values& job, const 
                                  std::vector<std::string>& out) const {
   const auto transform = [&](const std::string& v) {
     std::string t = modified(s.mod, v);
-    return quoted ? shell_quote(t) : t;
+    return quoted && !values_are_code_ ? shell_quote(t) : t;
   };
   if (s.column == 0) {
     if (one != nullptr) {

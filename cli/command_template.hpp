@@ -43,7 +43,7 @@ public:
   command_template(const std::vector<std::string>& words, bool quote_words,
                    const std::map<std::string, std::size_t>& column_names, bool append_all, bool multiple);
 
-  /// The job's shell code: values quoted.
+  /// The job's shell code: values quoted (not when the first word holds a replacement string).
   [[nodiscard]] std::string shell_command(const job_values& job) const;
   /// The job's argv, for running without a shell. Valid only when `needs_shell()` is false.
   [[nodiscard]] std::vector<std::string> argv(const job_values& job) const;
@@ -89,8 +89,13 @@ private:
   static std::vector<segment> parse_word(const std::string& text,
                                          const std::map<std::string, std::size_t>& names, bool& found);
 
+  /// True when the command's first word (up to a `=`) holds a replacement string: GNU parallel
+  /// then takes the inputs as shell code (`parallel {} ::: 'echo a  b'`) and quotes no value.
+  [[nodiscard]] bool replacement_in_first_word() const;
+
   std::vector<word> words_;
   bool quote_words_ = false;
+  bool values_are_code_ = false; ///< values are not quoted: see replacement_in_first_word()
   bool multiple_ = false;
   bool needs_shell_ = true;
   bool has_replacement_ = false;

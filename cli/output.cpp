@@ -130,7 +130,7 @@ void results_directory::save(const job_values& job, const process_result& r) con
   if (error) throw std::runtime_error("--results: cannot make '" + path.string() + "': " + error.message());
   write_file(path / "stdout", r.out);
   write_file(path / "stderr", r.err);
-  write_file(path / "seq", std::to_string(job.seq) + "\n");
+  write_file(path / "seq", std::to_string(job.seq)); // no newline, as in GNU parallel
 }
 
 } // namespace parmill::cli

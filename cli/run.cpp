@@ -59,7 +59,8 @@ private:
   std::priority_queue<double, std::vector<double>, std::greater<>> high_;
 };
 
-/// --halt's bookkeeping: whether the run should stop, and the exit status it then has.
+/// --halt's bookkeeping, as GNU parallel 20221122 keeps it: whether the run should stop, and the
+/// exit status it then has.
 class halt_tracker {
 public:
   halt_tracker(const halt_policy& h, std::size_t total) : h_(h), total_(total) {}
@@ -67,47 +68,62 @@ public:
   /// Counts a finished job; true the first time the halt condition holds.
   bool count(const process_result& r) {
     ++done_;
-    if (r.failed()) {
+    if (r.failed())
       ++failed_;
-      last_failed_status_ = r.exit_value > 0 ? r.exit_value : 1;
-    } else {
+    else
       ++succeeded_;
-    }
-    if (h_.at == halt_policy::when::never || halted_) return false;
+    if (h_.at == halt_policy::when::never || halted_ || !relevant(r)) return false;
     const std::size_t n = h_.on == halt_policy::why::fail      ? failed_
                           : h_.on == halt_policy::why::success ? succeeded_
                                                                : done_;
-    const bool relevant = h_.on == halt_policy::why::done || (h_.on == halt_policy::why::fail) == r.failed();
-    const double measure = h_.percent
-                               ? (total_ ? 100.0 * static_cast<double>(n) / static_cast<double>(total_) : 0.0)
-                               : static_cast<double>(n);
-    if (!relevant || measure < h_.threshold) return false;
+    if (static_cast<double>(n) < needed()) return false;
     halted_ = true;
+    halted_status_ = status_when_halted(r);
     return true;
+  }
+
+  /// True when `r` counts toward the condition (a failure for fail=, a success for success=, any
+  /// job for done=): GNU parallel names each such job on standard error.
+  [[nodiscard]] bool relevant(const process_result& r) const noexcept {
+    return h_.at != halt_policy::when::never &&
+           (h_.on == halt_policy::why::done || (h_.on == halt_policy::why::fail) == r.failed());
   }
 
   [[nodiscard]] bool halted() const noexcept { return halted_; }
   [[nodiscard]] std::size_t failed() const noexcept { return failed_; }
 
-  /// The exit status GNU parallel gives this run.
+  /// The exit status GNU parallel gives this run: once halted, the status fixed then; with a
+  /// percentage in --halt, the percentage of jobs that failed (rounded up), halted or not;
+  /// otherwise the number of failed jobs, at most 101.
   [[nodiscard]] int exit_status() const {
-    const int capped = static_cast<int>(std::min<std::size_t>(failed_, 101));
-    if (!halted_) return capped;
-    if (h_.on == halt_policy::why::success) return 0;
-    if (h_.on == halt_policy::why::fail) {
-      if (h_.percent)
-        return static_cast<int>(
-            std::lround(100.0 * static_cast<double>(failed_) / static_cast<double>(total_)));
-      if (h_.threshold == 1) return last_failed_status_;
-    }
-    return capped;
+    if (halted_) return halted_status_;
+    if (h_.at != halt_policy::when::never && h_.percent) return failed_percent(done_);
+    return capped_failures();
   }
 
 private:
+  /// How many jobs make the condition hold: the count, or the percentage of all jobs.
+  [[nodiscard]] double needed() const {
+    return h_.percent ? static_cast<double>(total_) * (h_.threshold / 100.0) : h_.threshold;
+  }
+  [[nodiscard]] int capped_failures() const { return static_cast<int>(std::min<std::size_t>(failed_, 101)); }
+  /// ceil(failed / of * 100), computed as GNU parallel computes it.
+  [[nodiscard]] int failed_percent(std::size_t of) const {
+    return static_cast<int>(
+        std::ceil(static_cast<double>(failed_) / static_cast<double>(std::max<std::size_t>(of, 1)) * 100.0));
+  }
+  /// The status when the condition first holds, with `r` the job that made it hold.
+  [[nodiscard]] int status_when_halted(const process_result& r) const {
+    if (h_.on == halt_policy::why::success) return 0;
+    if (needed() == 1) // fail=1, done=1: the job's own status (128 + its signal)
+      return r.exit_value > 0 ? r.exit_value : r.signal != 0 ? 128 + r.signal : r.failed() ? 1 : 0;
+    return h_.percent ? failed_percent(total_) : capped_failures();
+  }
+
   halt_policy h_;
   std::size_t total_;
   std::size_t done_ = 0, failed_ = 0, succeeded_ = 0;
-  int last_failed_status_ = 0;
+  int halted_status_ = 0;
   bool halted_ = false;
 };
 
@@ -187,12 +203,14 @@ std::optional<std::string> tag_of(const shared_state& s, const job_values& v) {
 /// jobs), so that no job starts once the condition holds.
 bool record_for_halt(shared_state& s, const job_outcome& done) {
   std::lock_guard lock(s.halt_mutex);
-  if (!s.halt->count(done.result)) return false;
   const auto& h = s.o.halt;
-  const char* what = h.on == halt_policy::why::fail      ? "failed"
-                     : h.on == halt_policy::why::success ? "succeeded"
-                                                         : "finished";
-  s.output.message(std::string("parmill: This job ") + what + ":\n" + done.command + "\n");
+  if (s.halt->relevant(done.result)) { // GNU parallel names every job that counts toward --halt
+    const char* what = h.on == halt_policy::why::fail      ? "failed"
+                       : h.on == halt_policy::why::success ? "succeeded"
+                                                           : "finished";
+    s.output.message(std::string("parmill: This job ") + what + ":\n" + done.command + "\n");
+  }
+  if (!s.halt->count(done.result)) return false;
   s.stop->store(true);
   s.halted_status = s.halt->exit_status();
   return h.at == halt_policy::when::now;
