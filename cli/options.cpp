@@ -290,13 +290,14 @@ options parse_options(const std::vector<std::string>& args, action& what, std::s
   app.add_flag("-k,--keep-order", o.keep_order);
   app.add_flag("--tag", o.tag);
   app.add_option("--tagstring,--tag-string", o.tagstring);
-  app.add_option("--results,--res", o.results_dir);
+  app.add_option("--results,--res,--result", o.results_dir);
   app.add_flag("--dry-run,--dryrun", o.dry_run);
-  app.add_flag("-v,-t,--verbose", o.verbose);
+  app.add_flag("-t,--verbose", o.verbose);
+  app.add_flag("-v", o.print_command);
   app.add_option("--halt,--halt-on-error", halt);
   app.add_option("--retries", retries);
   app.add_option("--timeout", timeout);
-  app.add_option("--joblog", o.joblog);
+  app.add_option("--joblog,--jl", o.joblog);
   app.add_flag("--resume", o.resume);
   app.add_flag("--resume-failed", o.resume_failed);
   app.add_flag("--bar", o.bar);
@@ -328,6 +329,10 @@ options parse_options(const std::vector<std::string>& args, action& what, std::s
   if (!block.empty()) o.block_bytes = parse_block(block);
   if (!halt.empty()) o.halt = parse_halt(halt);
   if (!timeout.empty()) o.timeout = parse_timeout(timeout);
+  if (o.joblog && o.joblog->size() > 1 && o.joblog->front() == '+') { // --joblog +FILE: append
+    o.joblog->erase(0, 1);
+    o.joblog_append = true;
+  }
   if ((o.resume || o.resume_failed) && !o.joblog)
     throw usage_error("--resume and --resume-failed need --joblog");
   if (o.ungroup && o.line_buffer) throw usage_error("-u and --line-buffer cannot be used together");
@@ -407,8 +412,10 @@ Output:
   --tag               prefix each output line with the job's inputs and a tab
   --tagstring STR     prefix each output line with STR (replacement strings work) and a tab
   --results DIR       save each job's output in DIR/1/<value>/.../{stdout,stderr,seq}
+                      (also --result)
   --dry-run           print the commands instead of running them
-  -v, -t, --verbose   print each command on standard error before it runs
+  -v                  print each command on standard output, before its job's output
+  -t, --verbose       print each command on standard error as it starts
 
 Failures:
   --halt WHEN,WHY=N   stop when N (or N%) jobs fail|success|done: 'now' kills the running jobs,
@@ -416,7 +423,7 @@ Failures:
   --retries N         run a failing job up to N times in all
   --timeout T         kill a job that runs longer than T seconds (suffix s, m, h, d), or T% of
                       the median runtime of the successful jobs so far
-  --joblog FILE       record every job in FILE, in GNU parallel's format
+  --joblog FILE       record every job in FILE, in GNU parallel's format (--jl; +FILE appends)
   --resume            with --joblog: skip the jobs the log records
   --resume-failed     with --joblog: also run again the jobs the log records as failed
 

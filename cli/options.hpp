@@ -68,11 +68,13 @@ struct options {
   std::optional<std::string> tagstring;
   std::optional<std::string> results_dir;
   bool dry_run = false;
-  bool verbose = false; ///< `-v`/`-t`: print each command on standard error
+  bool verbose = false;       ///< `-t`/`--verbose`: print each command on standard error as it starts
+  bool print_command = false; ///< `-v`: print each command on standard output, with its job's output
   halt_policy halt;
   std::size_t retries = 0;
   timeout_policy timeout;
   std::optional<std::string> joblog;
+  bool joblog_append = false; ///< `--joblog +FILE`: append to FILE instead of starting it anew
   bool resume = false;
   bool resume_failed = false;
   bool bar = false, eta = false, progress = false;

@@ -264,6 +264,8 @@ public:
     for (std::size_t attempt = 0; attempt < attempts; ++attempt) {
       wait_for_delay();
       if (s_.o.verbose) s_.output.message(out.command + "\n");
+      if (s_.o.print_command && attempt == 0 && request.mode != output_mode::group)
+        s_.output.write_line(out.command + "\n", false, tag); // -v: as the job starts, as GNU parallel
       request.deadline.reset();
       if (s_.o.timeout.fixed.count() > 0)
         request.deadline =
@@ -431,7 +433,9 @@ int run(const options& o, const cluster* ranks) {
   if (o.dry_run) {
     for (auto& j : jobs) {
       j.values.slot = (j.values.seq - 1) % o.jobs + 1;
-      shared.output.write_line(command_of(shared, j.values) + "\n", false, nullptr);
+      const std::string code = command_of(shared, j.values);
+      shared.output.write_line(code + "\n", false, nullptr);
+      if (o.verbose) shared.output.message(code + "\n"); // -t: on standard error too, as GNU parallel
     }
     return control.interrupted ? 255 : 0;
   }
@@ -443,7 +447,7 @@ int run(const options& o, const cluster* ranks) {
   const bool wants_total = o.shuffle || o.bar || o.eta || o.progress || o.halt.percent;
   if (wants_total) total = jobs.read_all();
   std::optional<job_log> log;
-  if (o.joblog) log.emplace(*o.joblog, o.resume || o.resume_failed);
+  if (o.joblog) log.emplace(*o.joblog, o.resume || o.resume_failed || o.joblog_append);
 
   std::unique_ptr<progress_bar> bar;
   if (o.bar || o.eta || o.progress) bar = std::make_unique<progress_bar>("parmill", total);
@@ -463,6 +467,8 @@ int run(const options& o, const cluster* ranks) {
       if (!done.ran) continue;
       if (!shared.halt_in_workers) save_results(shared, done); // under MPI: saved on rank 0
       const process_result& r = done.result;
+      if (o.print_command && o.group) // -v: the command, then its output, in the output's order
+        shared.output.write_line(done.command + "\n", false, done.tag ? &*done.tag : nullptr);
       if (!o.results_dir && o.group) shared.output.write_job(r, done.tag ? &*done.tag : nullptr);
       if (r.timed_out)
         shared.output.message(

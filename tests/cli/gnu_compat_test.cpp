@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "run_helpers.hpp"
@@ -26,7 +27,7 @@ std::string read_file(const std::string& path) {
   return {std::istreambuf_iterator<char>(in), {}};
 }
 
-void write_file(const std::string& path, const std::string& text) {
+[[maybe_unused]] void write_file(const std::string& path, const std::string& text) {
   std::ofstream(path, std::ios::binary) << text;
 }
 
@@ -83,4 +84,72 @@ TEST(GnuCompat, HaltOnFailuresNamesEveryFailedJob) {
   const ran r = run_parmill({"-j1", "-k", "--halt", "soon,fail=50%", "exit {}", ":::", "1", "0", "1", "0"});
   EXPECT_EQ(r.err, "parmill: This job failed:\nexit 1\nparmill: This job failed:\nexit 1\n");
   EXPECT_EQ(r.status, 50);
+}
+
+// --- the job log: +FILE appends, --jl; --result ----------------------------------------------------
+
+/// The Seq and Command columns of each line of a job log, tab-separated, header included.
+std::string seq_and_command(const std::string& log) {
+  std::string out;
+  for (const std::string& line : parmill_test::lines(log)) {
+    const std::string_view view = line;
+    out.append(view.substr(0, view.find('\t'))).append("\t");
+    out.append(view.substr(view.rfind('\t') + 1)).append("\n");
+  }
+  return out;
+}
+
+TEST(GnuCompat, JoblogPlusFileAppendsToTheLog) {
+  scratch s;
+  EXPECT_EQ(run_parmill({"-j1", "--joblog", s / "log", "echo", ":::", "a"}).status, 0);
+  const std::string appended = std::string("+").append(s / "log");
+  const ran r = run_parmill({"-j1", "--joblog", appended, "echo", ":::", "b", "c"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(seq_and_command(read_file(s / "log")), "Seq\tCommand\n1\techo a\n1\techo b\n2\techo c\n");
+}
+
+TEST(GnuCompat, JlIsJoblogAndResultIsResults) {
+  scratch s;
+  const ran r = run_parmill({"-j1", "--jl", s / "log", "--result", s / "res", "echo", ":::", "a"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(seq_and_command(read_file(s / "log")), "Seq\tCommand\n1\techo a\n");
+  EXPECT_EQ(read_file(s / "res/1/a/stdout"), "a\n");
+}
+
+// --- -v prints each command on standard output, with its job's output; -t on standard error -----
+
+TEST(GnuCompat, VerbosePrintsTheCommandOnStandardOutputBeforeItsOutputInOrder) {
+  const ran r = run_parmill({"-k", "-j2", "-v", "echo out{}; echo err{} >&2", ":::", "1", "2", "3"});
+  EXPECT_EQ(r.out, "echo out1; echo err1 >&2\nout1\necho out2; echo err2 >&2\nout2\n"
+                   "echo out3; echo err3 >&2\nout3\n");
+  EXPECT_EQ(r.err, "err1\nerr2\nerr3\n");
+}
+
+TEST(GnuCompat, VerboseCommandIsTagged) {
+  const ran r = run_parmill({"-k", "-v", "--tagstring", "T{}", "echo", ":::", "a", "b"});
+  EXPECT_EQ(r.out, "Ta\techo a\nTa\ta\nTb\techo b\nTb\tb\n");
+}
+
+TEST(GnuCompat, VerboseWithUngroupedOrLineBufferedOutput) {
+  EXPECT_EQ(run_parmill({"-j1", "-u", "-v", "echo", ":::", "a", "b"}).out, "echo a\na\necho b\nb\n");
+  EXPECT_EQ(run_parmill({"-j1", "--lb", "-v", "echo", ":::", "a", "b"}).out, "echo a\na\necho b\nb\n");
+}
+
+TEST(GnuCompat, VerboseWithResultsOrDryRunPrintsEachCommandOnce) {
+  scratch s;
+  EXPECT_EQ(run_parmill({"-k", "-v", "--results", s / "res", "echo", ":::", "a", "b"}).out,
+            "echo a\necho b\n");
+  EXPECT_EQ(read_file(s / "res/1/a/stdout"), "a\n");
+  EXPECT_EQ(run_parmill({"-k", "-v", "--dry-run", "echo", ":::", "a"}).out, "echo a\n");
+}
+
+TEST(GnuCompat, TraceAndLongVerbosePrintTheCommandOnStandardError) {
+  for (const char* option : {"-t", "--verbose"}) {
+    const ran r = run_parmill({"-k", "-j1", option, "echo", ":::", "a", "b"});
+    EXPECT_EQ(r.out, "a\nb\n") << option;
+    EXPECT_EQ(r.err, "echo a\necho b\n") << option;
+  }
+  const ran dry = run_parmill({"-t", "--dry-run", "echo", ":::", "a"});
+  EXPECT_EQ(dry.out, "echo a\n");
+  EXPECT_EQ(dry.err, "echo a\n");
 }
