@@ -231,35 +231,53 @@ std::shared_ptr<value_reader::input_file> value_reader::open_file(const input_so
   return std::make_shared<input_file>(fd, true);
 }
 
-value_reader::value_reader(const input_source& source, char delimiter)
-    : source_(&source), delimiter_(delimiter) {
+value_reader::value_reader(const input_source& source, std::string delimiter)
+    : source_(&source), delimiter_(std::move(delimiter)) {
+  if (delimiter_.empty()) delimiter_ = "\n";
   if (source.from == input_source::kind::file) file_ = open_file(source);
 }
 
 value_reader::~value_reader() = default;
 
 std::optional<std::string> value_reader::next() {
-  if (!file_) {
+  if (!file_) { // a list: each value split at the delimiter, as GNU parallel splits ::: values
     if (next_value_ >= source_->values.size()) return std::nullopt;
-    return source_->values[next_value_++];
+    const std::string& value = source_->values[next_value_];
+    const auto end = value.find(delimiter_, next_piece_);
+    std::string piece =
+        value.substr(next_piece_, end == std::string::npos ? std::string::npos : end - next_piece_);
+    if (end == std::string::npos) {
+      ++next_value_;
+      next_piece_ = 0;
+    } else {
+      next_piece_ = end + delimiter_.size();
+    }
+    return piece;
   }
   input_file& f = *file_;
   std::string value;
   bool partial = false; // bytes of a value not yet ended by a delimiter
   for (;;) {
-    const char* start = f.buffer.get() + f.begin;
-    const std::size_t available = f.end - f.begin;
-    if (const void* found = std::memchr(start, delimiter_, available)) {
-      const auto length = static_cast<std::size_t>(static_cast<const char*>(found) - start);
-      value.append(start, length);
-      f.begin += length + 1;
+    const std::string_view available(f.buffer.get() + f.begin, f.end - f.begin);
+    if (const auto found = available.find(delimiter_); found != std::string_view::npos) {
+      value.append(available.substr(0, found));
+      f.begin += found + delimiter_.size();
       return value;
     }
-    value.append(start, available);
-    partial = partial || available > 0;
-    f.begin = f.end = 0;
-    f.end = f.read_some(f.buffer.get(), read_buffer_bytes, source_->path);
-    if (f.end == 0) return partial ? std::optional<std::string>(std::move(value)) : std::nullopt;
+    // The last bytes may begin a delimiter that the next read completes: they stay in the buffer.
+    const std::size_t kept = std::min(available.size(), delimiter_.size() - 1);
+    value.append(available.substr(0, available.size() - kept));
+    partial = partial || !available.empty();
+    std::memmove(f.buffer.get(), available.data() + available.size() - kept, kept);
+    f.begin = 0;
+    f.end = kept;
+    const std::size_t n = f.read_some(f.buffer.get() + kept, read_buffer_bytes - kept, source_->path);
+    if (n == 0) {
+      value.append(f.buffer.get(), kept);
+      f.begin = f.end = 0;
+      return partial ? std::optional<std::string>(std::move(value)) : std::nullopt;
+    }
+    f.end = kept + n;
   }
 }
 
@@ -291,7 +309,8 @@ job_stream::job_stream(const options& o, std::set<std::size_t> skip, const std::
   if (o.pipe) {
     streaming_.push_back(open_reader(*sources[0]));
     if (o.header) {
-      if (auto line = streaming_[0].reader->next()) header_line_ = *line + o.delimiter;
+      if (auto line = streaming_[0].reader->next())
+        header_line_ = *line + (o.delimiter_text.empty() ? std::string(1, o.delimiter) : o.delimiter_text);
     }
     return;
   }
@@ -380,7 +399,9 @@ job_stream::job_stream(const options& o, std::set<std::size_t> skip, const std::
 }
 
 job_stream::numbered_reader job_stream::open_reader(const input_source& source) const {
-  return numbered_reader{std::make_unique<value_reader>(source, options_.delimiter),
+  return numbered_reader{std::make_unique<value_reader>(source, options_.delimiter_text.empty()
+                                                                    ? std::string(1, options_.delimiter)
+                                                                    : options_.delimiter_text),
                          input_position{&source, 0}};
 }
 
@@ -543,6 +564,7 @@ std::optional<job> job_stream::next_job() {
       lookahead_pos_ = 0;
     }
     if (j.values.records.empty()) return std::nullopt;
+    if (options_.exact_args == 0) j.values.records.front().clear(); // -N0: {} and {1} give nothing
     j.values.seq = ++seq_;
     if (skip_.count(j.values.seq) != 0) continue;
     return j;

@@ -41,7 +41,9 @@ class value_reader {
 public:
   /// Opens the source (without waiting for a writer if it is a FIFO). Throws `usage_error` naming
   /// a file that cannot be opened.
-  value_reader(const input_source& source, char delimiter);
+  /// `delimiter` (one or more bytes, not empty) ends each value of a file, and splits each value of
+  /// a list (as GNU parallel splits `:::` values at `-d`).
+  value_reader(const input_source& source, std::string delimiter);
   ~value_reader();
   value_reader(const value_reader&) = delete;
   value_reader& operator=(const value_reader&) = delete;
@@ -57,8 +59,9 @@ private:
   static std::shared_ptr<input_file> open_file(const input_source& source);
 
   const input_source* source_;
-  char delimiter_;
+  std::string delimiter_;
   std::size_t next_value_ = 0;
+  std::size_t next_piece_ = 0;       // where the rest of the list's current value starts
   std::shared_ptr<input_file> file_; // null for a list
 };
 

@@ -47,6 +47,9 @@ struct options {
   std::vector<input_source> sources;
   std::size_t jobs = 1;  ///< resolved `-j`
   char delimiter = '\n'; ///< `-d` / `-0`
+  /// `-d` of several bytes (`\r\n`, `\n\n`); empty: `delimiter` alone ends inputs. With --pipe,
+  /// records end at its last byte.
+  std::string delimiter_text;
   std::optional<std::string> colsep;
   bool header = false;                   ///< `--header :`
   bool no_run_if_empty = false;          ///< `-r`
@@ -99,8 +102,9 @@ enum class action { run, help, version };
 [[nodiscard]] options parse_options(const std::vector<std::string>& args, action& what, std::size_t cores,
                                     std::size_t max_jobs);
 
-/// Parses `-j`'s value: N, N%, +N, -N or 0; the result is from 1 to `max_jobs` (larger values are
-/// clamped to it, as `-j 0` is). Throws `usage_error`.
+/// Parses `-j`'s value: N, N%, +N, -N or 0, or the name of a file that holds one of these (read
+/// once, at the start); the result is from 1 to `max_jobs` (larger values are clamped to it, as
+/// `-j 0` is). Throws `usage_error`.
 [[nodiscard]] std::size_t parse_jobs(const std::string& value, std::size_t cores, std::size_t max_jobs);
 
 /// Parses a size with GNU parallel's suffixes (k = 1000, K = 1024, m, M, g, G, t, T, p, P): at

@@ -85,7 +85,13 @@ void write_file(const std::filesystem::path& path, const std::string& text) {
 
 } // namespace
 
-results_directory::results_directory(std::string dir) : dir_(std::move(dir)) {
+results_directory::results_directory(std::string dir, const std::map<std::string, std::size_t>& column_names)
+    : dir_(std::move(dir)) {
+  command_template path({dir_}, true, column_names, false, false);
+  if (path.has_replacement()) {
+    path_template_.emplace(std::move(path));
+    return;
+  }
   std::error_code error;
   if (std::filesystem::exists(dir_, error) && !std::filesystem::is_directory(dir_, error))
     throw usage_error("--results: '" + dir_ + "' exists and is not a directory");
@@ -117,7 +123,28 @@ std::string results_directory::directory_name(const std::string& value) const {
   return name;
 }
 
+void results_directory::save_at(const std::string& where, const job_values& job,
+                                const process_result& r) const {
+  const bool directory = !where.empty() && where.back() == '/';
+  const std::filesystem::path path = where;
+  const std::filesystem::path parent = directory ? path : path.parent_path();
+  std::error_code error;
+  if (!parent.empty()) std::filesystem::create_directories(parent, error);
+  if (error) throw std::runtime_error("--results: cannot make '" + parent.string() + "': " + error.message());
+  const std::string seq = std::to_string(job.seq); // no newline, as in GNU parallel
+  if (directory) {
+    write_file(path / "stdout", r.out);
+    write_file(path / "stderr", r.err);
+    write_file(path / "seq", seq);
+  } else {
+    write_file(path, r.out);
+    write_file(where + ".err", r.err);
+    write_file(where + ".seq", seq);
+  }
+}
+
 void results_directory::save(const job_values& job, const process_result& r) const {
+  if (path_template_) return save_at(path_template_->render_plain(job), job, r);
   std::filesystem::path path = dir_;
   std::size_t column = 0;
   for (const record& rec : job.records)

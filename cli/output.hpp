@@ -3,7 +3,9 @@
 #pragma once
 
 #include <atomic>
+#include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -39,12 +41,16 @@ private:
 /// a tab and `/` become `\\`, `\t` and `\_`; an empty value, `.` and `..` get a `\` in front; a
 /// name longer than the file system allows (255 bytes on most) is cut there, as GNU parallel cuts it
 /// (so two long values that differ only after the cut share a directory, as in GNU parallel).
+///
+/// When DIR holds a replacement string (`--results out/{1}/{#}`), it names each job's files
+/// instead, as in GNU parallel: DIR rendered (values as they are), and DIR.err and DIR.seq; or,
+/// when it ends in `/`, DIR/stdout, DIR/stderr and DIR/seq. Their directories are made as jobs end.
 class results_directory {
 public:
   /// Creates DIR (and its parents) and checks that directories can be made in it. Throws
   /// `usage_error` naming DIR and the reason when they cannot (a file in the way, no permission, a
-  /// read-only file system).
-  explicit results_directory(std::string dir);
+  /// read-only file system). `column_names` (from --header) are the names DIR may use as `{name}`.
+  explicit results_directory(std::string dir, const std::map<std::string, std::size_t>& column_names = {});
   /// Saves one job's output. Thread-safe (jobs save in parallel). Throws std::runtime_error naming
   /// what could not be created or written (a save that fails is the job's failure).
   void save(const job_values& job, const process_result& r) const;
@@ -52,8 +58,12 @@ public:
   [[nodiscard]] std::string directory_name(const std::string& value) const;
 
 private:
+  /// Saves a job's output where the rendered `path_template_` says.
+  void save_at(const std::string& where, const job_values& job, const process_result& r) const;
+
   std::string dir_;
-  std::size_t longest_name_;
+  std::size_t longest_name_ = 255;
+  std::optional<command_template> path_template_; ///< DIR, when it holds a replacement string
 };
 
 } // namespace parmill::cli

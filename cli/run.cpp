@@ -441,7 +441,7 @@ int run(const options& o, const cluster* ranks) {
   }
 
   std::optional<results_directory> results;
-  if (o.results_dir) results.emplace(*o.results_dir);
+  if (o.results_dir) results.emplace(*o.results_dir, jobs.column_names());
   shared.results = results ? &*results : nullptr;
   std::optional<std::size_t> total;
   const bool wants_total = o.shuffle || o.bar || o.eta || o.progress || o.halt.percent;

@@ -153,3 +153,73 @@ TEST(GnuCompat, TraceAndLongVerbosePrintTheCommandOnStandardError) {
   EXPECT_EQ(dry.out, "echo a\n");
   EXPECT_EQ(dry.err, "echo a\n");
 }
+
+// --- --results with replacement strings in its path -----------------------------------------------
+
+TEST(GnuCompat, ResultsPathWithReplacementStringsNamesEachJobsFiles) {
+  scratch s;
+  const ran r = run_parmill({"-k", "--results", s / "r/{}/x", "echo {}; echo e{} >&2", ":::", "a", "b"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(read_file(s / "r/a/x"), "a\n");
+  EXPECT_EQ(read_file(s / "r/a/x.err"), "ea\n");
+  EXPECT_EQ(read_file(s / "r/a/x.seq"), "1");
+  EXPECT_EQ(read_file(s / "r/b/x"), "b\n");
+  EXPECT_EQ(read_file(s / "r/b/x.seq"), "2");
+  EXPECT_FALSE(std::filesystem::exists(s / "r/{}"));
+}
+
+TEST(GnuCompat, ResultsPathWithReplacementStringsEndingInASlashIsADirectory) {
+  scratch s;
+  const ran r = run_parmill({"-k", "--results", s / "r/{#}/", "echo", ":::", "a"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(read_file(s / "r/1/stdout"), "a\n");
+  EXPECT_EQ(read_file(s / "r/1/stderr"), "");
+  EXPECT_EQ(read_file(s / "r/1/seq"), "1");
+}
+
+// --- -j FILE ---------------------------------------------------------------------------------------
+
+TEST(GnuCompat, JobsFromAFile) {
+  scratch s;
+  write_file(s / "jobs", "1\n");
+  const ran r = run_parmill({"-j", s / "jobs", "echo {%}", ":::", "a", "b", "c"});
+  EXPECT_EQ(r.out, "1\n1\n1\n"); // one job slot
+  EXPECT_EQ(r.status, 0) << r.err;
+  write_file(s / "jobs", "nonsense\n");
+  const ran bad = run_parmill({"-j", s / "jobs", "echo", ":::", "a"});
+  EXPECT_EQ(bad.status, 255);
+  EXPECT_NE(bad.err.find("-j"), std::string::npos) << bad.err;
+}
+
+// --- -d: several characters, and ::: values split at it ---------------------------------------------
+
+TEST(GnuCompat, DelimiterOfSeveralCharacters) {
+  EXPECT_EQ(run_parmill({"-k", "-d", "\\r\\n", "echo", "[{}]"}, "a\r\nb\nc\r\n").out, "[a]\n[b\nc]\n");
+  EXPECT_EQ(run_parmill({"-k", "-d", "\\n\\n", "echo", "[{}]"}, "1\n2\n\n3\n").out, "[1\n2]\n[3\n]\n");
+  EXPECT_EQ(run_parmill({"-k", "-d", "ab", "echo", "[{}]"}, "xabyab").out, "[x]\n[y]\n");
+  EXPECT_EQ(run_parmill({"-k", "-d", "\\101", "echo", "[{}]"}, "xAy").out, "[x]\n[y]\n"); // octal
+}
+
+TEST(GnuCompat, CommandLineValuesAreSplitAtTheDelimiter) {
+  EXPECT_EQ(run_parmill({"-k", "echo", "[{}]", ":::", "a\nb", "", "c\n"}).out, "[a]\n[b]\n[]\n[c]\n[]\n");
+  EXPECT_EQ(run_parmill({"-k", "-d", " ", "echo", "[{}]", ":::", "a b", "c\nd"}).out, "[a]\n[b]\n[c\nd]\n");
+  EXPECT_EQ(run_parmill({"-k", "-0", "echo", "[{}]", ":::", "a\nb"}).out, "[a\nb]\n");
+}
+
+// --- :::+ and ::::+ as the first source ---------------------------------------------------------
+
+TEST(GnuCompat, LinkedSourceWithNothingBeforeItIsAPlainSource) {
+  scratch s;
+  write_file(s / "f", "a\nb\n");
+  EXPECT_EQ(run_parmill({"-k", "echo", "::::+", s / "f"}).out, "a\nb\n");
+  EXPECT_EQ(run_parmill({"-k", "echo", ":::+", "a", "b", ":::", "1"}).out, "a 1\nb 1\n");
+}
+
+// --- -N0 and -n0: one job per input, and replacement strings give nothing -------------------------
+
+TEST(GnuCompat, ZeroArgumentsReplaceWithNothing) {
+  EXPECT_EQ(run_parmill({"-k", "-N0", "echo", "x{}y", "{1}", "{#}"}, "a\nb\n").out, "xy 1\nxy 2\n");
+  EXPECT_EQ(run_parmill({"-k", "-n0", "echo", "n0"}, "a\nb\n").out, "n0\nn0\n");
+  EXPECT_EQ(run_parmill({"-k", "-n", "0", "echo", "x{}y"}, "a\nb\n").out, "xy\nxy\n");
+}
