@@ -82,8 +82,8 @@ struct column_splitter::compiled {
   }
 };
 
-column_splitter::column_splitter(const std::string& pattern)
-    : pattern_(pattern), compiled_(std::make_unique<compiled>()) {
+column_splitter::column_splitter(const std::string& pattern, bool trimmed)
+    : pattern_(pattern), compiled_(std::make_unique<compiled>()), trimmed_(trimmed) {
   int error = 0;
   PCRE2_SIZE offset = 0;
   // No PCRE2_UTF: bytes, as GNU parallel's Perl reads them; Perl's syntax is PCRE2's default.
@@ -113,6 +113,7 @@ void column_splitter::split(std::string_view value, record& out, const input_pos
     return;
   }
   const auto subject = reinterpret_cast<PCRE2_SPTR>(value.data());
+  const auto column = [this](std::string_view text) { return trimmed_ ? trim(text) : text; };
   std::size_t column_start = 0;
   for (;;) {
     // Perl's split: no match may be empty where the last one ended (nor at the very start).
@@ -127,14 +128,14 @@ void column_splitter::split(std::string_view value, record& out, const input_pos
       throw std::runtime_error("--colsep '" + pattern_ + "': cannot split " + describe(at) + " ('" +
                                excerpt(value) +
                                "'): " + (found < 0 ? pcre2_message(found) : "\\K moved the match's start"));
-    out.emplace_back(trim(value.substr(column_start, span[0] - column_start)));
+    out.emplace_back(column(value.substr(column_start, span[0] - column_start)));
     for (std::uint32_t g = 1; g <= compiled_->groups; ++g) { // captured separators are columns too
       const bool set = g < static_cast<std::uint32_t>(found) && span[2 * g] != PCRE2_UNSET;
-      out.emplace_back(set ? trim(value.substr(span[2 * g], span[2 * g + 1] - span[2 * g])) : "");
+      out.emplace_back(set ? column(value.substr(span[2 * g], span[2 * g + 1] - span[2 * g])) : "");
     }
     column_start = span[1];
   }
-  out.emplace_back(trim(value.substr(column_start)));
+  out.emplace_back(column(value.substr(column_start)));
 }
 
 // --- -X / -m / -n ----------------------------------------------------------------------------------
@@ -298,7 +299,7 @@ job_stream::job_stream(const options& o, std::set<std::size_t> skip, const std::
   if (o.colsep)
     colsep_ = std::make_unique<column_splitter>(*o.colsep);
   else if (o.header)
-    colsep_ = std::make_unique<column_splitter>("\t");
+    colsep_ = std::make_unique<column_splitter>("\t", false); // GNU parallel trims only with --colsep
   static const input_source standard_input{
       .from = input_source::kind::file, .values = {}, .path = "-", .linked = false};
   std::vector<const input_source*> sources;
@@ -383,8 +384,8 @@ job_stream::job_stream(const options& o, std::set<std::size_t> skip, const std::
           rows.erase(rows.begin());
         }
     }
-    for (std::size_t c = 0; c < names.size(); ++c)
-      names_.emplace(names[c], c);
+    for (std::size_t c = 0; c < names.size(); ++c) // "a\r" names {a}: CR-LF input, as in GNU parallel
+      names_.emplace(trim(names[c]), c);
   }
   if (o.exact_args)
     per_job_ = std::max<std::size_t>(1, *o.exact_args);

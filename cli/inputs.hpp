@@ -97,8 +97,9 @@ struct input_position {
 class column_splitter {
 public:
   /// Compiles `pattern`. Throws `usage_error` naming `--colsep`, the pattern and the offset of the
-  /// mistake when it is not a regular expression.
-  explicit column_splitter(const std::string& pattern);
+  /// mistake when it is not a regular expression. `trimmed`: whitespace around each column is
+  /// removed (GNU parallel trims with --colsep, not with --header's default tab).
+  explicit column_splitter(const std::string& pattern, bool trimmed = true);
   ~column_splitter();
   column_splitter(const column_splitter&) = delete;
   column_splitter& operator=(const column_splitter&) = delete;
@@ -111,6 +112,7 @@ private:
   struct compiled;
   std::string pattern_;
   std::unique_ptr<compiled> compiled_;
+  bool trimmed_ = true;
 };
 
 /// The jobs of a run, in order, as an input range: each source read lazily where the order

@@ -223,3 +223,14 @@ TEST(GnuCompat, ZeroArgumentsReplaceWithNothing) {
   EXPECT_EQ(run_parmill({"-k", "-n0", "echo", "n0"}, "a\nb\n").out, "n0\nn0\n");
   EXPECT_EQ(run_parmill({"-k", "-n", "0", "echo", "x{}y"}, "a\nb\n").out, "xy\nxy\n");
 }
+
+// --- --header without --colsep: columns at tabs, not trimmed (a CR stays) -------------------------
+
+TEST(GnuCompat, HeaderWithoutColsepSplitsAtTabsWithoutTrimming) {
+  EXPECT_EQ(run_parmill({"-k", "--header", ":", "echo", "{a}"}, "a\r\nx\r\ny\r\n").out, "x\r\ny\r\n");
+  EXPECT_EQ(run_parmill({"-k", "--header", ":", "echo", "{b}{a}"}, "a\tb\r\n x\ty\r\n").out, "y\r x\n");
+  // An explicit --colsep trims, as GNU parallel's --colsep does.
+  EXPECT_EQ(
+      run_parmill({"-k", "--header", ":", "--colsep", "\\t", "echo", "{b}{a}"}, "a\tb\r\n x\ty\r\n").out,
+      "yx\n");
+}
