@@ -324,7 +324,13 @@ std::vector<std::string> command_template::render(const job_values& job, bool qu
   };
   for (const word& w : words_) {
     const std::size_t first = out.size();
-    if (w.per_input && job.records.size() > 1 && !multiple_) {
+    if (w.per_input && repeat_each_value_ && !multiple_) {
+      for (const record& r : job.records)
+        for (const std::string& value : r) {
+          const record one{value};
+          render_word(w, &one);
+        }
+    } else if (w.per_input && job.records.size() > 1 && !multiple_) {
       for (const record& r : job.records)
         render_word(w, &r);
     } else {
@@ -376,15 +382,18 @@ void command_template::add_size(size_bound& bound, const record& input) const {
   };
   std::size_t added = 0;
   for (const word& w : words_) {
-    if (w.per_input && !multiple_) { // -X: the word again, after a space
-      added += 1;
+    if (w.per_input && !multiple_) { // -X: the word again, after a space (per value: once each)
+      const std::size_t copies = repeat_each_value_ ? std::max<std::size_t>(1, input.size()) : 1;
+      added += copies;
       for (const segment& s : w.segments)
         switch (s.what) {
-        case segment::kind::text: added += quote_words_ ? shell_quote(s.text).size() : s.text.size(); break;
+        case segment::kind::text:
+          added += copies * (quote_words_ ? shell_quote(s.text).size() : s.text.size());
+          break;
         case segment::kind::seq:
-        case segment::kind::slot: added += std::numeric_limits<std::size_t>::digits10 + 1; break;
+        case segment::kind::slot: added += copies * (std::numeric_limits<std::size_t>::digits10 + 1); break;
         case segment::kind::value: // its columns, joined by spaces: no space before the first
-          added += s.column == 0 ? values(s) - (input.empty() ? 0 : 1) : bound.longest_value;
+          added += s.column == 0 ? values(s) - (input.empty() ? 0 : 1) : copies * bound.longest_value;
           break;
         }
       continue;

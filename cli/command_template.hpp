@@ -50,6 +50,9 @@ public:
   /// True when the literal text uses anything a shell would interpret, or the first word is not a
   /// program (a builtin, a function, an assignment): then the job runs in the shell.
   [[nodiscard]] bool needs_shell() const noexcept { return needs_shell_; }
+  /// -X and -N: a word around `{}` is repeated once per value of the job (every column of every
+  /// input, as GNU parallel repeats it), not only once per input of several.
+  void repeat_for_each_value() noexcept { repeat_each_value_ = true; }
   /// True when the command contains a replacement string of its own.
   [[nodiscard]] bool has_replacement() const noexcept { return has_replacement_; }
 
@@ -95,7 +98,8 @@ private:
 
   std::vector<word> words_;
   bool quote_words_ = false;
-  bool values_are_code_ = false; ///< values are not quoted: see replacement_in_first_word()
+  bool repeat_each_value_ = false; ///< see repeat_for_each_value()
+  bool values_are_code_ = false;   ///< values are not quoted: see replacement_in_first_word()
   bool multiple_ = false;
   bool needs_shell_ = true;
   bool has_replacement_ = false;

@@ -146,7 +146,9 @@ std::optional<command_template> make_command(const options& o,
   const bool no_arguments = o.exact_args && *o.exact_args == 0;
   // Several inputs in one word are joined (-m, and -n without -X) or the word is repeated (-X, -N).
   const bool join = o.multiple_args || (o.max_args > 0 && !o.context_replace && !o.exact_args);
-  return command_template(o.command, o.quote, names, !o.pipe && !no_arguments, join);
+  command_template command(o.command, o.quote, names, !o.pipe && !no_arguments, join);
+  if (o.context_replace || (o.exact_args && *o.exact_args > 0)) command.repeat_for_each_value(); // as GNU
+  return command;
 }
 
 std::size_t packed_command_limit() {

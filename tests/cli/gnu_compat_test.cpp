@@ -234,3 +234,19 @@ TEST(GnuCompat, HeaderWithoutColsepSplitsAtTabsWithoutTrimming) {
       run_parmill({"-k", "--header", ":", "--colsep", "\\t", "echo", "{b}{a}"}, "a\tb\r\n x\ty\r\n").out,
       "yx\n");
 }
+
+// --- -X and -N repeat the word around {} once per value, columns and sources included -----------
+
+TEST(GnuCompat, ContextReplaceRepeatsTheWordForEveryValueOfEveryInput) {
+  EXPECT_EQ(run_parmill({"-k", "-j1", "-X", "echo", "{}-{.}", ":::", "a.x", "b.y", ":::", "c.z"}).out,
+            "a.x-a c.z-c b.y-b c.z-c\n");
+  EXPECT_EQ(run_parmill({"-k", "-X", "echo", "{}-{.}", ":::", "a.x", ":::", "c.z"}).out, "a.x-a c.z-c\n");
+  EXPECT_EQ(run_parmill({"-k", "-N1", "echo", "{}-{.}", ":::", "a.x", ":::", "c.z"}).out, "a.x-a c.z-c\n");
+  EXPECT_EQ(
+      run_parmill({"-k", "-j1", "--colsep", ",", "-X", "echo", "{}-{.}", ":::", "a.x,c.z", "b.y,d.w"}).out,
+      "a.x-a c.z-c b.y-b d.w-d\n");
+  // Without -X or -N, and with -m or -n, the values are joined where {} is.
+  EXPECT_EQ(run_parmill({"-k", "echo", "{}-{.}", ":::", "a.x", ":::", "c.z"}).out, "a.x c.z-a c\n");
+  EXPECT_EQ(run_parmill({"-k", "-j1", "-n2", "echo", "{}-{.}", ":::", "a.x", "b.y", ":::", "c.z"}).out,
+            "a.x c.z b.y c.z-a c b c\n");
+}
