@@ -574,6 +574,30 @@ std::optional<job> job_stream::next_job() {
   }
 }
 
+namespace {
+
+/// --pipe -r: removes the complete lines of `buffer` from `from` (a line's start) on that are made
+/// only of whitespace, as GNU parallel's s/^\s*\n//gm does; returns where the unchecked rest (a
+/// line without its newline yet) starts. Linear in what it checks.
+std::size_t drop_blank_lines(std::string& buffer, std::size_t from) {
+  const auto blank = [](std::string_view line) {
+    return std::all_of(line.begin(), line.end(),
+                       [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v'; });
+  };
+  std::size_t read = from, write = from;
+  for (auto end = buffer.find('\n', read); end != std::string::npos; end = buffer.find('\n', read)) {
+    if (!blank(std::string_view(buffer).substr(read, end - read))) {
+      if (write != read) std::memmove(buffer.data() + write, buffer.data() + read, end + 1 - read);
+      write += end + 1 - read;
+    }
+    read = end + 1;
+  }
+  buffer.erase(write, read - write);
+  return write;
+}
+
+} // namespace
+
 std::optional<job> job_stream::next_pipe_block() {
   if (stop_ != nullptr && stop_->load(std::memory_order_relaxed)) return std::nullopt;
   const char d = options_.delimiter;
@@ -604,11 +628,13 @@ std::optional<job> job_stream::next_pipe_block() {
       const std::size_t got = streaming_[0].reader->read_raw(pipe_buffer_.data() + old, pipe_read_bytes);
       pipe_buffer_.resize(old + got);
       if (got == 0) pipe_eof_ = true;
+      if (options_.no_run_if_empty) pipe_blank_checked_ = drop_blank_lines(pipe_buffer_, pipe_blank_checked_);
     }
     if (cut == std::string::npos) cut = pipe_buffer_.size();
     if (cut == 0) return std::nullopt;
     j.stdin_data = header_line_ + pipe_buffer_.substr(0, cut);
     pipe_buffer_.erase(0, cut);
+    pipe_blank_checked_ -= std::min(pipe_blank_checked_, cut);
     j.values.seq = ++seq_;
     if (skip_.count(j.values.seq) != 0) continue;
     return j;

@@ -184,7 +184,8 @@ private:
   std::size_t command_limit_ = 0;
   bool warned_nul_ = false;
   std::map<std::string, std::size_t> names_;
-  std::string header_line_; // --pipe --header: prepended to each block
+  std::string header_line_;            // --pipe --header: prepended to each block
+  std::size_t pipe_blank_checked_ = 0; // --pipe -r: the lines of pipe_buffer_ before this are not blank
   std::set<std::size_t> skip_;
   const std::atomic<bool>* stop_;
   std::size_t seq_ = 0;

@@ -250,3 +250,12 @@ TEST(GnuCompat, ContextReplaceRepeatsTheWordForEveryValueOfEveryInput) {
   EXPECT_EQ(run_parmill({"-k", "-j1", "-n2", "echo", "{}-{.}", ":::", "a.x", "b.y", ":::", "c.z"}).out,
             "a.x c.z b.y c.z-a c b c\n");
 }
+
+// --- --pipe -r: lines made only of whitespace are removed; a block left empty is not a job ---------
+
+TEST(GnuCompat, PipeNoRunIfEmptyRemovesBlankLines) {
+  const ran r = run_parmill({"-N1", "--pipe", "-r", "-k", "echo {#};cat;echo {#}"}, " \nA\n \n\nB\n\n ");
+  EXPECT_EQ(r.out, "1\nA\n1\n2\nB\n2\n3\n 3\n");
+  EXPECT_EQ(run_parmill({"--pipe", "-r", "-k", "echo {#};cat;echo {#}"}, "\n \t\n\r\n").out, "");
+  EXPECT_EQ(run_parmill({"--pipe", "-r", "-k", "cat"}, "a\n  \nb\n\n").out, "a\nb\n");
+}
