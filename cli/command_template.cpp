@@ -96,6 +96,37 @@ std::string dir_name(const std::string& path) {
   return p.empty() ? "/" : p;
 }
 
+namespace {
+
+/// `{N }`, `{-N\t}`, `{N` and `}` on the next line: GNU parallel takes these as `{N}` (whitespace
+/// may come between a column number and its brace); written as `{N}` so the words split right.
+std::string without_space_before_brace(std::string command) {
+  std::string out;
+  std::size_t i = 0;
+  while (i < command.size()) {
+    std::size_t j = i + 1;
+    if (command[i] == '{') {
+      if (j < command.size() && command[j] == '-') ++j;
+      const std::size_t digits = j;
+      while (j < command.size() && std::isdigit(static_cast<unsigned char>(command[j])) != 0)
+        ++j;
+      std::size_t k = j;
+      while (k < command.size() && is_space(command[k]))
+        ++k;
+      if (j > digits && k > j && k < command.size() && command[k] == '}') {
+        out.append(command, i, j - i).push_back('}');
+        i = k + 1;
+        continue;
+      }
+    }
+    out.push_back(command[i]);
+    ++i;
+  }
+  return out;
+}
+
+} // namespace
+
 std::vector<command_template::segment>
 command_template::parse_word(const std::string& text, const std::map<std::string, std::size_t>& names,
                              bool& found) {
@@ -191,6 +222,7 @@ command_template::command_template(const std::vector<std::string>& words, bool q
     std::string command;
     for (const std::string& w : words)
       command += (command.empty() ? "" : " ") + w;
+    command = without_space_before_brace(std::move(command));
     std::size_t i = 0;
     while (i < command.size()) {
       const std::size_t start = i;

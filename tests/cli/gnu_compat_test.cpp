@@ -259,3 +259,11 @@ TEST(GnuCompat, PipeNoRunIfEmptyRemovesBlankLines) {
   EXPECT_EQ(run_parmill({"--pipe", "-r", "-k", "echo {#};cat;echo {#}"}, "\n \t\n\r\n").out, "");
   EXPECT_EQ(run_parmill({"--pipe", "-r", "-k", "cat"}, "a\n  \nb\n\n").out, "a\nb\n");
 }
+
+// --- {N} with whitespace before its brace ({1 }, or {1 and } split by a newline) ----------------
+
+TEST(GnuCompat, PositionalReplacementMayHaveWhitespaceBeforeItsClosingBrace) {
+  EXPECT_EQ(run_parmill({"-k", "echo {1\n}", ":::", "a"}).out, "a\n");
+  EXPECT_EQ(run_parmill({"-k", "echo {1 } {-1\t}", ":::", "a", ":::", "b"}).out, "a b\n");
+  EXPECT_EQ(run_parmill({"-k", "echo", "{ 1}", ":::", "a"}).out, "{ 1} a\n"); // not after the brace
+}
