@@ -259,6 +259,8 @@ public:
     if (request.mode == output_mode::line_buffer)
       request.line_sink = [this, tag](const std::string& line, bool is_error) {
         s_.output.write_line(line, is_error, tag);
+        // Output closed (`| head`): jobs that never end must not keep the run going.
+        if (s_.output.broken() && !s_.stop->exchange(true)) s_.registry.terminate_all();
       };
     const std::size_t attempts = std::max<std::size_t>(1, s_.o.retries);
     for (std::size_t attempt = 0; attempt < attempts; ++attempt) {

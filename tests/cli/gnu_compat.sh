@@ -122,6 +122,8 @@ same verbose_on_stdout "par -k -j1 -v echo ::: a b"
 same verbose_tagged "par -k -j1 -v --tagstring T{} echo ::: a b"
 same verbose_t_on_stderr "(echo b; echo c) | par -k -j1 -t echo {}ar 2>&1 >/dev/null"
 same line_buffer_closed "seq 100000 | par -j2 --pipe --line-buffer cat | head -n 2"
+same line_buffer_endless_jobs_closed "par --lb -j2 yes ::: 1 2 | head -n 1 | wc -l"
+same line_buffer_long_lines "par -k --lb -j2 \"head -c 20000000 /dev/zero | tr '\\\\0' a; echo\" ::: 1 2 | wc -c"
 same nul_in_input "printf 'foo\0bar\n' | par -k echo | od -c"
 differ nul_in_input_warning "parmill's one warning names the input (its number and source) that holds the NUL; GNU parallel's three lines do not" \
   "printf 'foo\0bar\n' | par -k echo 2>&1 >/dev/null | norm"

@@ -3,10 +3,12 @@
 // same invocation when the test was written.
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
 #include <filesystem>
 #include <fstream>
 #include <string>
 #include <string_view>
+#include <unistd.h>
 #include <vector>
 
 #include "run_helpers.hpp"
@@ -266,4 +268,21 @@ TEST(GnuCompat, PositionalReplacementMayHaveWhitespaceBeforeItsClosingBrace) {
   EXPECT_EQ(run_parmill({"-k", "echo {1\n}", ":::", "a"}).out, "a\n");
   EXPECT_EQ(run_parmill({"-k", "echo {1 } {-1\t}", ":::", "a", ":::", "b"}).out, "a b\n");
   EXPECT_EQ(run_parmill({"-k", "echo", "{ 1}", ":::", "a"}).out, "{ 1} a\n"); // not after the brace
+}
+
+// --- --line-buffer when the reader of its output goes away ------------------------------------------
+
+TEST(GnuCompat, LineBufferStopsWhenItsOutputIsClosed) {
+  int fds[2];
+  ASSERT_EQ(::pipe2(fds, O_CLOEXEC), 0);
+  parmill_test::background parmill{
+      parmill_test::start_program({PARMILL_BINARY, "--lb", "-j2", "yes", ":::", "1", "2"}, {.out = fds[1]})};
+  ::close(fds[1]);
+  const auto got =
+      parmill_test::read_lines(fds[0], 3, std::chrono::steady_clock::now() + std::chrono::seconds(10));
+  EXPECT_GE(got.size(), 3U);
+  ::close(fds[0]); // as `| head -n 3` does
+  const auto status = parmill.wait(std::chrono::seconds(10));
+  ASSERT_TRUE(status.has_value()) << "parmill --line-buffer went on after its output was closed";
+  EXPECT_EQ(*status, 255);
 }
