@@ -220,7 +220,7 @@ bool record_for_halt(shared_state& s, const job_outcome& done) {
 /// unless it had failed already) and says why on standard error. Called where --halt counts the
 /// job (its slot, or rank 0 under MPI), before the job log records it.
 void save_results(shared_state& s, job_outcome& done) {
-  if (s.results == nullptr || !done.ran) return;
+  if (s.results == nullptr || !done.ran || s.results->one_file()) return; // one file: by the consumer
   try {
     s.results->save(done.values, done.result);
   } catch (const std::exception& e) {
@@ -467,6 +467,13 @@ int run(const options& o, const cluster* ranks) {
       }
       job_outcome& done = *outcome;
       if (!done.ran) continue;
+      if (results && results->one_file()) { // --results x.json/.csv/.tsv: in the output's order
+        try {
+          results->save_record(done.values, done.result, done.command, done.host);
+        } catch (const std::exception& e) {
+          shared.output.message(std::string("parmill: ") + e.what() + "\n");
+        }
+      }
       if (!shared.halt_in_workers) save_results(shared, done); // under MPI: saved on rank 0
       const process_result& r = done.result;
       if (o.print_command && o.group) // -v: the command, then its output, in the output's order

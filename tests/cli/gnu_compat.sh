@@ -95,6 +95,10 @@ differ joblog_append_new_file "parmill starts a new or empty log with the header
   "par -j1 --joblog +log echo ::: a; cut -f 1,7,9 log"
 same joblog_alias_jl "par -j1 --jl log echo ::: a; cut -f 1,7,9 log"
 same results_alias_result "par --result d echo ::: a; cat d/1/a/stdout"
+same results_csv 'par -k -j1 --results o.csv echo ::: a "b,\"c d" ::: x; sed -E "s/^([0-9]+,[^,]*,)[0-9.]+,[0-9.]+,/\1T,T,/" o.csv'
+same results_tsv_header 'printf "h\ta\nx\ty\n" | par -k -j1 --header : --results o.tsv echo; sed -E "s/^([0-9]+\t[^\t]*\t)[0-9.]+\t[0-9.]+\t/\1T\tT\t/" o.tsv'
+same results_json 'par -k -j1 --results o.json "echo {}; echo e >&2" ::: "a\"b\\c" d; sed -E "s/\"Starttime\": [0-9.]+, \"JobRuntime\": [0-9.]+/T/" o.json'
+same results_csv_stdout 'par -k -j1 --results -.csv "echo {}; echo e >&2" ::: a 2>&1 | sed -E "s/^([0-9]+,[^,]*,)[0-9.]+,[0-9.]+,/\1T,T,/"'
 same results_replacement_in_path "par -k --results 'r/{}/x' echo ::: a b; find r | sort"
 same jobs_from_file "echo 1 > jf; par -k -j jf echo ::: a b c"
 same delimiter_crlf "printf 'a\r\nb\r\n' | par -k -d '\r\n' echo {}x"

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <string>
 #include <string_view>
 #include <unistd.h>
@@ -285,4 +286,62 @@ TEST(GnuCompat, LineBufferStopsWhenItsOutputIsClosed) {
   const auto status = parmill.wait(std::chrono::seconds(10));
   ASSERT_TRUE(status.has_value()) << "parmill --line-buffer went on after its output was closed";
   EXPECT_EQ(*status, 255);
+}
+
+// --- --results FILE.json / .csv / .tsv: one file, a record per job -------------------------------
+
+/// `text` with the Starttime and JobRuntime of each JSON object or CSV/TSV row written as T, so
+/// that runs compare.
+std::string without_times(const std::string& text) {
+  static const std::regex json(R"("Starttime": [0-9.]+, "JobRuntime": [0-9.]+)");
+  static const std::regex row(R"(^(\d+[,\t][^,\t]*[,\t])[0-9.]+([,\t])[0-9.]+([,\t]))");
+  std::string out;
+  for (const std::string& line : parmill_test::lines(text))
+    out += std::regex_replace(std::regex_replace(line, json, R"("Starttime": T, "JobRuntime": T)"), row,
+                              "$1T$2T$3") +
+           "\n";
+  return out;
+}
+
+TEST(GnuCompat, ResultsJsonWritesOneObjectPerJob) {
+  scratch s;
+  const ran r =
+      run_parmill({"-k", "-j1", "--results", s / "out.json", "echo {}; echo e >&2", ":::", "a\"b", "c"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(
+      without_times(read_file(s / "out.json")),
+      "{ \"Seq\": 1, \"Host\": \":\", \"Starttime\": T, \"JobRuntime\": T, \"Send\": 0, \"Receive\": 4, "
+      "\"Exitval\": 0, \"Signal\": 0, \"Command\": \"echo 'a\\\"b'; echo e >&2\", \"V\": [ \"a\\\"b\" ], "
+      "\"Stdout\": \"a\\\"b\\u000a\", \"Stderr\": \"e\\u000a\" }\n"
+      "{ \"Seq\": 2, \"Host\": \":\", \"Starttime\": T, \"JobRuntime\": T, \"Send\": 0, \"Receive\": 2, "
+      "\"Exitval\": 0, \"Signal\": 0, \"Command\": \"echo c; echo e >&2\", \"V\": [ \"c\" ], "
+      "\"Stdout\": \"c\\u000a\", \"Stderr\": \"e\\u000a\" }\n");
+}
+
+TEST(GnuCompat, ResultsCsvAndTsvWriteAHeaderThenOneRowPerJob) {
+  scratch s;
+  EXPECT_EQ(
+      run_parmill({"-k", "-j1", "--results", s / "out.csv", "echo", ":::", "a", "b,\"c", ":::", "x"}).status,
+      0);
+  EXPECT_EQ(without_times(read_file(s / "out.csv")),
+            "Seq,Host,Starttime,JobRuntime,Send,Receive,Exitval,Signal,Command,V1,V2,Stdout,Stderr\n"
+            "1,:,T,T,0,4,0,0,\"echo a x\",a,x,\"a x\n"
+            "\",\n"
+            "2,:,T,T,0,7,0,0,\"echo 'b,\"\"c' x\",\"b,\"\"c\",x,\"b,\"\"c x\n"
+            "\",\n");
+  EXPECT_EQ(run_parmill({"-k", "-j1", "--results", s / "out.tsv", "echo", ":::", "a"}).status, 0);
+  EXPECT_EQ(without_times(read_file(s / "out.tsv")),
+            "Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand\tV1\tStdout\tStderr\n"
+            "1\t:\tT\tT\t0\t2\t0\t0\t\"echo a\"\ta\t\"a\n"
+            "\"\t\n");
+}
+
+TEST(GnuCompat, ResultsDashCsvGoesToStandardOutputAlone) {
+  const ran r = run_parmill({"-k", "--results", "-.csv", "echo {}; echo e >&2", ":::", "a"});
+  EXPECT_EQ(r.status, 0);
+  EXPECT_EQ(r.err, "");
+  EXPECT_EQ(without_times(r.out),
+            "Seq,Host,Starttime,JobRuntime,Send,Receive,Exitval,Signal,Command,V1,Stdout,Stderr\n"
+            "1,:,T,T,0,2,0,0,\"echo a; echo e >&2\",a,\"a\n\",\"e\n\"\n");
 }
