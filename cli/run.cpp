@@ -455,7 +455,8 @@ int run(const options& o, const cluster* ranks) {
   if (o.bar || o.eta || o.progress) bar = std::make_unique<progress_bar>("parmill", total);
   shared.halt.emplace(o.halt, total.value_or(0));
   shared.halt_in_workers = ranks == nullptr;
-  if (log && ranks == nullptr) shared.log = &*log;
+  // --joblog - (standard output): each line after its job's output, so the consumer writes it.
+  if (log && ranks == nullptr && *o.joblog != "-") shared.log = &*log;
 
   {
     auto outcomes = parmill::map(ranks != nullptr ? ranks->where : threads(o.jobs), jobs,

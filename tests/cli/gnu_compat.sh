@@ -93,6 +93,7 @@ same halt_done_2 "par -j1 --halt soon,done=2 'echo {}; exit {}' ::: 1 0 1 5"
 same joblog_append "par -j1 --joblog log echo ::: a; par -j1 --joblog +log echo ::: b c; cut -f 1,7,9 log"
 differ joblog_append_new_file "parmill starts a new or empty log with the header line, which GNU parallel leaves out with +FILE (its own --resume then takes the first job's line for the header)" \
   "par -j1 --joblog +log echo ::: a; cut -f 1,7,9 log"
+same joblog_stdout "par -k -j1 --joblog - 'echo {}; exit {}' ::: 0 3 | cut -f 1,7,9"
 same joblog_alias_jl "par -j1 --jl log echo ::: a; cut -f 1,7,9 log"
 same results_alias_result "par --result d echo ::: a; cat d/1/a/stdout"
 same results_csv 'par -k -j1 --results o.csv echo ::: a "b,\"c d" ::: x; sed -E "s/^([0-9]+,[^,]*,)[0-9.]+,[0-9.]+,/\1T,T,/" o.csv'

@@ -345,3 +345,12 @@ TEST(GnuCompat, ResultsDashCsvGoesToStandardOutputAlone) {
             "Seq,Host,Starttime,JobRuntime,Send,Receive,Exitval,Signal,Command,V1,Stdout,Stderr\n"
             "1,:,T,T,0,2,0,0,\"echo a; echo e >&2\",a,\"a\n\",\"e\n\"\n");
 }
+
+// --- --joblog -: the log on standard output, each line after its job's output --------------------
+
+TEST(GnuCompat, JoblogDashWritesTheLogOnStandardOutput) {
+  const ran r = run_parmill({"-k", "-j1", "--joblog", "-", "echo", ":::", "a", "b"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(seq_and_command(r.out), "Seq\tCommand\na\ta\n1\techo a\nb\tb\n2\techo b\n");
+  EXPECT_FALSE(std::filesystem::exists("-"));
+}
