@@ -136,6 +136,41 @@ struct stop_control {
   output_writer output;
 };
 
+/// The job slots ({%}, $PARALLEL_JOBSLOT): each job takes the lowest free one, as in GNU parallel,
+/// so that the first job is always in slot 1. Thread-safe.
+class job_slots {
+public:
+  /// The lowest free slot, from 1, now taken.
+  std::size_t take() {
+    std::lock_guard lock(mutex_);
+    const auto free = std::find(taken_.begin(), taken_.end(), false);
+    const auto slot = static_cast<std::size_t>(free - taken_.begin());
+    if (free == taken_.end())
+      taken_.push_back(true);
+    else
+      *free = true;
+    return slot + 1;
+  }
+  /// Gives `slot` back.
+  void give_back(std::size_t slot) {
+    std::lock_guard lock(mutex_);
+    taken_.at(slot - 1) = false;
+  }
+  /// A slot taken for as long as it lives.
+  struct lease {
+    explicit lease(job_slots& s) : slots(s), slot(s.take()) {}
+    ~lease() { slots.give_back(slot); }
+    lease(const lease&) = delete;
+    lease& operator=(const lease&) = delete;
+    job_slots& slots;
+    const std::size_t slot;
+  };
+
+private:
+  std::mutex mutex_;
+  std::vector<bool> taken_; // at most one per job running at once: -j
+};
+
 /// What every job's worker shares.
 struct shared_state {
   shared_state(const options& opts, const command_template* cmd, stop_control& control)
@@ -147,6 +182,7 @@ struct shared_state {
   output_writer& output;
   const results_directory* results = nullptr; // --results
   median_runtime median;
+  job_slots slots;
   std::mutex delay_mutex;
   std::chrono::steady_clock::time_point next_start{};
   std::atomic<bool>* stop; // no job starts once set
@@ -232,16 +268,19 @@ void save_results(shared_state& s, job_outcome& done) {
 /// One job slot: runs the jobs given to it, one at a time.
 class job_worker {
 public:
-  job_worker(shared_state& s, std::size_t slot, std::string host)
-      : s_(s), slot_(slot), host_(std::move(host)) {}
+  job_worker(shared_state& s, std::string host) : s_(s), host_(std::move(host)) {}
 
   job_outcome operator()(job& j) {
     job_outcome out;
     if (s_.stop->load()) return out;
+    wait_for_delay();                // before taking a slot: a job waiting for --delay holds none
+    if (s_.stop->load()) return out; // the run halted, or was stopped, during the delay
     out.ran = true;
     out.host = host_;
     out.values = std::move(j.values);
-    out.values.slot = slot_;
+    const job_slots::lease slot_taken(s_.slots); // the lowest free slot, until the job has ended
+    const std::size_t slot = slot_taken.slot;
+    out.values.slot = slot;
     out.command = command_of(s_, out.values);
     out.tag = tag_of(s_, out.values);
     spawn_request request;
@@ -250,7 +289,7 @@ public:
     else
       request.argv = {s_.o.shell, "-c", out.command};
     request.extra_env = {"PARALLEL_SEQ=" + std::to_string(out.values.seq),
-                         "PARALLEL_JOBSLOT=" + std::to_string(slot_)};
+                         "PARALLEL_JOBSLOT=" + std::to_string(slot)};
     if (s_.o.pipe) request.stdin_data = &j.stdin_data;
     request.mode = s_.o.ungroup       ? output_mode::ungroup
                    : s_.o.line_buffer ? output_mode::line_buffer
@@ -264,7 +303,7 @@ public:
       };
     const std::size_t attempts = std::max<std::size_t>(1, s_.o.retries);
     for (std::size_t attempt = 0; attempt < attempts; ++attempt) {
-      wait_for_delay();
+      if (attempt > 0) wait_for_delay();
       if (s_.o.verbose) s_.output.message(out.command + "\n");
       if (s_.o.print_command && attempt == 0 && request.mode != output_mode::group)
         s_.output.write_line(out.command + "\n", false, tag); // -v: as the job starts, as GNU parallel
@@ -333,14 +372,13 @@ private:
   }
 
   shared_state& s_;
-  std::size_t slot_;
   std::string host_;
 };
 
 /// Builds each worker slot's job_worker, inside its worker (its thread, or its rank's thread).
 auto job_worker_factory(shared_state& shared) {
   return [&shared](const worker_context& context) {
-    return job_worker(shared, context.index + 1, context.backend == backend_kind::mpi ? context.host : ":");
+    return job_worker(shared, context.backend == backend_kind::mpi ? context.host : ":");
   };
 }
 

@@ -383,3 +383,26 @@ TEST(GnuCompat, JoblogDashWritesTheLogOnStandardOutput) {
   EXPECT_EQ(seq_and_command(r.out), "Seq\tCommand\na\ta\n1\techo a\nb\tb\n2\techo b\n");
   EXPECT_FALSE(std::filesystem::exists("-"));
 }
+
+// --- {%}: the lowest free job slot, so the first job is always in slot 1 -----------------------------
+
+TEST(GnuCompat, FirstJobIsInSlotOne) {
+  for (int run = 0; run < 10; ++run) {
+    EXPECT_EQ(run_parmill({"-j8", "echo {%} $PARALLEL_JOBSLOT", ":::", "a"}).out, "1 1\n") << "run " << run;
+    EXPECT_EQ(run_parmill({"-j8", "--pipe", "echo {#} {%}"}, "foo\n").out, "1 1\n") << "run " << run;
+  }
+}
+
+TEST(GnuCompat, JobsOneAfterAnotherReuseSlotOne) {
+  const ran r = run_parmill({"-k", "-j4", "--delay", "0.05", "echo {%}", ":::", "a", "b", "c"});
+  EXPECT_EQ(r.out, "1\n1\n1\n"); // each job ends before the next starts: slot 1 is free each time
+}
+
+// --- --halt with --delay: a job waiting for its delay does not start once the run halts ------------
+
+TEST(GnuCompat, HaltStopsJobsWaitingForTheirDelay) {
+  const ran r =
+      run_parmill({"-j2", "--delay", "1", "--halt", "soon,fail=1", "echo {}; exit {}", ":::", "1", "0", "0"});
+  EXPECT_EQ(r.out, "1\n");
+  EXPECT_EQ(r.status, 1);
+}
