@@ -390,6 +390,37 @@ bool command_template::renamed(const segment& s) const {
   return false;
 }
 
+namespace {
+
+/// `{N }`, `{-N\t}`, `{N` and `}` on the next line: GNU parallel takes these as `{N}` (whitespace
+/// may come between a column number and its brace); written as `{N}` so the words split right.
+std::string without_space_before_brace(std::string command) {
+  std::string out;
+  std::size_t i = 0;
+  while (i < command.size()) {
+    std::size_t j = i + 1;
+    if (command[i] == '{') {
+      if (j < command.size() && command[j] == '-') ++j;
+      const std::size_t digits = j;
+      while (j < command.size() && std::isdigit(static_cast<unsigned char>(command[j])) != 0)
+        ++j;
+      std::size_t k = j;
+      while (k < command.size() && is_space(command[k]))
+        ++k;
+      if (j > digits && k > j && k < command.size() && command[k] == '}') {
+        out.append(command, i, j - i).push_back('}');
+        i = k + 1;
+        continue;
+      }
+    }
+    out.push_back(command[i]);
+    ++i;
+  }
+  return out;
+}
+
+} // namespace
+
 std::vector<command_template::segment>
 command_template::parse_word(const std::string& text, const std::map<std::string, std::size_t>& names,
                              bool& found) const {
@@ -547,6 +578,7 @@ command_template::command_template(const std::vector<std::string>& words, bool q
     std::string command;
     for (const std::string& w : words)
       command += (command.empty() ? "" : " ") + w;
+    command = without_space_before_brace(std::move(command));
     std::size_t i = 0;
     while (i < command.size()) {
       const std::size_t start = i;
@@ -568,6 +600,7 @@ command_template::command_template(const std::vector<std::string>& words, bool q
     needs_shell_ = false;
     return;
   }
+  values_are_code_ = replacement_in_first_word();
   needs_shell_ = false;
   for (const word& w : words_) {
     if (w.separator_before.find('\n') != std::string::npos) needs_shell_ = true;
@@ -580,6 +613,15 @@ command_template::command_template(const std::vector<std::string>& words, bool q
       words_[0].segments[0].text.find('=') != std::string::npos ||
       !program_on_path(words_[0].segments[0].text))
     needs_shell_ = true;
+}
+
+bool command_template::replacement_in_first_word() const {
+  if (words_.empty()) return false;
+  for (const segment& s : words_[0].segments) {
+    if (s.what != segment::kind::text) return true;
+    if (s.text.find('=') != std::string::npos) return false; // an assignment: V={}
+  }
+  return false;
 }
 
 std::string command_template::modified(modifier mod, const std::string& v) {
@@ -598,7 +640,7 @@ void command_template::values_of(const segment& s, const job_values& job, const 
   const auto transform = [&](const std::string& v) {
     std::string t = modified(s.mod, v);
     if (s.plus) t = s.plus->apply(t);
-    return quoted ? shell_quote(t) : t;
+    return quoted && !values_are_code_ ? shell_quote(t) : t;
   };
   if (s.column == 0) {
     if (one != nullptr) {
@@ -671,7 +713,13 @@ std::vector<std::string> command_template::render(const job_values& job, bool qu
   };
   for (const word& w : words_) {
     const std::size_t first = out.size();
-    if (w.per_input && job.records.size() > 1 && !multiple_) {
+    if (w.per_input && repeat_each_value_ && !multiple_) {
+      for (const record& r : job.records)
+        for (const std::string& value : r) {
+          const record one{value};
+          render_word(w, &one);
+        }
+    } else if (w.per_input && job.records.size() > 1 && !multiple_) {
       for (const record& r : job.records)
         render_word(w, &r);
     } else {
@@ -724,18 +772,23 @@ void command_template::add_size(size_bound& bound, const record& input) const {
   };
   std::size_t added = 0;
   for (const word& w : words_) {
-    if (w.per_input && !multiple_) { // -X: the word again, after a space
-      added += 1;
+    if (w.per_input && !multiple_) { // -X: the word again, after a space (per value: once each)
+      const std::size_t copies = repeat_each_value_ ? std::max<std::size_t>(1, input.size()) : 1;
+      added += copies;
       for (const segment& s : w.segments)
         switch (s.what) {
-        case segment::kind::text: added += quote_words_ ? shell_quote(s.text).size() : s.text.size(); break;
+        case segment::kind::text:
+          added += copies * (quote_words_ ? shell_quote(s.text).size() : s.text.size());
+          break;
         case segment::kind::seq:
         case segment::kind::slot:
         case segment::kind::total:
         case segment::kind::padded_seq:
-        case segment::kind::padded_slot: added += std::numeric_limits<std::size_t>::digits10 + 1; break;
+        case segment::kind::padded_slot:
+          added += copies * (std::numeric_limits<std::size_t>::digits10 + 1);
+          break;
         case segment::kind::value: // its columns, joined by spaces: no space before the first
-          added += s.column == 0 ? values(s) - (input.empty() ? 0 : 1) : bound.longest_value;
+          added += s.column == 0 ? values(s) - (input.empty() ? 0 : 1) : copies * bound.longest_value;
           break;
         }
       continue;

@@ -51,13 +51,16 @@ public:
                    const std::map<std::string, std::size_t>& column_names, bool append_all, bool multiple,
                    const replacement_names& names = {}, bool plus = false);
 
-  /// The job's shell code: values quoted.
+  /// The job's shell code: values quoted (not when the first word holds a replacement string).
   [[nodiscard]] std::string shell_command(const job_values& job) const;
   /// The job's argv, for running without a shell. Valid only when `needs_shell()` is false.
   [[nodiscard]] std::vector<std::string> argv(const job_values& job) const;
   /// True when the literal text uses anything a shell would interpret, or the first word is not a
   /// program (a builtin, a function, an assignment): then the job runs in the shell.
   [[nodiscard]] bool needs_shell() const noexcept { return needs_shell_; }
+  /// -X and -N: a word around `{}` is repeated once per value of the job (every column of every
+  /// input, as GNU parallel repeats it), not only once per input of several.
+  void repeat_for_each_value() noexcept { repeat_each_value_ = true; }
   /// True when the command contains a replacement string of its own.
   [[nodiscard]] bool has_replacement() const noexcept { return has_replacement_; }
 
@@ -115,8 +118,14 @@ private:
   std::string number(const segment& s, const job_values& job) const;
   std::size_t longest_shown(const std::string& value) const;
 
+  /// True when the command's first word (up to a `=`) holds a replacement string: GNU parallel
+  /// then takes the inputs as shell code (`parallel {} ::: 'echo a  b'`) and quotes no value.
+  [[nodiscard]] bool replacement_in_first_word() const;
+
   std::vector<word> words_;
   bool quote_words_ = false;
+  bool repeat_each_value_ = false; ///< see repeat_for_each_value()
+  bool values_are_code_ = false;   ///< values are not quoted: see replacement_in_first_word()
   bool multiple_ = false;
   bool needs_shell_ = true;
   bool has_replacement_ = false;

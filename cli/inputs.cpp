@@ -83,8 +83,8 @@ struct column_splitter::compiled {
   }
 };
 
-column_splitter::column_splitter(const std::string& pattern)
-    : pattern_(pattern), compiled_(std::make_unique<compiled>()) {
+column_splitter::column_splitter(const std::string& pattern, bool trimmed)
+    : pattern_(pattern), compiled_(std::make_unique<compiled>()), trimmed_(trimmed) {
   int error = 0;
   PCRE2_SIZE offset = 0;
   // No PCRE2_UTF: bytes, as GNU parallel's Perl reads them; Perl's syntax is PCRE2's default.
@@ -114,6 +114,7 @@ void column_splitter::split(std::string_view value, record& out, const input_pos
     return;
   }
   const auto subject = reinterpret_cast<PCRE2_SPTR>(value.data());
+  const auto column = [this](std::string_view text) { return trimmed_ ? trim(text) : text; };
   std::size_t column_start = 0;
   for (;;) {
     // Perl's split: no match may be empty where the last one ended (nor at the very start).
@@ -128,14 +129,14 @@ void column_splitter::split(std::string_view value, record& out, const input_pos
       throw std::runtime_error("--colsep '" + pattern_ + "': cannot split " + describe(at) + " ('" +
                                excerpt(value) +
                                "'): " + (found < 0 ? pcre2_message(found) : "\\K moved the match's start"));
-    out.emplace_back(trim(value.substr(column_start, span[0] - column_start)));
+    out.emplace_back(column(value.substr(column_start, span[0] - column_start)));
     for (std::uint32_t g = 1; g <= compiled_->groups; ++g) { // captured separators are columns too
       const bool set = g < static_cast<std::uint32_t>(found) && span[2 * g] != PCRE2_UNSET;
-      out.emplace_back(set ? trim(value.substr(span[2 * g], span[2 * g + 1] - span[2 * g])) : "");
+      out.emplace_back(set ? column(value.substr(span[2 * g], span[2 * g + 1] - span[2 * g])) : "");
     }
     column_start = span[1];
   }
-  out.emplace_back(trim(value.substr(column_start)));
+  out.emplace_back(column(value.substr(column_start)));
 }
 
 // --- --recstart / --recend -------------------------------------------------------------------------
@@ -302,7 +303,9 @@ std::optional<command_template> make_command(const options& o,
   const bool no_arguments = o.exact_args && *o.exact_args == 0;
   // Several inputs in one word are joined (-m, and -n without -X) or the word is repeated (-X, -N).
   const bool join = o.multiple_args || (o.max_args > 0 && !o.context_replace && !o.exact_args);
-  return command_template(o.command, o.quote, names, !o.pipe && !no_arguments, join, o.names, o.plus);
+  command_template command(o.command, o.quote, names, !o.pipe && !no_arguments, join, o.names, o.plus);
+  if (o.context_replace || (o.exact_args && *o.exact_args > 0)) command.repeat_for_each_value(); // as GNU
+  return command;
 }
 
 std::size_t packed_command_limit() {
@@ -404,35 +407,53 @@ std::shared_ptr<value_reader::input_file> value_reader::open_file(const input_so
   return std::make_shared<input_file>(fd, true);
 }
 
-value_reader::value_reader(const input_source& source, char delimiter)
-    : source_(&source), delimiter_(delimiter) {
+value_reader::value_reader(const input_source& source, std::string delimiter)
+    : source_(&source), delimiter_(std::move(delimiter)) {
+  if (delimiter_.empty()) delimiter_ = "\n";
   if (source.from == input_source::kind::file) file_ = open_file(source);
 }
 
 value_reader::~value_reader() = default;
 
 std::optional<std::string> value_reader::next() {
-  if (!file_) {
+  if (!file_) { // a list: each value split at the delimiter, as GNU parallel splits ::: values
     if (next_value_ >= source_->values.size()) return std::nullopt;
-    return source_->values[next_value_++];
+    const std::string& value = source_->values[next_value_];
+    const auto end = value.find(delimiter_, next_piece_);
+    std::string piece =
+        value.substr(next_piece_, end == std::string::npos ? std::string::npos : end - next_piece_);
+    if (end == std::string::npos) {
+      ++next_value_;
+      next_piece_ = 0;
+    } else {
+      next_piece_ = end + delimiter_.size();
+    }
+    return piece;
   }
   input_file& f = *file_;
   std::string value;
   bool partial = false; // bytes of a value not yet ended by a delimiter
   for (;;) {
-    const char* start = f.buffer.get() + f.begin;
-    const std::size_t available = f.end - f.begin;
-    if (const void* found = std::memchr(start, delimiter_, available)) {
-      const auto length = static_cast<std::size_t>(static_cast<const char*>(found) - start);
-      value.append(start, length);
-      f.begin += length + 1;
+    const std::string_view available(f.buffer.get() + f.begin, f.end - f.begin);
+    if (const auto found = available.find(delimiter_); found != std::string_view::npos) {
+      value.append(available.substr(0, found));
+      f.begin += found + delimiter_.size();
       return value;
     }
-    value.append(start, available);
-    partial = partial || available > 0;
-    f.begin = f.end = 0;
-    f.end = f.read_some(f.buffer.get(), read_buffer_bytes, source_->path);
-    if (f.end == 0) return partial ? std::optional<std::string>(std::move(value)) : std::nullopt;
+    // The last bytes may begin a delimiter that the next read completes: they stay in the buffer.
+    const std::size_t kept = std::min(available.size(), delimiter_.size() - 1);
+    value.append(available.substr(0, available.size() - kept));
+    partial = partial || !available.empty();
+    std::memmove(f.buffer.get(), available.data() + available.size() - kept, kept);
+    f.begin = 0;
+    f.end = kept;
+    const std::size_t n = f.read_some(f.buffer.get() + kept, read_buffer_bytes - kept, source_->path);
+    if (n == 0) {
+      value.append(f.buffer.get(), kept);
+      f.begin = f.end = 0;
+      return partial ? std::optional<std::string>(std::move(value)) : std::nullopt;
+    }
+    f.end = kept + n;
   }
 }
 
@@ -453,7 +474,7 @@ job_stream::job_stream(const options& o, std::set<std::size_t> skip, const std::
   if (o.colsep)
     colsep_ = std::make_unique<column_splitter>(*o.colsep);
   else if (o.header)
-    colsep_ = std::make_unique<column_splitter>("\t");
+    colsep_ = std::make_unique<column_splitter>("\t", false); // GNU parallel trims only with --colsep
   static const input_source standard_input{
       .from = input_source::kind::file, .values = {}, .path = "-", .linked = false};
   std::vector<const input_source*> sources;
@@ -469,7 +490,8 @@ job_stream::job_stream(const options& o, std::set<std::size_t> skip, const std::
     }
     streaming_.push_back(open_reader(*sources[0]));
     if (o.header) {
-      if (auto line = streaming_[0].reader->next()) header_line_ = *line + o.delimiter;
+      if (auto line = streaming_[0].reader->next())
+        header_line_ = *line + (o.delimiter_text.empty() ? std::string(1, o.delimiter) : o.delimiter_text);
     }
     return;
   }
@@ -542,8 +564,8 @@ job_stream::job_stream(const options& o, std::set<std::size_t> skip, const std::
           rows.erase(rows.begin());
         }
     }
-    for (std::size_t c = 0; c < names.size(); ++c)
-      names_.emplace(names[c], c);
+    for (std::size_t c = 0; c < names.size(); ++c) // "a\r" names {a}: CR-LF input, as in GNU parallel
+      names_.emplace(trim(names[c]), c);
   }
   if (o.exact_args)
     per_job_ = std::max<std::size_t>(1, *o.exact_args);
@@ -689,7 +711,9 @@ std::function<bool(std::string&)> file_part_reader(const std::string& path, std:
 }
 
 job_stream::numbered_reader job_stream::open_reader(const input_source& source) const {
-  return numbered_reader{std::make_unique<value_reader>(source, options_.delimiter),
+  return numbered_reader{std::make_unique<value_reader>(source, options_.delimiter_text.empty()
+                                                                    ? std::string(1, options_.delimiter)
+                                                                    : options_.delimiter_text),
                          input_position{&source, 0}};
 }
 
@@ -920,6 +944,30 @@ void job_stream::check_max_chars(const job_values& values) const {
                            std::to_string(values.seq) + " (-s/--max-chars): " + excerpt(first));
 }
 
+namespace {
+
+/// --pipe -r: removes the complete lines of `buffer` from `from` (a line's start) on that are made
+/// only of whitespace, as GNU parallel's s/^\s*\n//gm does; returns where the unchecked rest (a
+/// line without its newline yet) starts. Linear in what it checks.
+std::size_t drop_blank_lines(std::string& buffer, std::size_t from) {
+  const auto blank = [](std::string_view line) {
+    return std::all_of(line.begin(), line.end(),
+                       [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v'; });
+  };
+  std::size_t read = from, write = from;
+  for (auto end = buffer.find('\n', read); end != std::string::npos; end = buffer.find('\n', read)) {
+    if (!blank(std::string_view(buffer).substr(read, end - read))) {
+      if (write != read) std::memmove(buffer.data() + write, buffer.data() + read, end + 1 - read);
+      write += end + 1 - read;
+    }
+    read = end + 1;
+  }
+  buffer.erase(write, read - write);
+  return write;
+}
+
+} // namespace
+
 std::optional<job> job_stream::next_pipe_block() {
   if (options_.pipe_part) return next_part();
   for (;;) {
@@ -931,14 +979,17 @@ std::optional<job> job_stream::next_pipe_block() {
       const std::size_t got = streaming_[0].reader->read_raw(pipe_buffer_.data() + old, pipe_read_bytes);
       pipe_buffer_.resize(old + got);
       if (got == 0) pipe_eof_ = true;
+      if (options_.no_run_if_empty) pipe_blank_checked_ = drop_blank_lines(pipe_buffer_, pipe_blank_checked_);
       cut = cut_pipe_buffer();
     }
     if (cut == 0) return std::nullopt;
     job j;
     std::string block = pipe_buffer_.substr(0, cut);
     pipe_buffer_.erase(0, cut);
+    pipe_blank_checked_ -= std::min(pipe_blank_checked_, cut);
     if (options_.records.remove) records_->remove_separators(block);
     j.stdin_data = header_line_ + block;
+    if (options_.exact_args == 0) j.values.records.front().clear(); // -N0: {} and {1} give nothing
     j.values.seq = ++seq_;
     if (skip_.count(j.values.seq) != 0) continue;
     return j;

@@ -48,7 +48,9 @@ class value_reader {
 public:
   /// Opens the source (without waiting for a writer if it is a FIFO). Throws `usage_error` naming
   /// a file that cannot be opened.
-  value_reader(const input_source& source, char delimiter);
+  /// `delimiter` (one or more bytes, not empty) ends each value of a file, and splits each value of
+  /// a list (as GNU parallel splits `:::` values at `-d`).
+  value_reader(const input_source& source, std::string delimiter);
   ~value_reader();
   value_reader(const value_reader&) = delete;
   value_reader& operator=(const value_reader&) = delete;
@@ -64,8 +66,9 @@ private:
   static std::shared_ptr<input_file> open_file(const input_source& source);
 
   const input_source* source_;
-  char delimiter_;
+  std::string delimiter_;
   std::size_t next_value_ = 0;
+  std::size_t next_piece_ = 0;       // where the rest of the list's current value starts
   std::shared_ptr<input_file> file_; // null for a list
 };
 
@@ -107,8 +110,9 @@ struct input_position {
 class column_splitter {
 public:
   /// Compiles `pattern`. Throws `usage_error` naming `--colsep`, the pattern and the offset of the
-  /// mistake when it is not a regular expression.
-  explicit column_splitter(const std::string& pattern);
+  /// mistake when it is not a regular expression. `trimmed`: whitespace around each column is
+  /// removed (GNU parallel trims with --colsep, not with --header's default tab).
+  explicit column_splitter(const std::string& pattern, bool trimmed = true);
   ~column_splitter();
   column_splitter(const column_splitter&) = delete;
   column_splitter& operator=(const column_splitter&) = delete;
@@ -121,6 +125,7 @@ private:
   struct compiled;
   std::string pattern_;
   std::unique_ptr<compiled> compiled_;
+  bool trimmed_ = true;
 };
 
 /// Where --pipe's and --pipepart's records end, as GNU parallel finds them: after --recend, where
@@ -237,7 +242,8 @@ private:
   std::size_t command_limit_ = 0;
   bool warned_nul_ = false;
   std::map<std::string, std::size_t> names_;
-  std::string header_line_; // --pipe --header: prepended to each block
+  std::string header_line_;            // --pipe --header: prepended to each block
+  std::size_t pipe_blank_checked_ = 0; // --pipe -r: the lines of pipe_buffer_ before this are not blank
   std::set<std::size_t> skip_;
   const std::atomic<bool>* stop_;
   std::size_t seq_ = 0;

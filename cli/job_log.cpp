@@ -313,6 +313,13 @@ log_state state_of(int fd, const std::string& path) {
 } // namespace
 
 job_log::job_log(const std::string& path, bool append) : path_(path) {
+  if (path == "-") { // standard output, as GNU parallel's --joblog -
+    fd_ = ::fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
+    if (fd_ < 0)
+      throw usage_error(std::string("--joblog: cannot write to standard output: ") + std::strerror(errno));
+    write_all(fd_, std::string(job_log_header) + "\n", path_);
+    return;
+  }
   fd_ = ::open(path.c_str(), (append ? O_RDWR | O_APPEND : O_WRONLY | O_TRUNC) | O_CREAT | O_CLOEXEC, 0644);
   if (fd_ < 0) throw usage_error("--joblog: cannot write '" + path + "': " + std::strerror(errno));
   try {

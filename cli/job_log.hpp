@@ -64,11 +64,11 @@ struct job_log_reading {
 /// may be missing (their jobs run again) or replaced by NUL bytes (reported, and run again).
 class job_log {
 public:
-  /// Opens `path`. Without `append` it starts anew with the header. With `append` (--resume) it
-  /// keeps what is there: the header is written if the file is empty (or holds only an incomplete
-  /// header, or only NUL bytes, in which case it is started anew), and a newline if the file does not
-  /// end in one, so that the first line appended is a line of its own. Throws `usage_error` naming a
-  /// file that cannot be written or, with `append`, is not a job log (it is then left untouched).
+  /// Opens `path` ("-": standard output, header first). Without `append` it starts anew with the header. With
+  /// `append` (--resume) it keeps what is there: the header is written if the file is empty (or holds only an
+  /// incomplete header, or only NUL bytes, in which case it is started anew), and a newline if the file does
+  /// not end in one, so that the first line appended is a line of its own. Throws `usage_error` naming a file
+  /// that cannot be written or, with `append`, is not a job log (it is then left untouched).
   job_log(const std::string& path, bool append);
   ~job_log();
   job_log(const job_log&) = delete;

@@ -7,6 +7,8 @@
 #include <cctype>
 #include <cmath>
 #include <string_view>
+#include <filesystem>
+#include <fstream>
 #include <unistd.h>
 
 namespace parmill::cli {
@@ -77,8 +79,7 @@ void split_command_and_sources(const std::vector<std::string>& words, options& o
     std::vector<std::string> values;
     while (i < words.size() && !is_separator(words[i]))
       values.push_back(words[i++]);
-    if (source.linked && o.sources.empty())
-      throw usage_error(separator + " must follow another input source");
+    if (o.sources.empty()) source.linked = false; // nothing to link to: a plain source, as in GNU parallel
     if (!files) {
       source.from = input_source::kind::values;
       source.values = std::move(values);
@@ -121,13 +122,46 @@ std::size_t parse_block(const std::string& value) {
   return bytes;
 }
 
-/// `-d`'s value: one character, or \n, \t, \0 as GNU parallel writes them.
-char parse_delimiter(const std::string& value) {
-  if (value == "\\n") return '\n';
-  if (value == "\\t") return '\t';
-  if (value == "\\0") return '\0';
-  if (value.size() == 1) return value[0];
-  throw usage_error("-d/--delimiter: '" + value + "' must be one character (or \\n, \\t, \\0)");
+/// The longest `-d`: 4096 bytes.
+constexpr std::size_t max_delimiter_bytes = 4096;
+
+/// `-d`'s value as GNU parallel reads it: \t, \n, \r, \0 and \NNN (octal) are understood,
+/// anything else is taken as it is; at least one byte and at most max_delimiter_bytes.
+std::string parse_delimiter(const std::string& value) {
+  const auto is_octal = [](char c) { return c >= '0' && c <= '7'; };
+  std::string out;
+  for (std::size_t i = 0; i < value.size(); ++i) {
+    const char next = i + 1 < value.size() ? value[i + 1] : '\0';
+    if (value[i] != '\\' || i + 1 == value.size()) {
+      out += value[i];
+    } else if (next == 't' || next == 'n' || next == 'r') {
+      out += next == 't' ? '\t' : next == 'n' ? '\n' : '\r';
+      ++i;
+    } else if (is_octal(next)) {
+      const bool three = i + 3 < value.size() && is_octal(value[i + 2]) && is_octal(value[i + 3]);
+      const std::string digits = value.substr(i + 1, three ? 3 : 1);
+      out += static_cast<char>(std::stoi(digits, nullptr, 8) & 0xff); // Perl's "\NNN": octal
+      i += digits.size();
+    } else {
+      out += value[i];
+    }
+  }
+  if (out.empty() || out.size() > max_delimiter_bytes)
+    throw usage_error("-d/--delimiter: '" + value + "' must be 1 to " + std::to_string(max_delimiter_bytes) +
+                      " bytes (\\n, \\t, \\r, \\0 and \\NNN in octal are understood)");
+  return out;
+}
+
+/// The text of a small file named by -j, or nothing when `value` names no regular file.
+std::optional<std::string> jobs_file_text(const std::string& value) {
+  std::ifstream in(value, std::ios::binary);
+  if (!in || !std::filesystem::is_regular_file(value)) return std::nullopt;
+  std::string text(64, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<std::size_t>(in.gcount()));
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back())) != 0)
+    text.pop_back();
+  return text;
 }
 
 /// GNU parallel 20221122's options that parmill does not have, each group with the reason given.
@@ -287,6 +321,12 @@ std::size_t parse_max_chars(const std::string& value) {
 } // namespace
 
 std::size_t parse_jobs(const std::string& value, std::size_t cores, std::size_t max_jobs) {
+  if (!value.empty() && value.find_first_not_of("0123456789+-.%") != std::string::npos)
+    if (const auto text = jobs_file_text(value)) { // -j FILE, as GNU parallel reads it
+      if (text->find_first_not_of("0123456789+-.%") != std::string::npos || text->empty())
+        throw usage_error("-j/--jobs: the file '" + value + "' does not hold a number of jobs");
+      return parse_jobs(*text, cores, max_jobs);
+    }
   const auto bad = [&] {
     return usage_error("-j/--jobs: '" + value +
                        "' is not a number of jobs (N, N%, +N, -N, or 0 for as many as possible)");
@@ -449,13 +489,14 @@ options parse_options(const std::vector<std::string>& args, action& what, std::s
   app.add_flag("-k,--keep-order", o.keep_order);
   app.add_flag("--tag", o.tag);
   app.add_option("--tagstring,--tag-string", o.tagstring);
-  app.add_option("--results,--res", o.results_dir);
+  app.add_option("--results,--res,--result", o.results_dir);
   app.add_flag("--dry-run,--dryrun", o.dry_run);
-  app.add_flag("-v,-t,--verbose", o.verbose);
+  app.add_flag("-t,--verbose", o.verbose);
+  app.add_flag("-v", o.print_command);
   app.add_option("--halt,--halt-on-error", halt);
   app.add_option("--retries", retries);
   app.add_option("--timeout", timeout);
-  app.add_option("--joblog", o.joblog);
+  app.add_option("--joblog,--jl", o.joblog);
   app.add_flag("--resume", o.resume);
   app.add_flag("--resume-failed", o.resume_failed);
   app.add_flag("--bar", o.bar);
@@ -492,13 +533,18 @@ options parse_options(const std::vector<std::string>& args, action& what, std::s
 
   o.jobs = parse_jobs(jobs, cores, max_jobs);
   if (null) o.delimiter = '\0';
-  if (delimiter) o.delimiter = parse_delimiter(*delimiter);
+  if (delimiter) {
+    const std::string text = parse_delimiter(*delimiter);
+    o.delimiter = text.back();
+    if (text.size() > 1) o.delimiter_text = text;
+  }
   if (!header.empty()) {
     if (header != ":" && header != ".*\\n")
       throw usage_error("--header: only ':' (the first line) is supported");
     o.header = true;
   }
-  if (max_args) o.max_args = parse_count("-n/--max-args", *max_args, 1, max_count);
+  if (max_args) o.max_args = parse_count("-n/--max-args", *max_args, 0, max_count);
+  if (max_args && o.max_args == 0) o.exact_args = 0; // -n0 is -N0, as in GNU parallel
   if (exact_args) o.exact_args = parse_count("-N/--max-replace-args", *exact_args, 0, max_count);
   if (retries) o.retries = parse_count("--retries", *retries, 0, max_count);
   if (!delay.empty()) o.delay_seconds = parse_delay(delay);
@@ -543,6 +589,10 @@ options parse_options(const std::vector<std::string>& args, action& what, std::s
   if (recend) o.records.end = o.records.regexp ? *recend : unescape_separator(*recend);
   if (!halt.empty()) o.halt = parse_halt(halt);
   if (!timeout.empty()) o.timeout = parse_timeout(timeout);
+  if (o.joblog && o.joblog->size() > 1 && o.joblog->front() == '+') { // --joblog +FILE: append
+    o.joblog->erase(0, 1);
+    o.joblog_append = true;
+  }
   if ((o.resume || o.resume_failed) && !o.joblog)
     throw usage_error("--resume and --resume-failed need --joblog");
   if (o.ungroup && o.line_buffer) throw usage_error("-u and --line-buffer cannot be used together");
@@ -590,7 +640,8 @@ Inputs:
   -a, --arg-file F    like :::: F
   --link              link all sources; shorter ones wrap around
   -0, --null          inputs end with a NUL byte instead of a newline
-  -d, --delimiter C   inputs end with C (\n, \t, \0 are understood)
+  -d, --delimiter D   inputs end with D, one or more bytes (\n, \t, \r, \0, \NNN octal are
+                      understood); ::: values are split at it too
   -C, --colsep RE     split each input into columns {1} {2} ... at the Perl regular expression
                       RE (\t, \s+, \d ...; matched on bytes); whitespace around each column
                       is trimmed
@@ -650,8 +701,10 @@ Output:
   --tag               prefix each output line with the job's inputs and a tab
   --tagstring STR     prefix each output line with STR (replacement strings work) and a tab
   --results DIR       save each job's output in DIR/1/<value>/.../{stdout,stderr,seq}
+                      (also --result)
   --dry-run           print the commands instead of running them
-  -v, -t, --verbose   print each command on standard error before it runs
+  -v                  print each command on standard output, before its job's output
+  -t, --verbose       print each command on standard error as it starts
 
 Failures:
   --halt WHEN,WHY=N   stop when N (or N%) jobs fail|success|done: 'now' kills the running jobs,
@@ -659,7 +712,7 @@ Failures:
   --retries N         run a failing job up to N times in all
   --timeout T         kill a job that runs longer than T seconds (suffix s, m, h, d), or T% of
                       the median runtime of the successful jobs so far
-  --joblog FILE       record every job in FILE, in GNU parallel's format
+  --joblog FILE       record every job in FILE, in GNU parallel's format (--jl; +FILE appends)
   --resume            with --joblog: skip the jobs the log records
   --resume-failed     with --joblog: also run again the jobs the log records as failed
 

@@ -72,6 +72,9 @@ struct options {
   std::vector<input_source> sources;
   std::size_t jobs = 1;  ///< resolved `-j`
   char delimiter = '\n'; ///< `-d` / `-0`
+  /// `-d` of several bytes (`\r\n`, `\n\n`); empty: `delimiter` alone ends inputs. With --pipe,
+  /// records end at its last byte.
+  std::string delimiter_text;
   std::optional<std::string> colsep;
   bool header = false;                   ///< `--header :`
   bool no_run_if_empty = false;          ///< `-r`
@@ -101,11 +104,13 @@ struct options {
   std::optional<std::string> tagstring;
   std::optional<std::string> results_dir;
   bool dry_run = false;
-  bool verbose = false; ///< `-v`/`-t`: print each command on standard error
+  bool verbose = false;       ///< `-t`/`--verbose`: print each command on standard error as it starts
+  bool print_command = false; ///< `-v`: print each command on standard output, with its job's output
   halt_policy halt;
   std::size_t retries = 0;
   timeout_policy timeout;
   std::optional<std::string> joblog;
+  bool joblog_append = false; ///< `--joblog +FILE`: append to FILE instead of starting it anew
   bool resume = false;
   bool resume_failed = false;
   bool bar = false, eta = false, progress = false;
@@ -130,8 +135,9 @@ enum class action { run, help, version };
 [[nodiscard]] options parse_options(const std::vector<std::string>& args, action& what, std::size_t cores,
                                     std::size_t max_jobs);
 
-/// Parses `-j`'s value: N, N%, +N, -N or 0; the result is from 1 to `max_jobs` (larger values are
-/// clamped to it, as `-j 0` is). Throws `usage_error`.
+/// Parses `-j`'s value: N, N%, +N, -N or 0, or the name of a file that holds one of these (read
+/// once, at the start); the result is from 1 to `max_jobs` (larger values are clamped to it, as
+/// `-j 0` is). Throws `usage_error`.
 [[nodiscard]] std::size_t parse_jobs(const std::string& value, std::size_t cores, std::size_t max_jobs);
 
 /// Parses a size with GNU parallel's suffixes (k = 1000, K = 1024, m, M, g, G, t, T, p, P): at

@@ -4,10 +4,13 @@
 
 #include <atomic>
 #include <initializer_list>
+#include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "command_template.hpp"
 #include "job_runner.hpp"
@@ -56,21 +59,52 @@ private:
 /// a tab and `/` become `\\`, `\t` and `\_`; an empty value, `.` and `..` get a `\` in front; a
 /// name longer than the file system allows (255 bytes on most) is cut there, as GNU parallel cuts it
 /// (so two long values that differ only after the cut share a directory, as in GNU parallel).
+///
+/// When DIR holds a replacement string (`--results out/{1}/{#}`), it names each job's files
+/// instead, as in GNU parallel: DIR rendered (values as they are), and DIR.err and DIR.seq; or,
+/// when it ends in `/`, DIR/stdout, DIR/stderr and DIR/seq. Their directories are made as jobs end.
 class results_directory {
 public:
   /// Creates DIR (and its parents) and checks that directories can be made in it. Throws
   /// `usage_error` naming DIR and the reason when they cannot (a file in the way, no permission, a
-  /// read-only file system).
-  explicit results_directory(std::string dir);
+  /// read-only file system). `column_names` (from --header) are the names DIR may use as `{name}`.
+  explicit results_directory(std::string dir, const std::map<std::string, std::size_t>& column_names = {});
+  ~results_directory();
+  results_directory(const results_directory&) = delete;
+  results_directory& operator=(const results_directory&) = delete;
   /// Saves one job's output. Thread-safe (jobs save in parallel). Throws std::runtime_error naming
   /// what could not be created or written (a save that fails is the job's failure).
   void save(const job_values& job, const process_result& r) const;
   /// The directory name `value` gets: quoted, and cut to the longest name the file system allows.
   [[nodiscard]] std::string directory_name(const std::string& value) const;
 
+  /// True when DIR ends in `.json`, `.csv` or `.tsv`: the results go to that one file (`-.csv`
+  /// and the like: to standard output, and jobs' output is not printed), as GNU parallel writes
+  /// them: for JSON one object per job per line; for CSV/TSV a header line (Seq Host Starttime
+  /// JobRuntime Send Receive Exitval Signal Command, V1..Vn or the --header names, Stdout Stderr),
+  /// then a row per job, a field quoted (`"` doubled) when it holds the separator, whitespace, a
+  /// quote or a NUL. Records are written in the order `save_record` is called.
+  [[nodiscard]] bool one_file() const noexcept { return format_ != file_format::none; }
+  /// Writes a job's record to the one file. Thread-safe. Throws std::runtime_error naming the file.
+  void save_record(const job_values& job, const process_result& r, const std::string& command,
+                   const std::string& host);
+
 private:
+  /// Saves a job's output where the rendered `path_template_` says.
+  void save_at(const std::string& where, const job_values& job, const process_result& r) const;
+
+  enum class file_format { none, json, csv, tsv };
+  [[nodiscard]] std::string csv_row(const std::vector<std::string>& fields) const;
+  void write_record(const std::string& text);
+
   std::string dir_;
-  std::size_t longest_name_;
+  file_format format_ = file_format::none;
+  int fd_ = -1;                    ///< the one file, when one_file()
+  bool header_written_ = false;    ///< CSV/TSV
+  std::vector<std::string> names_; ///< --header's column names, in order
+  std::mutex file_mutex_;
+  std::size_t longest_name_ = 255;
+  std::optional<command_template> path_template_; ///< DIR, when it holds a replacement string
 };
 
 } // namespace parmill::cli

@@ -59,7 +59,8 @@ private:
   std::priority_queue<double, std::vector<double>, std::greater<>> high_;
 };
 
-/// --halt's bookkeeping: whether the run should stop, and the exit status it then has.
+/// --halt's bookkeeping, as GNU parallel 20221122 keeps it: whether the run should stop, and the
+/// exit status it then has.
 class halt_tracker {
 public:
   halt_tracker(const halt_policy& h, std::size_t total) : h_(h), total_(total) {}
@@ -67,47 +68,62 @@ public:
   /// Counts a finished job; true the first time the halt condition holds.
   bool count(const process_result& r) {
     ++done_;
-    if (r.failed()) {
+    if (r.failed())
       ++failed_;
-      last_failed_status_ = r.exit_value > 0 ? r.exit_value : 1;
-    } else {
+    else
       ++succeeded_;
-    }
-    if (h_.at == halt_policy::when::never || halted_) return false;
+    if (h_.at == halt_policy::when::never || halted_ || !relevant(r)) return false;
     const std::size_t n = h_.on == halt_policy::why::fail      ? failed_
                           : h_.on == halt_policy::why::success ? succeeded_
                                                                : done_;
-    const bool relevant = h_.on == halt_policy::why::done || (h_.on == halt_policy::why::fail) == r.failed();
-    const double measure = h_.percent
-                               ? (total_ ? 100.0 * static_cast<double>(n) / static_cast<double>(total_) : 0.0)
-                               : static_cast<double>(n);
-    if (!relevant || measure < h_.threshold) return false;
+    if (static_cast<double>(n) < needed()) return false;
     halted_ = true;
+    halted_status_ = status_when_halted(r);
     return true;
+  }
+
+  /// True when `r` counts toward the condition (a failure for fail=, a success for success=, any
+  /// job for done=): GNU parallel names each such job on standard error.
+  [[nodiscard]] bool relevant(const process_result& r) const noexcept {
+    return h_.at != halt_policy::when::never &&
+           (h_.on == halt_policy::why::done || (h_.on == halt_policy::why::fail) == r.failed());
   }
 
   [[nodiscard]] bool halted() const noexcept { return halted_; }
   [[nodiscard]] std::size_t failed() const noexcept { return failed_; }
 
-  /// The exit status GNU parallel gives this run.
+  /// The exit status GNU parallel gives this run: once halted, the status fixed then; with a
+  /// percentage in --halt, the percentage of jobs that failed (rounded up), halted or not;
+  /// otherwise the number of failed jobs, at most 101.
   [[nodiscard]] int exit_status() const {
-    const int capped = static_cast<int>(std::min<std::size_t>(failed_, 101));
-    if (!halted_) return capped;
-    if (h_.on == halt_policy::why::success) return 0;
-    if (h_.on == halt_policy::why::fail) {
-      if (h_.percent)
-        return static_cast<int>(
-            std::lround(100.0 * static_cast<double>(failed_) / static_cast<double>(total_)));
-      if (h_.threshold == 1) return last_failed_status_;
-    }
-    return capped;
+    if (halted_) return halted_status_;
+    if (h_.at != halt_policy::when::never && h_.percent) return failed_percent(done_);
+    return capped_failures();
   }
 
 private:
+  /// How many jobs make the condition hold: the count, or the percentage of all jobs.
+  [[nodiscard]] double needed() const {
+    return h_.percent ? static_cast<double>(total_) * (h_.threshold / 100.0) : h_.threshold;
+  }
+  [[nodiscard]] int capped_failures() const { return static_cast<int>(std::min<std::size_t>(failed_, 101)); }
+  /// ceil(failed / of * 100), computed as GNU parallel computes it.
+  [[nodiscard]] int failed_percent(std::size_t of) const {
+    return static_cast<int>(
+        std::ceil(static_cast<double>(failed_) / static_cast<double>(std::max<std::size_t>(of, 1)) * 100.0));
+  }
+  /// The status when the condition first holds, with `r` the job that made it hold.
+  [[nodiscard]] int status_when_halted(const process_result& r) const {
+    if (h_.on == halt_policy::why::success) return 0;
+    if (needed() == 1) // fail=1, done=1: the job's own status (128 + its signal)
+      return r.exit_value > 0 ? r.exit_value : r.signal != 0 ? 128 + r.signal : r.failed() ? 1 : 0;
+    return h_.percent ? failed_percent(total_) : capped_failures();
+  }
+
   halt_policy h_;
   std::size_t total_;
   std::size_t done_ = 0, failed_ = 0, succeeded_ = 0;
-  int last_failed_status_ = 0;
+  int halted_status_ = 0;
   bool halted_ = false;
 };
 
@@ -118,6 +134,41 @@ struct stop_control {
   std::atomic<bool> interrupted{false}; ///< SIGINT or SIGTERM
   running_jobs registry;
   output_writer output;
+};
+
+/// The job slots ({%}, $PARALLEL_JOBSLOT): each job takes the lowest free one, as in GNU parallel,
+/// so that the first job is always in slot 1. Thread-safe.
+class job_slots {
+public:
+  /// The lowest free slot, from 1, now taken.
+  std::size_t take() {
+    std::lock_guard lock(mutex_);
+    const auto free = std::find(taken_.begin(), taken_.end(), false);
+    const auto slot = static_cast<std::size_t>(free - taken_.begin());
+    if (free == taken_.end())
+      taken_.push_back(true);
+    else
+      *free = true;
+    return slot + 1;
+  }
+  /// Gives `slot` back.
+  void give_back(std::size_t slot) {
+    std::lock_guard lock(mutex_);
+    taken_.at(slot - 1) = false;
+  }
+  /// A slot taken for as long as it lives.
+  struct lease {
+    explicit lease(job_slots& s) : slots(s), slot(s.take()) {}
+    ~lease() { slots.give_back(slot); }
+    lease(const lease&) = delete;
+    lease& operator=(const lease&) = delete;
+    job_slots& slots;
+    const std::size_t slot;
+  };
+
+private:
+  std::mutex mutex_;
+  std::vector<bool> taken_; // at most one per job running at once: -j
 };
 
 /// What every job's worker shares.
@@ -132,6 +183,7 @@ struct shared_state {
   const results_directory* results = nullptr; // --results
   job_stream* shared_blocks = nullptr;        // --pipe --round-robin: where jobs take more blocks
   median_runtime median;
+  job_slots slots;
   std::mutex delay_mutex;
   std::chrono::steady_clock::time_point next_start{};
   std::atomic<bool>* stop; // no job starts once set
@@ -188,12 +240,14 @@ std::optional<std::string> tag_of(const shared_state& s, const job_values& v) {
 /// jobs), so that no job starts once the condition holds.
 bool record_for_halt(shared_state& s, const job_outcome& done) {
   std::lock_guard lock(s.halt_mutex);
-  if (!s.halt->count(done.result)) return false;
   const auto& h = s.o.halt;
-  const char* what = h.on == halt_policy::why::fail      ? "failed"
-                     : h.on == halt_policy::why::success ? "succeeded"
-                                                         : "finished";
-  s.output.message(std::string("parmill: This job ") + what + ":\n" + done.command + "\n");
+  if (s.halt->relevant(done.result)) { // GNU parallel names every job that counts toward --halt
+    const char* what = h.on == halt_policy::why::fail      ? "failed"
+                       : h.on == halt_policy::why::success ? "succeeded"
+                                                           : "finished";
+    s.output.message(std::string("parmill: This job ") + what + ":\n" + done.command + "\n");
+  }
+  if (!s.halt->count(done.result)) return false;
   s.stop->store(true);
   s.halted_status = s.halt->exit_status();
   return h.at == halt_policy::when::now;
@@ -203,7 +257,7 @@ bool record_for_halt(shared_state& s, const job_outcome& done) {
 /// unless it had failed already) and says why on standard error. Called where --halt counts the
 /// job (its slot, or rank 0 under MPI), before the job log records it.
 void save_results(shared_state& s, job_outcome& done) {
-  if (s.results == nullptr || !done.ran) return;
+  if (s.results == nullptr || !done.ran || s.results->one_file()) return; // one file: by the consumer
   try {
     s.results->save(done.values, done.result);
   } catch (const std::exception& e) {
@@ -215,16 +269,19 @@ void save_results(shared_state& s, job_outcome& done) {
 /// One job slot: runs the jobs given to it, one at a time.
 class job_worker {
 public:
-  job_worker(shared_state& s, std::size_t slot, std::string host)
-      : s_(s), slot_(slot), host_(std::move(host)) {}
+  job_worker(shared_state& s, std::string host) : s_(s), host_(std::move(host)) {}
 
   job_outcome operator()(job& j) {
     job_outcome out;
     if (s_.stop->load()) return out;
+    wait_for_delay();                // before taking a slot: a job waiting for --delay holds none
+    if (s_.stop->load()) return out; // the run halted, or was stopped, during the delay
     out.ran = true;
     out.host = host_;
     out.values = std::move(j.values);
-    out.values.slot = slot_;
+    const job_slots::lease slot_taken(s_.slots); // the lowest free slot, until the job has ended
+    const std::size_t slot = slot_taken.slot;
+    out.values.slot = slot;
     out.command = command_of(s_, out.values);
     out.tag = tag_of(s_, out.values);
     spawn_request request;
@@ -233,7 +290,7 @@ public:
     else
       request.argv = {s_.o.shell, "-c", out.command};
     request.extra_env = {"PARALLEL_SEQ=" + std::to_string(out.values.seq),
-                         "PARALLEL_JOBSLOT=" + std::to_string(slot_)};
+                         "PARALLEL_JOBSLOT=" + std::to_string(slot)};
     if (s_.o.pipe) request.stdin_data = &j.stdin_data;
     if (j.part_end > j.part_begin)
       request.stdin_more = file_part_reader(s_.o.sources[0].path, j.part_begin, j.part_end);
@@ -246,11 +303,15 @@ public:
     if (request.mode == output_mode::line_buffer)
       request.line_sink = [this, tag](const std::string& line, bool is_error) {
         s_.output.write_line(line, is_error, tag);
+        // Output closed (`| head`): jobs that never end must not keep the run going.
+        if (s_.output.broken() && !s_.stop->exchange(true)) s_.registry.terminate_all();
       };
     const std::size_t attempts = std::max<std::size_t>(1, s_.o.retries);
     for (std::size_t attempt = 0; attempt < attempts; ++attempt) {
-      wait_for_delay();
+      if (attempt > 0) wait_for_delay();
       if (s_.o.verbose) s_.output.message(out.command + "\n");
+      if (s_.o.print_command && attempt == 0 && request.mode != output_mode::group)
+        s_.output.write_line(out.command + "\n", false, tag); // -v: as the job starts, as GNU parallel
       request.deadline.reset();
       if (s_.o.timeout.fixed.count() > 0)
         request.deadline =
@@ -316,14 +377,13 @@ private:
   }
 
   shared_state& s_;
-  std::size_t slot_;
   std::string host_;
 };
 
 /// Builds each worker slot's job_worker, inside its worker (its thread, or its rank's thread).
 auto job_worker_factory(shared_state& shared) {
   return [&shared](const worker_context& context) {
-    return job_worker(shared, context.index + 1, context.backend == backend_kind::mpi ? context.host : ":");
+    return job_worker(shared, context.backend == backend_kind::mpi ? context.host : ":");
   };
 }
 
@@ -440,25 +500,28 @@ int run(const options& o, const cluster* ranks) {
   if (o.dry_run) {
     for (auto& j : jobs) {
       j.values.slot = (j.values.seq - 1) % o.jobs + 1;
-      shared.output.write_line(command_of(shared, j.values) + "\n", false, nullptr);
+      const std::string code = command_of(shared, j.values);
+      shared.output.write_line(code + "\n", false, nullptr);
+      if (o.verbose) shared.output.message(code + "\n"); // -t: on standard error too, as GNU parallel
     }
     return control.interrupted ? 255 : 0;
   }
 
   std::optional<results_directory> results;
-  if (o.results_dir) results.emplace(*o.results_dir);
+  if (o.results_dir) results.emplace(*o.results_dir, jobs.column_names());
   shared.results = results ? &*results : nullptr;
   const bool wants_total = o.shuffle || o.bar || o.eta || o.progress || o.halt.percent;
   if (wants_total && !total) total = jobs.read_all();
   std::optional<job_log> log;
-  if (o.joblog) log.emplace(*o.joblog, o.resume || o.resume_failed);
+  if (o.joblog) log.emplace(*o.joblog, o.resume || o.resume_failed || o.joblog_append);
 
   std::unique_ptr<progress_bar> bar;
   if (o.bar || o.eta || o.progress) bar = std::make_unique<progress_bar>("parmill", total);
   const bar_attachment output_above_bar(control.output, bar.get());
   shared.halt.emplace(o.halt, total.value_or(0));
   shared.halt_in_workers = ranks == nullptr;
-  if (log && ranks == nullptr) shared.log = &*log;
+  // --joblog - (standard output): each line after its job's output, so the consumer writes it.
+  if (log && ranks == nullptr && *o.joblog != "-") shared.log = &*log;
 
   {
     auto outcomes = parmill::map(ranks != nullptr ? ranks->where : threads(o.jobs), jobs,
@@ -470,8 +533,17 @@ int run(const options& o, const cluster* ranks) {
       }
       job_outcome& done = *outcome;
       if (!done.ran) continue;
+      if (results && results->one_file()) { // --results x.json/.csv/.tsv: in the output's order
+        try {
+          results->save_record(done.values, done.result, done.command, done.host);
+        } catch (const std::exception& e) {
+          shared.output.message(std::string("parmill: ") + e.what() + "\n");
+        }
+      }
       if (!shared.halt_in_workers) save_results(shared, done); // under MPI: saved on rank 0
       const process_result& r = done.result;
+      if (o.print_command && o.group) // -v: the command, then its output, in the output's order
+        shared.output.write_line(done.command + "\n", false, done.tag ? &*done.tag : nullptr);
       if (!o.results_dir && o.group) shared.output.write_job(r, done.tag ? &*done.tag : nullptr);
       if (r.timed_out)
         shared.output.message(

@@ -85,10 +85,10 @@ TEST(Options, MalformedInvocationsAreUsageErrors) {
                                              {"--halt", "soon", "echo"},
                                              {"--timeout", "x", "echo"},
                                              {"--resume", "echo"},
-                                             {"-d", "ab", "echo"},
-                                             {"echo", ":::+", "a"},
+                                             {"-d", "", "echo"},
+                                             {"echo", "::::+"},
                                              {"echo", "::::"},
-                                             {"-n", "0", "echo"},
+                                             {"-n", "-1", "echo"},
                                              {"-u", "--line-buffer", "echo"},
                                              {"--header", "x", "echo"},
                                              {"-j"}})
