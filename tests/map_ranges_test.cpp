@@ -10,6 +10,7 @@
 
 #include "helpers/backend_sweep.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -22,6 +23,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -469,6 +471,70 @@ TEST_P(MapRanges, AnItemStartsAsSoonAsItIsReadNotWhenTheNextOneIsAvailable) {
     expect_item_0_yielded_before_item_1_is_read(backend(), blocks_in_comparison,
                                                 {.order = parmill::order::completion});
   }
+}
+
+/// An input of `fast` items read at once, then `slow` items that each take `read_time` to read
+/// (an input that waits for data), noting when each item was read.
+class slowing_input {
+public:
+  slowing_input(int fast, int slow, std::chrono::milliseconds read_time)
+      : fast_(fast), total_(fast + slow), read_time_(read_time), read_at_(static_cast<std::size_t>(total_)) {}
+  slowing_input(const slowing_input&) = delete;
+  slowing_input& operator=(const slowing_input&) = delete;
+
+  /// When item `i` was read.
+  [[nodiscard]] clock_type::time_point read_at(std::size_t i) const { return read_at_[i]; }
+
+  class iterator {
+  public:
+    using difference_type = std::ptrdiff_t;
+    using value_type = int;
+    explicit iterator(slowing_input* in) : in_(in) {}
+    iterator(iterator&&) = default;
+    iterator& operator=(iterator&&) = default;
+    int operator*() const {
+      in_->read_at_[static_cast<std::size_t>(at_)] = clock_type::now();
+      return at_;
+    }
+    iterator& operator++() {
+      if (++at_ >= in_->fast_ && at_ < in_->total_) std::this_thread::sleep_for(in_->read_time_);
+      return *this;
+    }
+    void operator++(int) { ++*this; }
+    friend bool operator==(const iterator& it, std::default_sentinel_t) { return it.at_end(); }
+
+  private:
+    [[nodiscard]] bool at_end() const { return at_ == in_->total_; }
+    slowing_input* in_;
+    int at_ = 0;
+  };
+  iterator begin() { return iterator(this); }
+  std::default_sentinel_t end() const { return {}; }
+
+private:
+  int fast_, total_;
+  std::chrono::milliseconds read_time_;
+  std::vector<clock_type::time_point> read_at_;
+};
+
+// Automatic chunks grow while items are quick; when the input then slows down, a chunk must not
+// hold its items back until it has read a whole chunk's worth of slow ones.
+TEST_P(MapRanges, ASlowInputsItemsAreNotHeldBackForAWholeAutomaticChunk) {
+  constexpr int fast = 5000, slow = 100;
+  constexpr auto read_time = 2ms;
+  slowing_input input(fast, slow, read_time);
+  clock_type::duration longest{0};
+  std::size_t yielded = 0;
+  for (auto& r : parmill::map(backend(), input, twice, {.order = parmill::order::completion})) {
+    ++yielded;
+    if (r.index() >= static_cast<std::size_t>(fast))
+      longest = std::max(longest, clock_type::now() - input.read_at(r.index()));
+  }
+  EXPECT_EQ(yielded, static_cast<std::size_t>(fast + slow));
+  // Held back for a chunk, the first slow item waits for all the others: about slow * read_time.
+  EXPECT_LT(longest, slow * read_time / 2)
+      << "a slow item waited " << std::chrono::duration_cast<std::chrono::milliseconds>(longest).count()
+      << " ms from its read to its outcome";
 }
 
 // --- leaving the loop stops the map ---------------------------------------------------------

@@ -220,8 +220,9 @@ private:
 /// stepped past it (`++`) and compared with its end only when the next item is wanted, so an
 /// input that waits for data (a pipe) delays only the items after the one it waits for. With
 /// `.chunk = 1` every item starts as soon as it is read and a worker is free; automatic chunks
-/// start at one item and grow only while items are quick, and a chunk whose reading takes more
-/// than about a millisecond is handed on with the items read so far.
+/// start at one item and grow only while items are quick, and a chunk whose reading has taken
+/// more than about a millisecond is handed on with the items read so far (looked at after each of
+/// its first 8 items and every 8 after that).
 template <class Inputs, class Worker>
 requires detail::readable_input<Inputs>
 [[nodiscard]] auto map(const backend& where, Inputs&& inputs, Worker worker, map_options options = {}) {
