@@ -520,8 +520,8 @@ private:
 // Automatic chunks grow while items are quick; when the input then slows down, a chunk must not
 // hold its items back until it has read a whole chunk's worth of slow ones.
 TEST_P(MapRanges, ASlowInputsItemsAreNotHeldBackForAWholeAutomaticChunk) {
-  constexpr int fast = 5000, slow = 100;
-  constexpr auto read_time = 2ms;
+  constexpr int fast = 5000, slow = 300; // a chunk that slows down may hold up to 63 reads back
+  constexpr auto read_time = 1ms;
   slowing_input input(fast, slow, read_time);
   clock_type::duration longest{0};
   std::size_t yielded = 0;

@@ -222,7 +222,8 @@ private:
 /// `.chunk = 1` every item starts as soon as it is read and a worker is free; automatic chunks
 /// start at one item and grow only while items are quick, and a chunk whose reading has taken
 /// more than about a millisecond is handed on with the items read so far (looked at after each of
-/// its first 8 items and every 8 after that).
+/// its first 8 items and every 64 after that: an input that slows down in the middle of a chunk
+/// holds at most 63 more reads back; the chunks after it are handed on after one slow read).
 template <class Inputs, class Worker>
 requires detail::readable_input<Inputs>
 [[nodiscard]] auto map(const backend& where, Inputs&& inputs, Worker worker, map_options options = {}) {

@@ -385,26 +385,31 @@ private:
           at += n;
         }
       }
-      while (c.items.size() < want) {
+      if (c.items.size() < want) {
         step_past_taken_item(it);
-        if (it == end) {
-          ended = true;
-          break;
-        }
-        if (!skip_.empty() && skip_.count(at) != 0) { // done in the journal: neither run nor yielded
-          if (!c.items.empty()) break;                // a chunk's items are consecutive
-          item_taken_ = true;
+        for (;;) {
+          if (it == end) {
+            ended = true;
+            break;
+          }
+          if (!skip_.empty() && skip_.count(at) != 0) { // done in the journal: neither run nor yielded
+            if (!c.items.empty()) break;                // a chunk's items are consecutive
+            ++it;
+            ++at;
+            continue;
+          }
+          if constexpr (moves_items_out) {
+            c.items.push_back(std::ranges::iter_move(it));
+          } else {
+            c.items.push_back(*it);
+          }
           ++at;
-          continue;
+          if (c.items.size() == want || read_too_long(c.items.size(), started)) {
+            item_taken_ = true; // stepped past at the next read: the step may wait for the next item
+            break;
+          }
+          ++it;
         }
-        if constexpr (moves_items_out) {
-          c.items.push_back(std::ranges::iter_move(it));
-        } else {
-          c.items.push_back(*it);
-        }
-        item_taken_ = true;
-        ++at;
-        if (read_too_long(c.items.size(), started)) break;
       }
       if constexpr (bulk_readable) { // stepping and comparing cannot block: close the input now
         step_past_taken_item(it);
@@ -428,10 +433,11 @@ private:
   }
 
   /// True when reading the current chunk, `items` read since `started`, has taken too long. The
-  /// clock (about 20 ns) is read after each of the first 8 items and every 8 after that, so an
-  /// input that slows down holds at most 7 more reads back.
+  /// clock (20-40 ns) is read after each of the first 8 items and every 64 after that (under a
+  /// nanosecond an item), so an input that slows down in the middle of a chunk holds at most 63
+  /// more reads back, and the chunks after it are handed on after their first slow read.
   static bool read_too_long(std::size_t items, std::chrono::steady_clock::time_point started) noexcept {
-    if (items > 8 && items % 8 != 0) return false;
+    if (items > 8 && items % 64 != 0) return false;
     return started != std::chrono::steady_clock::time_point{} &&
            std::chrono::steady_clock::now() - started > max_chunk_read_time;
   }
