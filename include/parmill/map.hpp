@@ -95,8 +95,8 @@ public:
     ~iterator() { leave(); }
 
     /// The current outcome; may block until it is ready (see `operator==`).
-    value_type& operator*() const { return *settle(); }
-    value_type* operator->() const { return settle(); }
+    value_type& operator*() const { return *settled(); }
+    value_type* operator->() const { return settled(); }
     /// Moves to the next outcome (lazily: nothing waits here).
     iterator& operator++() noexcept {
       ++steps_;
@@ -106,7 +106,7 @@ public:
     /// True at the end. After an increment, waits until the next outcome is ready; throws
     /// `item_failed` at a halting failure (after which the iterator is at the end), and the
     /// input's own exception when reading it threw.
-    friend bool operator==(const iterator& it, std::default_sentinel_t) { return it.settle() == nullptr; }
+    friend bool operator==(const iterator& it, std::default_sentinel_t) { return it.settled() == nullptr; }
 
   private:
     friend class map_range;
@@ -120,14 +120,17 @@ public:
       run_->engine_.leave();
       run_ = nullptr;
     }
-    /// Takes the increments not yet taken; the current outcome, or null at the end.
-    value_type* settle() const {
+    /// The current outcome, or null at the end, once the increments not yet taken are.
+    value_type* settled() const {
+      if (steps_ != 0) settle();
+      return current_;
+    }
+    void settle() const {
       for (; steps_ > 0 && current_ != nullptr; --steps_) {
         current_ = nullptr;
         current_ = run_->engine_.next();
       }
       steps_ = 0;
-      return current_;
     }
     run* run_ = nullptr; // null once the map is destroyed
     // Settled lazily, by const members (a comparison with the end reads the next outcome).

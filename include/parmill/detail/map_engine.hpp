@@ -388,23 +388,10 @@ private:
       if (c.items.size() < want) {
         step_past_taken_item(it);
         for (;;) {
-          if (it == end) {
-            ended = true;
-            break;
-          }
-          if (!skip_.empty() && skip_.count(at) != 0) { // done in the journal: neither run nor yielded
-            if (!c.items.empty()) break;                // a chunk's items are consecutive
-            ++it;
-            ++at;
-            continue;
-          }
-          if constexpr (moves_items_out) {
-            c.items.push_back(std::ranges::iter_move(it));
-          } else {
-            c.items.push_back(*it);
-          }
-          ++at;
-          if (c.items.size() == want || read_too_long(c.items.size(), started)) {
+          const stretch read = read_stretch(c, it, end, at, next_clock_look(c.items.size(), want));
+          if (read == stretch::ended) ended = true;
+          if (read != stretch::full) break;
+          if (c.items.size() == want || read_too_long(started)) {
             item_taken_ = true; // stepped past at the next read: the step may wait for the next item
             break;
           }
@@ -432,12 +419,44 @@ private:
     ++it;
   }
 
-  /// True when reading the current chunk, `items` read since `started`, has taken too long. The
-  /// clock (20-40 ns) is read after each of the first 8 items and every 64 after that (under a
-  /// nanosecond an item), so an input that slows down in the middle of a chunk holds at most 63
-  /// more reads back, and the chunks after it are handed on after their first slow read.
-  static bool read_too_long(std::size_t items, std::chrono::steady_clock::time_point started) noexcept {
-    if (items > 8 && items % 64 != 0) return false;
+  /// How a stretch of reading ended: `until` items read (the last taken but not stepped past),
+  /// the input's end, or an item done in the journal after some items (it starts the next chunk).
+  enum class stretch { full, ended, cut };
+
+  /// Reads items into `c` until it holds `until`; `at` is the index of the item at `it`.
+  template <class End>
+  stretch read_stretch(input_chunk& c, std::ranges::iterator_t<View>& it, const End& end, std::size_t& at,
+                       std::size_t until) {
+    for (;;) {
+      if (it == end) return stretch::ended;
+      if (!skip_.empty() && skip_.count(at) != 0) { // done in the journal: neither run nor yielded
+        if (!c.items.empty()) return stretch::cut;  // a chunk's items are consecutive
+        ++it;
+        ++at;
+        continue;
+      }
+      if constexpr (moves_items_out) {
+        c.items.push_back(std::ranges::iter_move(it));
+      } else {
+        c.items.push_back(*it);
+      }
+      ++at;
+      if (c.items.size() == until) return stretch::full;
+      ++it;
+    }
+  }
+
+  /// How many items a chunk holds when the clock is next looked at (20-40 ns a read): after each of
+  /// its first 8 items and every 64 after that (under a nanosecond an item), so an input that slows
+  /// down in the middle of a chunk holds at most 63 more reads back, and the chunks after it are
+  /// handed on after their first slow read. At most `want`.
+  static std::size_t next_clock_look(std::size_t items, std::size_t want) noexcept {
+    return std::min(want, items < 8 ? items + 1 : (items / 64 + 1) * 64);
+  }
+
+  /// True when reading the current chunk, begun at `started` (zero for a chunk of one item), has
+  /// taken too long.
+  static bool read_too_long(std::chrono::steady_clock::time_point started) noexcept {
     return started != std::chrono::steady_clock::time_point{} &&
            std::chrono::steady_clock::now() - started > max_chunk_read_time;
   }
