@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "parmill/backend.hpp"
+#include "parmill/detail/input_view.hpp"
 #include "parmill/detail/map_engine.hpp"
 #include "parmill/map_options.hpp"
 #include "parmill/outcome.hpp"
@@ -16,9 +17,19 @@
 namespace parmill {
 
 /// The range `parmill::map` returns: a single-pass input range of `outcome<R>`, one per item.
-/// Nothing runs until `begin()`; leaving the loop early, destroying the range or `stop()` stops
-/// the work, and the destructor joins every worker before it returns. Movable, so it composes
-/// with `std::views` (`parmill::map(...) | std::views::take(10)`).
+/// Nothing runs until `begin()`; the destructor joins every worker before it returns.
+///
+/// Leaving the loop stops the run: when the iterator `begin()` returned (or the one it was moved
+/// into) is destroyed before the end, no item starts any more, as when the range is destroyed (on
+/// processes, running items are killed); the range stays usable for `stop_requested()` (false:
+/// leaving is not `stop()`) and `window()`, and `begin()` still may not be called again. The
+/// iterator is move-only, so only one can hold the run; it may outlive the range (then it may only
+/// be destroyed or assigned to).
+///
+/// It is a range, not a view (it owns the run, and cannot be copied), so it composes with
+/// `std::views` both ways: `m | std::views::transform(f)` refers to a map `m` held in a variable
+/// (`m` must outlive the result), and `parmill::map(...) | std::views::take(10)` owns the map.
+/// A view over it yields the outcomes: `f` takes an `outcome<R>&` (or `const&`), `*r` is the value.
 ///
 /// Ctrl-C in a program that uses the library: let a SIGINT handler call `stop()`, and the loop
 /// ends quietly, as if the input had ended (see examples/stop_on_ctrl_c.cpp):
@@ -41,61 +52,114 @@ namespace parmill {
 /// the signal, a handler may still be running on one of them after the pointer is cleared: block
 /// it there, or keep the map alive until no handler can be running.
 template <class View, class Worker>
-class map_range : public std::ranges::view_interface<map_range<View, Worker>> {
+class map_range {
+  struct run;
+
 public:
   using engine = detail::map_engine<View, Worker>; ///< internal: the shared state of a run
   using result_type = typename engine::result;     ///< what the worker returns (monostate for void)
 
   /// An input iterator over the outcomes; `*it` is the current `outcome<result_type>&`, valid
-  /// until the iterator is incremented.
+  /// until the iterator is incremented. Move-only: destroying the iterator of a run before its end
+  /// (leaving the loop) stops the run. Incrementing is lazy: the wait for the next outcome, and
+  /// `item_failed` at a halting failure, come when the iterator is next compared with the end or
+  /// dereferenced, so `std::views::take(n)` ends after the n-th outcome without waiting for (or
+  /// consuming, or journaling) another.
   class iterator {
   public:
     using iterator_concept = std::input_iterator_tag;
     using difference_type = std::ptrdiff_t;
     using value_type = outcome<result_type>;
 
+    /// An iterator of no run.
     iterator() = default;
-    value_type& operator*() const { return *current_; }
-    value_type* operator->() const { return current_; }
-    /// Moves to the next outcome; may block until one is ready. Throws `item_failed` at a
-    /// halting failure (after which the iterator is at the end).
-    iterator& operator++() {
-      current_ = nullptr;
-      current_ = engine_->next();
+    /// Takes the run over from `other`, which then belongs to no run.
+    iterator(iterator&& other) noexcept
+        : run_(std::exchange(other.run_, nullptr)), current_(std::exchange(other.current_, nullptr)),
+          steps_(std::exchange(other.steps_, 0)) {
+      attach();
+    }
+    /// Leaves this iterator's run (stopping it), then takes `other`'s over.
+    iterator& operator=(iterator&& other) noexcept {
+      if (this != &other) {
+        leave();
+        run_ = std::exchange(other.run_, nullptr);
+        current_ = std::exchange(other.current_, nullptr);
+        steps_ = std::exchange(other.steps_, 0);
+        attach();
+      }
       return *this;
     }
-    void operator++(int) { ++*this; }
-    friend bool operator==(const iterator& it, std::default_sentinel_t) noexcept {
-      return it.current_ == nullptr;
+    /// Leaving the loop: before the end, the run stops (no item starts), as when the map is
+    /// destroyed.
+    ~iterator() { leave(); }
+
+    /// The current outcome; may block until it is ready (see `operator==`).
+    value_type& operator*() const { return *settled(); }
+    value_type* operator->() const { return settled(); }
+    /// Moves to the next outcome (lazily: nothing waits here).
+    iterator& operator++() noexcept {
+      ++steps_;
+      return *this;
     }
+    void operator++(int) noexcept { ++*this; }
+    /// True at the end. After an increment, waits until the next outcome is ready; throws
+    /// `item_failed` at a halting failure (after which the iterator is at the end), and the
+    /// input's own exception when reading it threw.
+    friend bool operator==(const iterator& it, std::default_sentinel_t) { return it.settled() == nullptr; }
 
   private:
     friend class map_range;
-    iterator(engine* e, value_type* first) : engine_(e), current_(first) {}
-    engine* engine_ = nullptr;
-    value_type* current_ = nullptr;
+    explicit iterator(run* r) : run_(r) { attach(); }
+    void attach() noexcept {
+      if (run_) run_->loop = this;
+    }
+    void leave() noexcept {
+      if (!run_) return;
+      run_->loop = nullptr;
+      run_->engine_.leave();
+      run_ = nullptr;
+    }
+    /// The current outcome, or null at the end, once the increments not yet taken are.
+    value_type* settled() const {
+      if (steps_ != 0) settle();
+      return current_;
+    }
+    void settle() const {
+      for (; steps_ > 0 && current_ != nullptr; --steps_) {
+        current_ = nullptr;
+        current_ = run_->engine_.next();
+      }
+      steps_ = 0;
+    }
+    run* run_ = nullptr; // null once the map is destroyed
+    // Settled lazily, by const members (a comparison with the end reads the next outcome).
+    mutable value_type* current_ = nullptr;
+    mutable std::size_t steps_ = 0; // increments not yet taken
   };
 
   /// Built by `parmill::map`.
   map_range(View view, Worker worker, const backend& where, map_options options)
-      : engine_(std::make_unique<engine>(std::move(view), std::move(worker), where, std::move(options))) {}
+      : run_(std::make_unique<run>(std::move(view), std::move(worker), where, std::move(options))) {}
 
   /// Starts the run and returns the first outcome's position. May be called once.
   iterator begin() {
     if (started_)
       throw std::logic_error("parmill::map: a map is a single-pass range; begin() was already called");
     started_ = true;
-    engine_->start();
-    return iterator(engine_.get(), engine_->next());
+    run_->engine_.start();
+    iterator first(run_.get());
+    first.current_ = run_->engine_.next();
+    return first;
   }
   /// The end.
   std::default_sentinel_t end() const noexcept { return {}; }
   /// Internal: forks what must be forked before any thread of the run starts (see
   /// `map_engine::prepare`); `begin()` does it when it has not been done.
-  void prepare() { engine_->prepare(); }
+  void prepare() { run_->engine_.prepare(); }
   /// Most items in flight at once now (see `map_options::window`; automatic windows grow with the
   /// chunk size).
-  [[nodiscard]] std::size_t window() const noexcept { return engine_->window_now(); }
+  [[nodiscard]] std::size_t window() const noexcept { return run_->engine_.window_now(); }
 
   /// Stops the run, from any thread and from a signal handler: it is async-signal-safe (it only
   /// stores to lock-free atomics and, on processes, writes a byte to a pipe; `errno` is kept).
@@ -120,13 +184,27 @@ public:
   /// The destructor still waits for running items on threads and inline, and for a read of the
   /// input that blocks.
   void stop() noexcept {
-    if (engine_) engine_->ask_to_stop();
+    if (run_) run_->engine_.ask_to_stop();
   }
-  /// True once `stop()` has been called on this range (even after the run had ended).
-  [[nodiscard]] bool stop_requested() const noexcept { return engine_ && engine_->stop_was_asked(); }
+  /// True once `stop()` has been called on this range (even after the run had ended). Leaving the
+  /// loop early does not make it true.
+  [[nodiscard]] bool stop_requested() const noexcept { return run_ && run_->engine_.stop_was_asked(); }
 
 private:
-  std::unique_ptr<engine> engine_;
+  // The engine and the iterator that holds the run, at an address that moving the range keeps.
+  struct run {
+    run(View view, Worker worker, const backend& where, map_options options)
+        : engine_(std::move(view), std::move(worker), where, std::move(options)) {}
+    run(const run&) = delete;
+    run& operator=(const run&) = delete;
+    ~run() { // before the engine stops and joins: an iterator left behind must not reach it
+      if (loop) loop->run_ = nullptr;
+    }
+    engine engine_;
+    iterator* loop = nullptr;
+  };
+
+  std::unique_ptr<run> run_;
   bool started_ = false;
 };
 
@@ -137,29 +215,41 @@ private:
 /// for move-only types); pass an lvalue range to have the map refer to it (it must outlive the
 /// map) or an rvalue to have the map own it. On the threads backend a plain worker function is
 /// called from several threads at once.
-template <std::ranges::input_range Inputs, class Worker>
-requires std::ranges::viewable_range<Inputs>
+///
+/// `inputs` is any `std::ranges::input_range`: containers, views, `std::views::istream`,
+/// generators (move-only, held in a variable or not), ranges ended by a sentinel, iterators that
+/// cannot be default-constructed or copied. The input is read from one thread at a time (not
+/// always the same one). An item is handed to a worker as soon as it is read: the input is
+/// stepped past it (`++`) and compared with its end only when the next item is wanted, so an
+/// input that waits for data (a pipe) delays only the items after the one it waits for. With
+/// `.chunk = 1` every item starts as soon as it is read and a worker is free; automatic chunks
+/// start at one item and grow only while items are quick, and a chunk whose reading has taken
+/// more than about a millisecond is handed on with the items read so far (looked at after each of
+/// its first 8 items and every 64 after that: an input that slows down in the middle of a chunk
+/// holds at most 63 more reads back; the chunks after it are handed on after one slow read).
+template <class Inputs, class Worker>
+requires detail::readable_input<Inputs>
 [[nodiscard]] auto map(const backend& where, Inputs&& inputs, Worker worker, map_options options = {}) {
-  using view = std::views::all_t<Inputs>;
-  return map_range<view, Worker>(std::views::all(std::forward<Inputs>(inputs)), std::move(worker), where,
-                                 std::move(options));
+  using view = detail::input_view_t<Inputs>;
+  return map_range<view, Worker>(detail::as_input_view(std::forward<Inputs>(inputs)), std::move(worker),
+                                 where, std::move(options));
 }
 
 /// `map` on `parmill::processes(n)`: the same, after checking at compile time that the items and
 /// the worker's results can cross a process boundary.
-template <std::ranges::input_range Inputs, class Worker>
-requires std::ranges::viewable_range<Inputs>
+template <class Inputs, class Worker>
+requires detail::readable_input<Inputs>
 [[nodiscard]] auto map(const process_backend& where, Inputs&& inputs, Worker worker,
                        map_options options = {}) {
-  using view = std::views::all_t<Inputs>;
+  using view = detail::input_view_t<Inputs>;
   static_assert(
       crossable_v<std::ranges::range_value_t<view>>,
       "parmill::map on processes: the items cannot cross a process boundary (see parmill/codec.hpp)");
   static_assert(map_range<view, Worker>::engine::crossable,
                 "parmill::map on processes: the worker's result cannot cross a process boundary (see "
                 "parmill/codec.hpp)");
-  return map_range<view, Worker>(std::views::all(std::forward<Inputs>(inputs)), std::move(worker), where,
-                                 std::move(options));
+  return map_range<view, Worker>(detail::as_input_view(std::forward<Inputs>(inputs)), std::move(worker),
+                                 where, std::move(options));
 }
 
 } // namespace parmill

@@ -25,6 +25,7 @@
 #include <utility>
 
 #include "parmill/backend.hpp"
+#include "parmill/detail/input_view.hpp"
 #include "parmill/detail/pipeline_pullers.hpp"
 #include "parmill/detail/process_support.hpp"
 #include "parmill/detail/worker_slots.hpp"
@@ -416,16 +417,18 @@ private:
 /// Starts a pipeline description; `.source(inputs)` comes first.
 class pipeline_builder {
 public:
-  /// The items the pipeline runs on: any input range, read lazily (endless ones too). An lvalue
-  /// is referred to (it must outlive the pipeline); an rvalue is owned.
-  template <std::ranges::input_range Inputs>
-  requires std::ranges::viewable_range<Inputs>
+  /// The items the pipeline runs on: any input range, read lazily (endless ones too), as
+  /// `parmill::map` reads its inputs (istream views, move-only generators, sentinel-terminated
+  /// ranges). An lvalue is referred to (it must outlive the pipeline); an rvalue is owned.
+  template <class Inputs>
+  requires detail::readable_input<Inputs>
   [[nodiscard]] auto source(Inputs&& inputs) && {
-    using view = std::views::all_t<Inputs>;
+    using view = detail::input_view_t<Inputs>;
     using value = std::ranges::range_value_t<view>;
-    auto make = [v = std::views::all(std::forward<Inputs>(inputs))](detail::build_context& ctx) mutable {
-      return detail::source_puller<view>(std::move(v), ctx.control);
-    };
+    auto make =
+        [v = detail::as_input_view(std::forward<Inputs>(inputs))](detail::build_context& ctx) mutable {
+          return detail::source_puller<view>(std::move(v), ctx.control);
+        };
     return pipeline_builder_of<value, decltype(make)>(std::move(make), 0);
   }
 };
@@ -434,6 +437,11 @@ public:
 /// end (filtered items do not). Each outcome's `index()` is the position in the source of the item
 /// it came from (for a batch, of its first item). Nothing runs until `begin()`.
 ///
+/// It is a range, not a view (it owns the run, and cannot be copied), so it composes with
+/// `std::views` both ways: `p | std::views::transform(f)` refers to a pipeline `p` held in a
+/// variable (`p` must outlive the result), and `std::move(p) | ...` or `builder.build() | ...`
+/// owns it. A view over it yields the outcomes: `f` takes an `outcome<T>&`.
+///
 /// Stopping: leaving the loop and destroying the pipeline, an exception anywhere, or `stop()` from
 /// any thread stop every stage promptly: items not yet started do not start, running calls finish
 /// (a thread cannot be interrupted; a stage on processes is stopped), and every thread and process
@@ -441,10 +449,13 @@ public:
 /// not yielded; `report()` counts them (`in_flight`). A source blocked inside its own iterator (a
 /// read from a pipe, say) is waited for.
 template <class T, class Puller>
-class pipeline : public std::ranges::view_interface<pipeline<T, Puller>> {
+class pipeline {
 public:
   /// An input iterator over the outcomes, valid until incremented. Move-only: when the iterator
-  /// of a run is destroyed (the loop is left), the pipeline stops.
+  /// of a run is destroyed (the loop is left), the pipeline stops. Incrementing is lazy: the wait
+  /// for the next outcome (and `item_failed`) comes when the iterator is next compared with the
+  /// end or dereferenced, so `std::views::take(n)` ends after the n-th outcome without waiting for
+  /// another.
   class iterator {
   public:
     using iterator_concept = std::input_iterator_tag;
@@ -453,30 +464,31 @@ public:
     iterator() = default;
     iterator(iterator&& other) noexcept
         : owner_(std::exchange(other.owner_, nullptr)), current_(std::exchange(other.current_, nullptr)),
-          run_(std::move(other.run_)) {}
+          steps_(std::exchange(other.steps_, 0)), run_(std::move(other.run_)) {}
     iterator& operator=(iterator&& other) noexcept {
       if (this != &other) {
         leave();
         owner_ = std::exchange(other.owner_, nullptr);
         current_ = std::exchange(other.current_, nullptr);
+        steps_ = std::exchange(other.steps_, 0);
         run_ = std::move(other.run_);
       }
       return *this;
     }
     /// Leaving the loop: the pipeline stops (no call starts in any stage), as when it is destroyed.
     ~iterator() { leave(); }
-    value_type& operator*() const { return *current_; }
-    value_type* operator->() const { return current_; }
-    /// Moves to the next outcome; may block. Throws `item_failed` at a halting failure.
-    iterator& operator++() {
-      current_ = nullptr;
-      current_ = owner_->next();
+    /// The current outcome; may block until it is ready (see `operator==`).
+    value_type& operator*() const { return *settle(); }
+    value_type* operator->() const { return settle(); }
+    /// Moves to the next outcome (lazily: nothing waits here).
+    iterator& operator++() noexcept {
+      ++steps_;
       return *this;
     }
-    void operator++(int) { ++*this; }
-    friend bool operator==(const iterator& it, std::default_sentinel_t) noexcept {
-      return it.current_ == nullptr;
-    }
+    void operator++(int) noexcept { ++*this; }
+    /// True at the end. After an increment, waits for the next outcome; throws `item_failed` at a
+    /// halting failure.
+    friend bool operator==(const iterator& it, std::default_sentinel_t) { return it.settle() == nullptr; }
 
   private:
     friend class pipeline;
@@ -487,8 +499,19 @@ public:
     void leave() noexcept {
       if (run_) run_->request_stop();
     }
+    /// Takes the increments not yet taken; the current outcome, or null at the end.
+    value_type* settle() const {
+      for (; steps_ > 0 && current_ != nullptr; --steps_) {
+        current_ = nullptr;
+        current_ = owner_->next();
+      }
+      steps_ = 0;
+      return current_;
+    }
     pipeline* owner_ = nullptr;
-    value_type* current_ = nullptr;
+    // Settled lazily, by const members (a comparison with the end reads the next outcome).
+    mutable value_type* current_ = nullptr;
+    mutable std::size_t steps_ = 0;                 // increments not yet taken
     std::shared_ptr<detail::pipeline_control> run_; // stopped when the iterator is destroyed
   };
 
@@ -497,14 +520,21 @@ public:
       : control_(std::move(control)), puller_(std::in_place, std::move(puller)),
         options_(std::move(options)) {}
   pipeline(pipeline&&) noexcept = default; ///< only before `begin()`
-  pipeline& operator=(pipeline&&) = delete;
-  /// Stops the pipeline and joins every thread and process.
-  ~pipeline() {
-    if (!control_) return;
-    control_->request_stop();
-    puller_.reset();
-    control_->stats.stop_display();
+  /// Only before `begin()` of either: stops and joins this pipeline's run, then takes `other`'s.
+  pipeline& operator=(pipeline&& other) {
+    if (this == &other) return *this;
+    end_run();
+    control_ = std::move(other.control_);
+    if (other.puller_) puller_.emplace(std::move(*other.puller_)); // pullers are move-constructed only
+    options_ = std::move(other.options_);
+    current_.reset();
+    started_ = other.started_;
+    finished_ = other.finished_;
+    failures_yielded_ = other.failures_yielded_;
+    return *this;
   }
+  /// Stops the pipeline and joins every thread and process.
+  ~pipeline() { end_run(); }
 
   /// Starts the run and returns the first outcome's position. May be called once.
   iterator begin() {
@@ -570,6 +600,14 @@ private:
       return &current_.emplace(std::move(error));
     }
     return nullptr;
+  }
+
+  /// Stops the run and joins every thread and process (nothing to do once moved from).
+  void end_run() noexcept {
+    if (!control_) return;
+    control_->request_stop();
+    puller_.reset();
+    control_->stats.stop_display();
   }
 
   /// The run is over for the consumer: every stage stops.

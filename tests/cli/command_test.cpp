@@ -76,6 +76,30 @@ TEST_P(Command, ReadsStandardInputByDefaultAndFilesWithFourColonsOrDashA) {
   EXPECT_EQ(run_parmill({jobs(), "-k", "echo", "::::", "-"}, "s\n").out, "s\n");
 }
 
+// `(echo a; sleep 2; echo b) | parmill echo` once printed `a` only when `b` came: a job started
+// only once the next input could be read. Here the input's writer waits for job a's output.
+TEST_P(Command, AJobStartsAsSoonAsItsInputIsReadNotWhenTheNextInputIs) {
+  int in[2], out[2];
+  ASSERT_EQ(::pipe2(in, O_CLOEXEC), 0);
+  ASSERT_EQ(::pipe2(out, O_CLOEXEC), 0);
+  parmill_test::background parmill{
+      parmill_test::start_program({PARMILL_BINARY, jobs(), "echo"}, {.in = in[0], .out = out[1], .err = -1})};
+  ::close(in[0]);
+  ::close(out[1]);
+  ASSERT_GT(parmill.pid, 0);
+  ASSERT_EQ(::write(in[1], "a\n", 2), 2);
+  const auto patience = std::chrono::seconds(5);
+  EXPECT_EQ(parmill_test::read_lines(out[0], 1, std::chrono::steady_clock::now() + patience),
+            std::vector<std::string>{"a"})
+      << "job a did not run while the next input was still to come";
+  ASSERT_EQ(::write(in[1], "b\n", 2), 2);
+  ::close(in[1]);
+  EXPECT_EQ(parmill_test::read_lines(out[0], 1, std::chrono::steady_clock::now() + patience),
+            std::vector<std::string>{"b"});
+  EXPECT_EQ(parmill.wait(), 0);
+  ::close(out[0]);
+}
+
 TEST_P(Command, DelimitersNullAndEmptyInputs) {
   EXPECT_EQ(run_parmill({jobs(), "-k", "-0", "printf", "[%s]\\\\n"}, std::string("a\nb\0c\0", 6)).out,
             "[a\nb]\n[c]\n");

@@ -56,6 +56,9 @@ inline constexpr std::size_t chunks_per_worker_in_window = 4;
 // they can be long; an unsized input's end comes unannounced, so its chunks stay short.
 inline constexpr std::int64_t target_chunk_nanoseconds = 4'000'000;
 inline constexpr std::int64_t target_sized_chunk_nanoseconds = 16'000'000;
+// A chunk whose reading takes longer than this is handed on with the items read so far (an input
+// that waits for data: its items should not wait for a whole chunk of later ones).
+inline constexpr std::chrono::milliseconds max_chunk_read_time{1};
 inline constexpr std::size_t no_cutoff = static_cast<std::size_t>(-1);
 // How often at least a waiting consumer looks for a stop from outside (which cannot wake it: a
 // signal handler may not notify a condition variable). Only a wait this long pays for it.
@@ -117,7 +120,7 @@ public:
     if (stop_asked_.load() && where_.kind() != backend_kind::mpi) return;
     if (where_.kind() == backend_kind::mpi && !start_ranks()) return; // a rank other than 0: served
     open_journal();
-    next_read_ = std::ranges::begin(view_);
+    next_read_.emplace(std::ranges::begin(view_));
     if constexpr (std::ranges::sized_range<View>) total_ = static_cast<std::size_t>(std::ranges::size(view_));
     if (!options_.progress.empty()) {
       std::optional<std::uint64_t> total;
@@ -203,6 +206,25 @@ public:
       if (ranks_runner* r = ranks_to_interrupt_.load()) r->interrupt();
     }
     errno = saved_errno;
+  }
+
+  /// The consumer left the loop (its iterator is gone): unless the iteration had ended, the run
+  /// stops as at destruction (no item starts; on processes and mpi, running items are
+  /// interrupted), without joining, and without counting as `ask_to_stop()`. Nothing is yielded
+  /// any more.
+  void leave() noexcept {
+    if (finished_) return;
+    finished_ = true;
+    stop_.request_stop();
+    if constexpr (crossable) {
+      if (runner_) runner_->interrupt();
+      if (ranks_) ranks_->interrupt();
+    }
+    {
+      std::lock_guard lock(mutex_);
+      space_.notify_all(); // workers waiting for room in the window find the run stopping
+    }
+    finish_progress();
   }
 
   /// True once `ask_to_stop()` has been called.
@@ -337,38 +359,49 @@ private:
 
   /// Reads up to `want` items into `c` (the caller has the input to itself). True when the input
   /// has ended: read to its end, or it threw (kept in `input_error_` for the consumer).
+  ///
+  /// An item is handed on as soon as it is read: the input is stepped past an item (`++`) and
+  /// asked whether it has ended (`==`) only when the next item is wanted, as either may block on
+  /// an input that waits for data (a pipe, a generator). The chunk also ends early when reading it
+  /// has taken longer than `max_chunk_read_time` (a slow input), so that its items need not wait
+  /// for a whole automatic chunk of later ones.
   bool read_items(input_chunk& c, std::size_t want) {
     c.items.clear();
     c.items.reserve(want);
+    auto& it = *next_read_;
     const auto end = std::ranges::end(view_);
-    std::size_t at = next_index_; // the index of the item at next_read_
+    std::size_t at = next_index_; // the index of the item at `it` (after the pending step)
     bool ended = false;
+    const auto started =
+        want > 1 ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     try {
       if constexpr (bulk_readable) {
+        step_past_taken_item(it);
         if (skip_.empty()) { // the common case: one bulk copy instead of an item at a time
-          const auto n = std::min<std::size_t>(want, static_cast<std::size_t>(end - next_read_));
+          const auto n = std::min<std::size_t>(want, static_cast<std::size_t>(end - it));
           for (std::size_t i = 0; i < n; ++i)
-            c.items.push_back(next_read_[static_cast<std::ptrdiff_t>(i)]);
-          next_read_ += static_cast<std::ptrdiff_t>(n);
+            c.items.push_back(it[static_cast<std::ptrdiff_t>(i)]);
+          it += static_cast<std::ptrdiff_t>(n);
           at += n;
         }
       }
-      while (c.items.size() < want && next_read_ != end) {
-        if (!skip_.empty() && skip_.count(at) != 0) { // done in the journal: neither run nor yielded
-          if (!c.items.empty()) break;                // a chunk's items are consecutive
-          ++next_read_;
-          ++at;
-          continue;
+      if (c.items.size() < want) {
+        step_past_taken_item(it);
+        for (;;) {
+          const stretch read = read_stretch(c, it, end, at, next_clock_look(c.items.size(), want));
+          if (read == stretch::ended) ended = true;
+          if (read != stretch::full) break;
+          if (c.items.size() == want || read_too_long(started)) {
+            item_taken_ = true; // stepped past at the next read: the step may wait for the next item
+            break;
+          }
+          ++it;
         }
-        if constexpr (moves_items_out) {
-          c.items.push_back(std::ranges::iter_move(next_read_));
-        } else {
-          c.items.push_back(*next_read_);
-        }
-        ++next_read_;
-        ++at;
       }
-      ended = next_read_ == end;
+      if constexpr (bulk_readable) { // stepping and comparing cannot block: close the input now
+        step_past_taken_item(it);
+        ended = it == end;
+      }
     } catch (...) {
       input_error_ = std::current_exception(); // read by the consumer once it has yielded the rest
       ended = true;
@@ -377,6 +410,55 @@ private:
     next_index_ = at;
     if (ended) input_ended_ = true;
     return ended;
+  }
+
+  /// Steps the input past the item last taken, if it has not been yet.
+  void step_past_taken_item(std::ranges::iterator_t<View>& it) {
+    if (!item_taken_) return;
+    item_taken_ = false; // first: a step that throws ends the input
+    ++it;
+  }
+
+  /// How a stretch of reading ended: `until` items read (the last taken but not stepped past),
+  /// the input's end, or an item done in the journal after some items (it starts the next chunk).
+  enum class stretch { full, ended, cut };
+
+  /// Reads items into `c` until it holds `until`; `at` is the index of the item at `it`.
+  template <class End>
+  stretch read_stretch(input_chunk& c, std::ranges::iterator_t<View>& it, const End& end, std::size_t& at,
+                       std::size_t until) {
+    for (;;) {
+      if (it == end) return stretch::ended;
+      if (!skip_.empty() && skip_.count(at) != 0) { // done in the journal: neither run nor yielded
+        if (!c.items.empty()) return stretch::cut;  // a chunk's items are consecutive
+        ++it;
+        ++at;
+        continue;
+      }
+      if constexpr (moves_items_out) {
+        c.items.push_back(std::ranges::iter_move(it));
+      } else {
+        c.items.push_back(*it);
+      }
+      ++at;
+      if (c.items.size() == until) return stretch::full;
+      ++it;
+    }
+  }
+
+  /// How many items a chunk holds when the clock is next looked at (20-40 ns a read): after each of
+  /// its first 8 items and every 64 after that (under a nanosecond an item), so an input that slows
+  /// down in the middle of a chunk holds at most 63 more reads back, and the chunks after it are
+  /// handed on after their first slow read. At most `want`.
+  static std::size_t next_clock_look(std::size_t items, std::size_t want) noexcept {
+    return std::min(want, items < 8 ? items + 1 : (items / 64 + 1) * 64);
+  }
+
+  /// True when reading the current chunk, begun at `started` (zero for a chunk of one item), has
+  /// taken too long.
+  static bool read_too_long(std::chrono::steady_clock::time_point started) noexcept {
+    return started != std::chrono::steady_clock::time_point{} &&
+           std::chrono::steady_clock::now() - started > max_chunk_read_time;
   }
 
   // Called with both locks held.
@@ -652,7 +734,9 @@ private:
   bool prepared_ = false;
 
   std::mutex input_mutex_; // guards the input's iterator and index
-  std::ranges::iterator_t<View> next_read_{};
+  // Engaged by start(): an input's iterator need not be default-constructible (istream views).
+  std::optional<std::ranges::iterator_t<View>> next_read_;
+  bool item_taken_ = false; // the item at next_read_ was taken; the input is stepped past it later
   std::size_t next_index_ = 0;
   std::size_t total_ = 0; // the input's size, when it is a sized range
   // How long an automatic chunk should take (see target_chunk_nanoseconds).

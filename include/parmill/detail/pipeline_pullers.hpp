@@ -92,25 +92,23 @@ public:
   std::optional<item> next() {
     // Every item still to be read comes after a halting failure, if there is one.
     if (control_->stopping() || control_->past_cutoff(index_)) return std::nullopt;
-    if (!started_) {
-      it_ = std::ranges::begin(view_);
-      started_ = true;
+    if (!it_) {
+      it_.emplace(std::ranges::begin(view_));
     } else {
-      ++it_;
+      ++*it_;
     }
-    if (it_ == std::ranges::end(view_)) return std::nullopt;
+    if (*it_ == std::ranges::end(view_)) return std::nullopt;
     if constexpr (std::is_copy_constructible_v<value>) {
-      return item{index_++, value(*it_)};
+      return item{index_++, value(**it_)};
     } else {
-      return item{index_++, value(std::ranges::iter_move(it_))};
+      return item{index_++, value(std::ranges::iter_move(*it_))};
     }
   }
 
 private:
   View view_;
   std::shared_ptr<pipeline_control> control_;
-  std::ranges::iterator_t<View> it_{};
-  bool started_ = false;
+  std::optional<std::ranges::iterator_t<View>> it_; // engaged by the first next(): it may have no default
   std::size_t index_ = 0;
 };
 
