@@ -885,6 +885,7 @@ std::optional<job> job_stream::next_job() {
       lookahead_pos_ = 0;
     }
     if (j.values.records.empty()) return std::nullopt;
+    if (options_.exact_args == 0) j.values.records.front().clear(); // -N0: {} and {1} give nothing
     j.values.seq = ++seq_;
     check_max_chars(j.values);
     if (skip_.count(j.values.seq) != 0) continue;
@@ -989,7 +990,6 @@ std::optional<job> job_stream::next_pipe_block() {
     pipe_blank_checked_ -= std::min(pipe_blank_checked_, cut);
     if (options_.records.remove) records_->remove_separators(block);
     j.stdin_data = header_line_ + block;
-    if (options_.exact_args == 0) j.values.records.front().clear(); // -N0: {} and {1} give nothing
     j.values.seq = ++seq_;
     if (skip_.count(j.values.seq) != 0) continue;
     return j;
