@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include "helpers/backend_sweep.hpp"
+#include "helpers/cross_process.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -48,70 +49,8 @@ std::vector<int> iota_vector(int n) {
   return v;
 }
 
-/// A log of calls that works on every backend: each call writes a byte into a pipe made before the
-/// map (so forked workers inherit it), and the test counts the bytes.
-class call_log {
-public:
-  call_log() {
-    EXPECT_EQ(::pipe(fds_), 0);
-    ::fcntl(fds_[0], F_SETFL, O_NONBLOCK);
-  }
-  ~call_log() {
-    ::close(fds_[0]);
-    ::close(fds_[1]);
-  }
-  call_log(const call_log&) = delete;
-  call_log& operator=(const call_log&) = delete;
-
-  /// Notes a call (from any thread or worker process).
-  void note() const noexcept { [[maybe_unused]] const auto n = ::write(fds_[1], "c", 1); }
-  /// Waits at most `limit` until `n` calls in all have been noted; false when they were not.
-  bool wait_for(std::size_t n, std::chrono::milliseconds limit) {
-    const auto deadline = clock_type::now() + limit;
-    while (drain() < n) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock_type::now());
-      if (left.count() <= 0) return false;
-      pollfd p{fds_[0], POLLIN, 0};
-      ::poll(&p, 1, static_cast<int>(left.count()));
-    }
-    return true;
-  }
-  /// Every call noted so far.
-  std::size_t count() { return drain(); }
-
-private:
-  std::size_t drain() {
-    char buffer[256];
-    ssize_t n = 0;
-    while ((n = ::read(fds_[0], buffer, sizeof buffer)) > 0)
-      calls_ += static_cast<std::size_t>(n);
-    return calls_;
-  }
-  int fds_[2] = {-1, -1};
-  std::size_t calls_ = 0;
-};
-
-/// A gate that items wait at, on any backend: a pipe that becomes readable (for good) on `open()`.
-/// An item waits at most `patience`, so a test of code that cannot stop fails instead of hanging.
-class gate {
-public:
-  gate() { EXPECT_EQ(::pipe(fds_), 0); }
-  ~gate() {
-    ::close(fds_[0]);
-    ::close(fds_[1]);
-  }
-  gate(const gate&) = delete;
-  gate& operator=(const gate&) = delete;
-
-  void open() noexcept { [[maybe_unused]] const auto n = ::write(fds_[1], "x", 1); }
-  void wait() const noexcept {
-    pollfd p{fds_[0], POLLIN, 0};
-    ::poll(&p, 1, static_cast<int>(std::chrono::milliseconds(patience).count()));
-  }
-
-private:
-  int fds_[2] = {-1, -1};
-};
+using parmill_test::call_log;
+using parmill_test::gate;
 
 // --- inputs of every kind ---------------------------------------------------------------------
 
@@ -313,16 +252,21 @@ TEST_P(MapRanges, AMapComposesWithFilterHeldInAVariableOrNot) {
   EXPECT_EQ(temporary, held);
 }
 
+/// A map over 0, 1, 2, ... whose items from 5 on wait at `later_items`; every call is noted.
+auto endless_map_held_after_five(const parmill::backend& where, call_log& calls, gate& later_items) {
+  return parmill::map(where, std::views::iota(0),
+                      [&calls, &later_items](int x) {
+                        calls.note();
+                        if (x >= 5) later_items.wait(patience);
+                        return x;
+                      },
+                      {.window = 64, .chunk = 1});
+}
+
 TEST_P(MapRanges, LeavingAComposedLoopStopsAMapThatStaysInScope) {
   call_log calls;
   gate later_items;
-  auto m = parmill::map(backend(), std::views::iota(0),
-                        [&](int x) {
-                          calls.note();
-                          if (x >= 5) later_items.wait();
-                          return x;
-                        },
-                        {.window = 64, .chunk = 1});
+  auto m = endless_map_held_after_five(backend(), calls, later_items);
   std::vector<int> got;
   const auto started = clock_type::now();
   for (int x : m | std::views::transform(value_of) | std::views::take(5))
@@ -366,7 +310,7 @@ TEST_P(MapRanges, LeavingAComposedLoopStopsAPipelineThatStaysInScope) {
                .pipe(
                    [&](int& x) {
                      calls.note();
-                     if (x >= 5) later_items.wait();
+                     if (x >= 5) later_items.wait(patience);
                      return x;
                    },
                    {.queue = 64, .chunk = 1})
@@ -542,13 +486,7 @@ TEST_P(MapRanges, ASlowInputsItemsAreNotHeldBackForAWholeAutomaticChunk) {
 TEST_P(MapRanges, LeavingTheLoopStopsAMapThatStaysInScope) {
   call_log calls;
   gate later_items;
-  auto m = parmill::map(backend(), std::views::iota(0),
-                        [&](int x) {
-                          calls.note();
-                          if (x >= 5) later_items.wait();
-                          return x;
-                        },
-                        {.window = 64, .chunk = 1});
+  auto m = endless_map_held_after_five(backend(), calls, later_items);
   for (auto& r : m)
     if (r.index() == 4) break;
   later_items.open();

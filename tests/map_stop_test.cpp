@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "helpers/backend_sweep.hpp"
+#include "helpers/cross_process.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -48,82 +49,8 @@ std::vector<long> iota_vector(long n) {
   return v;
 }
 
-/// A log of calls that works on every backend: each call writes its process id into a pipe made
-/// before the map (so forked workers inherit it), and the test reads the ids back.
-class call_log {
-public:
-  call_log() {
-    EXPECT_EQ(::pipe(fds_), 0);
-    ::fcntl(fds_[0], F_SETFL, O_NONBLOCK);
-  }
-  ~call_log() {
-    ::close(fds_[0]);
-    ::close(fds_[1]);
-  }
-  call_log(const call_log&) = delete;
-  call_log& operator=(const call_log&) = delete;
-
-  /// Notes a call (from any thread or worker process; one write of a few bytes is atomic).
-  void note() const noexcept {
-    const pid_t pid = ::getpid();
-    [[maybe_unused]] const auto n = ::write(fds_[1], &pid, sizeof pid);
-  }
-  /// Waits at most `limit` until `n` calls in all have been noted; false when they were not.
-  bool wait_for(std::size_t n, std::chrono::milliseconds limit = patience) {
-    const auto deadline = clock_type::now() + limit;
-    while (drain() < n) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock_type::now());
-      if (left.count() <= 0) return false;
-      pollfd p{fds_[0], POLLIN, 0};
-      ::poll(&p, 1, static_cast<int>(left.count()));
-    }
-    return true;
-  }
-  /// Every call noted so far.
-  std::size_t count() { return drain(); }
-  /// The processes the calls ran in.
-  const std::set<pid_t>& pids() { return drain(), pids_; }
-
-private:
-  std::size_t drain() {
-    pid_t pid = 0;
-    while (::read(fds_[0], &pid, sizeof pid) == static_cast<ssize_t>(sizeof pid)) {
-      ++calls_;
-      pids_.insert(pid);
-    }
-    return calls_;
-  }
-  int fds_[2] = {-1, -1};
-  std::size_t calls_ = 0;
-  std::set<pid_t> pids_;
-};
-
-/// A gate that items wait at, on any backend: a pipe that becomes readable (for good) on `open()`.
-/// An item waits at most `limit`, so a test of code that cannot stop fails instead of hanging.
-class gate {
-public:
-  gate() { EXPECT_EQ(::pipe(fds_), 0); }
-  ~gate() {
-    ::close(fds_[0]);
-    ::close(fds_[1]);
-  }
-  gate(const gate&) = delete;
-  gate& operator=(const gate&) = delete;
-
-  void open() noexcept { [[maybe_unused]] const auto n = ::write(fds_[1], "x", 1); }
-  void wait(std::chrono::milliseconds limit = 20s) const noexcept {
-    const auto deadline = clock_type::now() + limit;
-    for (;;) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock_type::now());
-      if (left.count() <= 0) return;
-      pollfd p{fds_[0], POLLIN, 0};
-      if (::poll(&p, 1, static_cast<int>(left.count())) > 0) return;
-    }
-  }
-
-private:
-  int fds_[2] = {-1, -1};
-};
+using parmill_test::call_log;
+using parmill_test::gate;
 
 /// After a map on processes is gone, none of its worker processes may exist any more.
 void expect_no_worker_left(const std::set<pid_t>& pids) {
