@@ -1028,12 +1028,13 @@ std::size_t job_stream::read_all() {
 }
 
 std::optional<job> job_stream::next() {
-  if (all_) {
-    if (all_pos_ >= all_->size() || (stop_ != nullptr && stop_->load(std::memory_order_relaxed)))
-      return std::nullopt;
-    return std::move((*all_)[all_pos_++]);
-  }
-  return next_in_order();
+  std::optional<job> j;
+  if (!all_)
+    j = next_in_order();
+  else if (all_pos_ < all_->size() && (stop_ == nullptr || !stop_->load(std::memory_order_relaxed)))
+    j = std::move((*all_)[all_pos_++]);
+  if (j) j->position = given_++;
+  return j;
 }
 
 } // namespace parmill::cli

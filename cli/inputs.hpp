@@ -29,6 +29,9 @@ struct job {
   /// --pipepart: the bytes [part_begin, part_end) of the file, read by the job's slot after
   /// `stdin_data` (the header), so that a part is never held whole in memory.
   std::uint64_t part_begin = 0, part_end = 0;
+  /// The job's place in the order the stream gives jobs (from 0): the map's item index. Kept on
+  /// this machine (it does not cross to other ranks under MPI).
+  std::size_t position = 0;
   job() = default;
   job(job&&) = default;
   job& operator=(job&&) = default;
@@ -255,6 +258,7 @@ private:
   bool ended_ = false;
   std::optional<std::vector<job>> all_;
   std::size_t all_pos_ = 0;
+  std::size_t given_ = 0; ///< jobs given by next(): the next job's position
   std::string pipe_buffer_;
   bool pipe_eof_ = false;
   std::unique_ptr<record_finder> records_; // --pipe and --pipepart

@@ -6,9 +6,9 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
-#include <string_view>
 #include <filesystem>
 #include <fstream>
+#include <string_view>
 #include <unistd.h>
 
 namespace parmill::cli {
@@ -196,14 +196,14 @@ constexpr unsupported_option unsupported_options[] = {
      "jobs start by -j alone, not by load, free memory or a limit command"},
     {"--tee|--shard|--bin|--group-by|--groupby|--cat|--fifo|--block-timeout|--blocktimeout|--bt",
      "--pipe gives each block to one job's standard input"},
-    {"--shellquote|--shell-quote|--shell_quote",
+    {"--shellquote|--shell-quote|--shell_quote|--shell",
      "parmill quotes inputs itself; to quote a string for the shell, use printf %q"},
     {"--shebang|--hashbang|--shebang-wrap", "parmill cannot be a script's #! interpreter"},
     {"--rpl|--parens", "parmill runs no Perl: the replacement strings are fixed"},
     {"--citation|--bibtex", "parmill has no citation notice; --will-cite is accepted and does nothing"},
     {"--csv", "--colsep splits at a regular expression; CSV quoting is not parsed"},
     {"--nice", "run 'nice parmill ...' instead"},
-    {"--profile|-J|--plain", "parmill reads no profiles, $PARALLEL or ~/.parallel/config"},
+    {"--profile|-J", "parmill reads no profiles, $PARALLEL or ~/.parallel/config"},
     {"--interactive|-p|--open-tty|-o|--tty",
      "a job's standard input is /dev/null (or its --pipe block), never the terminal"},
     {"--color|--colour|--color-failed|--colour-failed|--colorfailed|--colourfailed|--color-fail|"
@@ -222,7 +222,6 @@ constexpr unsupported_option unsupported_options[] = {
     {"--xargs", "use -m or -X"},
     {"--no-keep-order|--nokeeporder|--nok|--no-k", "output is in completion order unless -k is given"},
     {"--linkinputsource|--xapplyinputsource", "link sources with :::+ or --link"},
-    {"--gnu|--silent", "parmill always behaves so: remove the option"},
     {"--min-version|--minversion|--show-limits|--showlimits|--max-line-length-allowed|"
      "--maxlinelengthallowed|--number-of-cpus|--numberofcpus|--number-of-cores|--numberofcores|"
      "--number-of-sockets|--numberofsockets|--number-of-threads|--numberofthreads",
@@ -464,33 +463,36 @@ options parse_options(const std::vector<std::string>& args, action& what, std::s
   std::vector<std::string> arg_files;
   app.add_flag("-h,--help", help);
   app.add_flag("--version", version);
-  app.add_option("-j,-P,--jobs,--max-procs", jobs);
-  app.add_option("-a,--arg-file", arg_files)
+  app.add_option("-j,-P,--jobs,--max-procs,--maxprocs", jobs);
+  app.add_option("-a,--arg-file,--argfile", arg_files)
       ->allow_extra_args(false)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   app.add_flag("-0,--null", null);
   app.add_option("-d,--delimiter", delimiter);
-  app.add_option("-C,--colsep", o.colsep);
+  app.add_option("-C,--colsep,--col-sep", o.colsep);
   app.add_option("--header", header);
-  app.add_flag("-r,--no-run-if-empty", o.no_run_if_empty);
+  app.add_flag("-r,--no-run-if-empty,--norunifempty", o.no_run_if_empty);
   app.add_flag("--link,--xapply", o.link);
   app.add_flag("-q,--quote", o.quote);
   app.add_flag("-X", o.context_replace);
   app.add_flag("-m", o.multiple_args);
-  app.add_option("-n,--max-args", max_args);
-  app.add_option("-N,--max-replace-args", exact_args);
+  app.add_option("-n,--max-args,--maxargs", max_args);
+  app.add_option("-N,--max-replace-args,--maxreplaceargs", exact_args);
   app.add_option("--delay", delay);
   app.add_flag("--shuf", o.shuffle);
   app.add_flag("--pipe,--spreadstdin", o.pipe);
-  app.add_option("--block,--block-size", block);
+  app.add_option("--block,--block-size,--blocksize", block);
   app.add_flag("--group"); // the default; accepted as GNU parallel does
-  app.add_flag("--line-buffer,--lb", o.line_buffer);
+  // What parmill always does: GNU's defaults (--gnu, --silent), no profiles to ignore (--plain), and
+  // -x, exit when -s is exceeded. Accepted so that GNU parallel's command lines run unchanged.
+  app.add_flag("--gnu,--silent,--plain,-x,--exit");
+  app.add_flag("--line-buffer,--line-buffered,--linebuffer,--linebuffered,--lb", o.line_buffer);
   app.add_flag("-u,--ungroup", o.ungroup);
-  app.add_flag("-k,--keep-order", o.keep_order);
+  app.add_flag("-k,--keep-order,--keeporder", o.keep_order);
   app.add_flag("--tag", o.tag);
   app.add_option("--tagstring,--tag-string", o.tagstring);
   app.add_option("--results,--res,--result", o.results_dir);
-  app.add_flag("--dry-run,--dryrun", o.dry_run);
+  app.add_flag("--dry-run,--dryrun,--dr", o.dry_run);
   app.add_flag("-t,--verbose", o.verbose);
   app.add_flag("-v", o.print_command);
   app.add_option("--halt,--halt-on-error", halt);
@@ -498,7 +500,7 @@ options parse_options(const std::vector<std::string>& args, action& what, std::s
   app.add_option("--timeout", timeout);
   app.add_option("--joblog,--jl", o.joblog);
   app.add_flag("--resume", o.resume);
-  app.add_flag("--resume-failed", o.resume_failed);
+  app.add_flag("--resume-failed,--resumefailed", o.resume_failed);
   app.add_flag("--bar", o.bar);
   app.add_flag("--eta", o.eta);
   app.add_flag("--progress", o.progress);
@@ -511,14 +513,14 @@ options parse_options(const std::vector<std::string>& args, action& what, std::s
   app.add_option("--seqreplace", replace_seq);
   app.add_option("--slotreplace", replace_slot);
   app.add_option("-L", max_lines);
-  CLI::Option* lines = app.add_option("-l,--max-lines", max_lines_lower)->expected(0, 1);
-  app.add_option("-s,--max-chars", max_chars);
+  CLI::Option* lines = app.add_option("-l,--max-lines,--maxlines", max_lines_lower)->expected(0, 1);
+  app.add_option("-s,--max-chars,--maxchars", max_chars);
   app.add_flag("--plus", o.plus);
   app.add_flag("--pipepart,--pipe-part", o.pipe_part);
-  app.add_flag("--round-robin,--round", o.round_robin);
+  app.add_flag("--round-robin,--roundrobin,--round", o.round_robin);
   app.add_option("--recstart", recstart);
   app.add_option("--recend", recend);
-  app.add_flag("--regexp", o.records.regexp);
+  app.add_flag("--regexp,--regex", o.records.regexp);
   app.add_flag("--remove-rec-sep,--removerecsep,--rrs", o.records.remove);
 
   std::vector<std::string> reversed(args.rbegin(), args.rend()); // CLI11 takes them last first

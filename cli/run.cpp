@@ -20,6 +20,7 @@
 #include "inputs.hpp"
 #include "job_log.hpp"
 #include "job_runner.hpp"
+#include "ordered_lines.hpp"
 #include "output.hpp"
 #include "parmill/map.hpp"
 #include "parmill/progress.hpp"
@@ -190,10 +191,11 @@ struct shared_state {
   std::mutex halt_mutex;   // guards halt and halted_status
   std::optional<halt_tracker> halt;
   int halted_status = 0;
-  bool halt_in_workers = true;    // false under MPI: rank 0 sees every job, a worker rank only its own
-  job_log* log = nullptr;         // written by the job slots; null under MPI (rank 0's consumer writes)
-  std::mutex log_failure_mutex;   // guards log_failure
-  std::exception_ptr log_failure; // the first line a job slot could not write: the run stops
+  bool halt_in_workers = true; // false under MPI: rank 0 sees every job, a worker rank only its own
+  job_log* log = nullptr;      // written by the job slots; null under MPI (rank 0's consumer writes)
+  ordered_lines* in_order_lines = nullptr; // -k --line-buffer (not under MPI): lines in the output's order
+  std::mutex log_failure_mutex;            // guards log_failure
+  std::exception_ptr log_failure;          // the first line a job slot could not write: the run stops
 };
 
 /// A finished job, as the consumer sees it.
@@ -301,8 +303,11 @@ public:
                                       : output_mode::group;
     const std::string* tag = out.tag ? &*out.tag : nullptr;
     if (request.mode == output_mode::line_buffer)
-      request.line_sink = [this, tag](const std::string& line, bool is_error) {
-        s_.output.write_line(line, is_error, tag);
+      request.line_sink = [this, tag, position = j.position](const std::string& line, bool is_error) {
+        if (s_.in_order_lines != nullptr)
+          s_.in_order_lines->write(position, line, is_error, tag);
+        else
+          s_.output.write_line(line, is_error, tag);
         // Output closed (`| head`): jobs that never end must not keep the run going.
         if (s_.output.broken() && !s_.stop->exchange(true)) s_.registry.terminate_all();
       };
@@ -310,8 +315,12 @@ public:
     for (std::size_t attempt = 0; attempt < attempts; ++attempt) {
       if (attempt > 0) wait_for_delay();
       if (s_.o.verbose) s_.output.message(out.command + "\n");
-      if (s_.o.print_command && attempt == 0 && request.mode != output_mode::group)
-        s_.output.write_line(out.command + "\n", false, tag); // -v: as the job starts, as GNU parallel
+      if (s_.o.print_command && attempt == 0 && request.mode != output_mode::group) {
+        if (request.line_sink) // -v: as the job starts, as GNU parallel
+          request.line_sink(out.command + "\n", false);
+        else
+          s_.output.write_line(out.command + "\n", false, tag);
+      }
       request.deadline.reset();
       if (s_.o.timeout.fixed.count() > 0)
         request.deadline =
@@ -522,11 +531,14 @@ int run(const options& o, const cluster* ranks) {
   shared.halt_in_workers = ranks == nullptr;
   // --joblog - (standard output): each line after its job's output, so the consumer writes it.
   if (log && ranks == nullptr && *o.joblog != "-") shared.log = &*log;
+  ordered_lines in_order_lines(shared.output);
+  if (o.keep_order && o.line_buffer && ranks == nullptr) shared.in_order_lines = &in_order_lines;
 
   {
     auto outcomes = parmill::map(ranks != nullptr ? ranks->where : threads(o.jobs), jobs,
                                  per_worker(job_worker_factory(shared)), job_map_options(o));
     for (auto& outcome : outcomes) {
+      if (shared.in_order_lines != nullptr) shared.in_order_lines->ended(outcome.index());
       if (!outcome.has_value()) { // the worker itself failed (it catches the job's own failures)
         shared.output.message("parmill: " + outcome.error().message + "\n");
         continue;

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <string>
 #include <string_view>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <vector>
 
@@ -405,4 +406,30 @@ TEST(GnuCompat, HaltStopsJobsWaitingForTheirDelay) {
       run_parmill({"-j2", "--delay", "1", "--halt", "soon,fail=1", "echo {}; exit {}", ":::", "1", "0", "0"});
   EXPECT_EQ(r.out, "1\n");
   EXPECT_EQ(r.status, 1);
+}
+
+// --- -k with --line-buffer: the first job's lines as they come, later jobs' after it ends -------------
+
+TEST(GnuCompat, KeepOrderLineBufferPrintsTheFirstJobLiveAndNeverMixesJobs) {
+  const scratch s;
+  const std::string fifo = (s.dir / "go").string();
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  int fds[2];
+  ASSERT_EQ(::pipe2(fds, O_CLOEXEC), 0);
+  // Job 1 prints a line, then waits for the test; job 2 runs to its end meanwhile.
+  parmill_test::background parmill{
+      parmill_test::start_program({PARMILL_BINARY, "-k", "--lb", "-j2",
+                                   ":::", "echo a1; read x < " + fifo + "; echo a2", "echo b1; echo b2"},
+                                  {.out = fds[1]})};
+  ::close(fds[1]);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  const auto first = parmill_test::read_lines(fds[0], 1, deadline);
+  EXPECT_EQ(first, std::vector<std::string>{"a1"}) << "the first job's line must come while it runs, alone";
+  std::ofstream(fifo) << "\n"; // lets job 1 end
+  const auto rest = parmill_test::read_lines(fds[0], 3, deadline);
+  EXPECT_EQ(rest, (std::vector<std::string>{"a2", "b1", "b2"})) << "job 2's lines must wait for job 1's end";
+  ::close(fds[0]);
+  const auto status = parmill.wait(std::chrono::seconds(10));
+  ASSERT_TRUE(status.has_value());
+  EXPECT_EQ(*status, 0);
 }

@@ -382,3 +382,37 @@ TEST(Plus, TotalAndZeroPaddedNumbers) {
 TEST(Plus, WithoutPlusTheStringsArePlainText) {
   expect_as_gnu({"-k", "echo", "{##}", "{+.}", "{:-x}", ":::", "a.b"}, "", "{##} {+.} {:-x} a.b\n");
 }
+
+// --- every spelling GNU parallel accepts for an option parmill supports ---------------------------
+
+TEST(Aliases, EverySpellingOfASupportedOptionWorks) {
+  const std::string abc = "a\nb\nc\n";
+  expect_as_gnu({"--keeporder", "echo"}, abc, abc);
+  for (const char* line_buffer : {"--line-buffered", "--linebuffer", "--linebuffered"})
+    expect_as_gnu({"-k", line_buffer, "echo"}, abc, abc);
+  expect_as_gnu({"-k", "--col-sep", ",", "echo", "{2}"}, "a,b\nc,d\n", "b\nd\n");
+  expect_as_gnu({"-k", "--maxargs", "2", "echo"}, abc, "a b\nc\n");
+  expect_as_gnu({"-k", "--maxreplaceargs", "2", "echo", "{2}"}, abc, "b\n\n");
+  expect_as_gnu({"-k", "--maxlines", "2", "echo"}, abc, "a b\nc\n");
+  expect_as_gnu({"-k", "-X", "--maxchars", "10", "echo"}, abc, "a b\nc\n");
+  expect_as_gnu({"-k", "--maxprocs", "2", "echo"}, abc, abc);
+  expect_as_gnu({"-k", "--norunifempty", "echo", "x"}, "\n\n", "");
+  expect_as_gnu({"-k", "--dr", "echo"}, "a\n", "echo a\n");
+  expect_as_gnu({"-k", "--pipe", "--blocksize", "2", "--roundrobin", "-j1", "wc", "-l"}, abc, "3\n");
+  expect_as_gnu({"-k", "--pipe", "--recstart", "b.", "--regex", "-j1", "cat"}, "ab1b2", "ab1b2");
+  const scratch dir;
+  const std::string list = (dir.dir / "list").string();
+  std::ofstream(list) << abc;
+  expect_as_gnu({"-k", "--argfile", list, "echo"}, "", abc);
+  // (An empty job log, the same for both runs: GNU's run must not find parmill's jobs done.)
+  expect_as_gnu({"-k", "--joblog", "/dev/null", "--resumefailed", "echo"}, abc, abc);
+}
+
+TEST(Aliases, OptionsNamingWhatParmillAlwaysDoesAreAccepted) {
+  // --gnu and --silent are GNU's defaults; --plain ignores profiles, which parmill never reads;
+  // -x exits when -s is exceeded, as parmill always does.
+  for (const char* always : {"--gnu", "--silent", "--plain"})
+    expect_as_gnu({"-k", always, "echo"}, "a\nb\n", "a\nb\n");
+  expect_as_gnu({"-k", "-x", "-s", "20", "echo"}, "a\nb\n", "a\nb\n");
+  expect_as_gnu({"-k", "--exit", "-s", "20", "echo"}, "a\nb\n", "a\nb\n");
+}
