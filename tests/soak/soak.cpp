@@ -149,6 +149,22 @@ std::string command_line(pid_t pid) {
   return s;
 }
 
+/// The program file `pid` runs ("" once it has gone).
+std::string executable(pid_t pid) {
+  std::error_code error;
+  return std::filesystem::read_symlink("/proc/" + std::to_string(pid) + "/exe", error).string();
+}
+
+/// True when `child` is a job's process that the command has started but that has not reached
+/// exec yet (it still runs the command's own program). Such a process exists for microseconds,
+/// inside posix_spawn, whose calling thread waits for it to exec: no real sender can aim a signal
+/// at it, only a /proc scan as fast as this one. A SIGSTOP there would hold that thread (and so the
+/// run) until SIGCONT or SIGKILL, which the soak's first 600 s found once.
+bool not_yet_a_job(pid_t child, pid_t command) {
+  const std::string own = executable(command);
+  return !own.empty() && executable(child) == own;
+}
+
 /// Starts a program with this run's marker in its environment; its output goes to `log`.
 pid_t start(const std::vector<std::string>& argv, const std::string& mark, const std::string& log) {
   const pid_t pid = ::fork();
@@ -287,7 +303,9 @@ private:
       ::kill(program, s);
       return;
     }
-    const auto targets = descendants(program, worker_depth);
+    auto targets = descendants(program, worker_depth);
+    if (mode == "command") // jobs, not the command's own clones on their way to exec
+      std::erase_if(targets, [&](pid_t p) { return not_yet_a_job(p, program); });
     if (targets.empty()) return;
     static constexpr int worker_signals[] = {SIGKILL, SIGSEGV, SIGSTOP};
     const int s = worker_signals[std::uniform_int_distribution<>(0, 2)(random_)];
