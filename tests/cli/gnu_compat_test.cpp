@@ -395,8 +395,25 @@ TEST(GnuCompat, FirstJobIsInSlotOne) {
 }
 
 TEST(GnuCompat, JobsOneAfterAnotherReuseSlotOne) {
-  const ran r = run_parmill({"-k", "-j4", "--delay", "0.05", "echo {%}", ":::", "a", "b", "c"});
-  EXPECT_EQ(r.out, "1\n1\n1\n"); // each job ends before the next starts: slot 1 is free each time
+  // Each input is written only once the job before it has printed (so has ended): slot 1 is free
+  // each time, and {%} is the lowest free slot.
+  int in[2], out[2];
+  ASSERT_EQ(::pipe2(in, O_CLOEXEC), 0);
+  ASSERT_EQ(::pipe2(out, O_CLOEXEC), 0);
+  parmill_test::background parmill{
+      parmill_test::start_program({PARMILL_BINARY, "-j4", "echo {%}"}, {.in = in[0], .out = out[1]})};
+  ::close(in[0]);
+  ::close(out[1]);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  for (const std::string value : {"a\n", "b\n", "c\n"}) {
+    ASSERT_EQ(::write(in[1], value.data(), value.size()), static_cast<ssize_t>(value.size()));
+    EXPECT_EQ(parmill_test::read_lines(out[0], 1, deadline), std::vector<std::string>{"1"}) << value;
+  }
+  ::close(in[1]);
+  ::close(out[0]);
+  const auto status = parmill.wait(std::chrono::seconds(10));
+  ASSERT_TRUE(status.has_value());
+  EXPECT_EQ(*status, 0);
 }
 
 // --- --halt with --delay: a job waiting for its delay does not start once the run halts ------------
