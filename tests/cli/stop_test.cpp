@@ -203,6 +203,29 @@ TEST_P(StopWhileReading, ASignalEndsTheRunAtOnce) {
   std::printf("[   info   ] ended %lld ms after the signal\n", static_cast<long long>(took.count()));
 }
 
+// A job waiting out --delay before it starts: a signal ends the run at once, not after the delay.
+TEST(StopWhileWaitingForTheDelay, ASignalEndsTheRunAtOnce) {
+  int output[2];
+  ASSERT_EQ(::pipe2(output, O_CLOEXEC), 0);
+  background parmill{parmill_test::start_program(
+      {PARMILL_BINARY, "-j2", "--delay", "30", "echo {}", ":::", "1", "2"}, streams{.out = output[1]})};
+  ::close(output[1]);
+  ASSERT_GT(parmill.pid, 0);
+  // The first job has run; the second waits for its 30 s delay.
+  EXPECT_EQ(parmill_test::read_lines(output[0], 1, std::chrono::steady_clock::now() + 10s),
+            std::vector<std::string>{"1"});
+  (void)parmill_test::blocks_signal(parmill.pid, SIGINT, 1s);
+  const auto sent = std::chrono::steady_clock::now();
+  ::kill(parmill.pid, SIGINT);
+  const std::optional<int> status = parmill.wait(2s);
+  const auto took =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - sent);
+  ::close(output[0]);
+  ASSERT_TRUE(status.has_value()) << "parmill went on waiting for --delay after Ctrl-C";
+  EXPECT_EQ(*status, 255);
+  std::printf("[   info   ] ended %lld ms after the signal\n", static_cast<long long>(took.count()));
+}
+
 // Ctrl-C typed on the terminal parmill reads its input from (`parmill echo` waiting for lines).
 TEST(StopWhileReadingATerminal, CtrlCEndsTheRunAtOnce) {
   const int master = ::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
