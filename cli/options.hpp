@@ -129,11 +129,18 @@ inline constexpr std::size_t max_count = 999'999'999'999'999'999;
 /// What the command line asks for beyond running jobs.
 enum class action { run, help, version };
 
-/// Parses `argv` (without the program name). Throws `usage_error` for a malformed invocation,
-/// including any numeric value out of its range; the message starts with the option's name.
-/// `cores` resolves `-j N%` and `+N`; `max_jobs` is what `-j 0` means.
-[[nodiscard]] options parse_options(const std::vector<std::string>& args, action& what, std::size_t cores,
-                                    std::size_t max_jobs);
+/// What a command line asks for: an action, and for `action::run` the options of the run.
+struct invocation {
+  action what = action::run;
+  options run_options; ///< defaults unless `what` is `action::run`
+};
+
+/// Parses `args` (the words after the program name) with the options of `option_table()`
+/// (option_table.hpp). Throws `usage_error` for a malformed invocation, including any numeric
+/// value out of its range; the message starts with the option's name. `cores` resolves `-j N%` and
+/// `+N`; `max_jobs` is what `-j 0` means.
+[[nodiscard]] invocation parse_invocation(const std::vector<std::string>& args, std::size_t cores,
+                                          std::size_t max_jobs);
 
 /// Parses `-j`'s value: N, N%, +N, -N or 0, or the name of a file that holds one of these (read
 /// once, at the start); the result is from 1 to `max_jobs` (larger values are clamped to it, as
@@ -152,7 +159,7 @@ enum class action { run, help, version };
 /// max_seconds), or N% (more than 0, at most max_timeout_percent). Throws `usage_error`.
 [[nodiscard]] timeout_policy parse_timeout(const std::string& value);
 
-/// The text `--help` prints: every supported option.
+/// The text `--help` prints: every row of `option_table()` (option_table.hpp), by section.
 [[nodiscard]] std::string help_text();
 
 } // namespace parmill::cli
