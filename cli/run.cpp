@@ -6,20 +6,20 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cmath>
 #include <cstdlib>
 #include <exception>
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <queue>
 #include <thread>
 #include <unistd.h>
 
 #include "command_template.hpp"
+#include "halt.hpp"
 #include "inputs.hpp"
 #include "job_log.hpp"
 #include "job_runner.hpp"
+#include "median_runtime.hpp"
 #include "ordered_lines.hpp"
 #include "output.hpp"
 #include "parmill/map.hpp"
@@ -29,104 +29,6 @@
 
 namespace parmill::cli {
 namespace {
-
-/// The running median of successful jobs' runtimes, for --timeout N%. Thread-safe.
-class median_runtime {
-public:
-  void add(double seconds) {
-    std::lock_guard lock(mutex_);
-    if (low_.empty() || seconds <= low_.top())
-      low_.push(seconds);
-    else
-      high_.push(seconds);
-    if (low_.size() > high_.size() + 1) {
-      high_.push(low_.top());
-      low_.pop();
-    } else if (high_.size() > low_.size()) {
-      low_.push(high_.top());
-      high_.pop();
-    }
-  }
-  /// The median, once three jobs have succeeded.
-  std::optional<double> get() {
-    std::lock_guard lock(mutex_);
-    if (low_.size() + high_.size() < 3) return std::nullopt;
-    return low_.size() > high_.size() ? low_.top() : (low_.top() + high_.top()) / 2;
-  }
-
-private:
-  std::mutex mutex_;
-  std::priority_queue<double> low_;
-  std::priority_queue<double, std::vector<double>, std::greater<>> high_;
-};
-
-/// --halt's bookkeeping, as GNU parallel 20221122 keeps it: whether the run should stop, and the
-/// exit status it then has.
-class halt_tracker {
-public:
-  halt_tracker(const halt_policy& h, std::size_t total) : h_(h), total_(total) {}
-
-  /// Counts a finished job; true the first time the halt condition holds.
-  bool count(const process_result& r) {
-    ++done_;
-    if (r.failed())
-      ++failed_;
-    else
-      ++succeeded_;
-    if (h_.at == halt_policy::when::never || halted_ || !relevant(r)) return false;
-    const std::size_t n = h_.on == halt_policy::why::fail      ? failed_
-                          : h_.on == halt_policy::why::success ? succeeded_
-                                                               : done_;
-    if (static_cast<double>(n) < needed()) return false;
-    halted_ = true;
-    halted_status_ = status_when_halted(r);
-    return true;
-  }
-
-  /// True when `r` counts toward the condition (a failure for fail=, a success for success=, any
-  /// job for done=): GNU parallel names each such job on standard error.
-  [[nodiscard]] bool relevant(const process_result& r) const noexcept {
-    return h_.at != halt_policy::when::never &&
-           (h_.on == halt_policy::why::done || (h_.on == halt_policy::why::fail) == r.failed());
-  }
-
-  [[nodiscard]] bool halted() const noexcept { return halted_; }
-  [[nodiscard]] std::size_t failed() const noexcept { return failed_; }
-
-  /// The exit status GNU parallel gives this run: once halted, the status fixed then; with a
-  /// percentage in --halt, the percentage of jobs that failed (rounded up), halted or not;
-  /// otherwise the number of failed jobs, at most 101.
-  [[nodiscard]] int exit_status() const {
-    if (halted_) return halted_status_;
-    if (h_.at != halt_policy::when::never && h_.percent) return failed_percent(done_);
-    return capped_failures();
-  }
-
-private:
-  /// How many jobs make the condition hold: the count, or the percentage of all jobs.
-  [[nodiscard]] double needed() const {
-    return h_.percent ? static_cast<double>(total_) * (h_.threshold / 100.0) : h_.threshold;
-  }
-  [[nodiscard]] int capped_failures() const { return static_cast<int>(std::min<std::size_t>(failed_, 101)); }
-  /// ceil(failed / of * 100), computed as GNU parallel computes it.
-  [[nodiscard]] int failed_percent(std::size_t of) const {
-    return static_cast<int>(
-        std::ceil(static_cast<double>(failed_) / static_cast<double>(std::max<std::size_t>(of, 1)) * 100.0));
-  }
-  /// The status when the condition first holds, with `r` the job that made it hold.
-  [[nodiscard]] int status_when_halted(const process_result& r) const {
-    if (h_.on == halt_policy::why::success) return 0;
-    if (needed() == 1) // fail=1, done=1: the job's own status (128 + its signal)
-      return r.exit_value > 0 ? r.exit_value : r.signal != 0 ? 128 + r.signal : r.failed() ? 1 : 0;
-    return h_.percent ? failed_percent(total_) : capped_failures();
-  }
-
-  halt_policy h_;
-  std::size_t total_;
-  std::size_t done_ = 0, failed_ = 0, succeeded_ = 0;
-  int halted_status_ = 0;
-  bool halted_ = false;
-};
 
 /// What a stop signal acts on: made before anything else of the run, so that a signal is handled
 /// from the start (the input may be read, and wait, before the first job starts).
