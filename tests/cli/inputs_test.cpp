@@ -129,7 +129,7 @@ TEST(Inputs, PackedJobsStayWithinTheCommandLimit) {
       (multiple ? opt.multiple_args : opt.context_replace) = true;
     });
     job_stream stream(o, {}, nullptr);
-    const std::optional<command_template> command = make_command(o, stream.column_names());
+    const std::optional<command_template> command = make_command(o, o, stream.column_names());
     ASSERT_TRUE(command);
     std::size_t inputs = 0, jobs = 0;
     while (auto j = stream.next()) {
