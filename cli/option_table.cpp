@@ -10,16 +10,22 @@ using raw = raw_option_values;
 using enum value_kind;
 using enum help_section;
 
-/// An option that sets `field` when given.
-constexpr option_entry option(std::string_view names, value_kind takes, help_section section,
-                              std::string_view usage, std::string_view help, option_field field) {
-  return {.kind = entry_kind::option,
+/// A row of the table, every field given.
+constexpr option_entry row(entry_kind kind, std::string_view names, value_kind takes, help_section section,
+                           std::string_view usage, std::string_view help, option_field field) {
+  return {.kind = kind,
           .names = names,
           .takes = takes,
           .section = section,
           .usage = usage,
           .help = help,
           .field = field};
+}
+
+/// An option that sets `field` when given.
+constexpr option_entry option(std::string_view names, value_kind takes, help_section section,
+                              std::string_view usage, std::string_view help, option_field field) {
+  return row(entry_kind::option, names, takes, section, usage, help, field);
 }
 
 /// An option listed in the --help row of the option before it.
@@ -31,24 +37,12 @@ constexpr option_entry alias_of_previous_row(std::string_view names, value_kind 
 /// A word of the command's syntax (`:::`), split from the command by the parser.
 constexpr option_entry syntax_word(std::string_view names, help_section section, std::string_view usage,
                                    std::string_view help) {
-  return {.kind = entry_kind::syntax,
-          .names = names,
-          .takes = none,
-          .section = section,
-          .usage = usage,
-          .help = help,
-          .field = std::monostate{}};
+  return row(entry_kind::syntax, names, none, section, usage, help, std::monostate{});
 }
 
 /// A row of --help that is not an option of its own.
 constexpr option_entry help_note(help_section section, std::string_view usage, std::string_view help) {
-  return {.kind = entry_kind::note,
-          .names = "",
-          .takes = none,
-          .section = section,
-          .usage = usage,
-          .help = help,
-          .field = std::monostate{}};
+  return row(entry_kind::note, "", none, section, usage, help, std::monostate{});
 }
 
 // clang-format off
