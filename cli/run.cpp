@@ -1,7 +1,7 @@
 // cli/run.cpp: the command as a user of the library: the jobs are a lazy input range, running one
 // is a per-worker function on parmill::threads(-j) (job_worker.hpp), and the output, progress and
-// --halt are the consumer of the map's outcomes. The job log is written by the job slot as each job ends, whatever
-// the output order (under MPI, by rank 0's consumer as each outcome arrives).
+// --halt are the consumer of the map's outcomes. The job log is written by the job slot as each job
+// ends, whatever the output order (under MPI, by rank 0's consumer as each outcome arrives).
 #include "run.hpp"
 
 #include <atomic>
