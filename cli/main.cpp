@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "option_table.hpp"
 #include "options.hpp"
 #include "run.hpp"
 

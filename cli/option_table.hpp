@@ -74,6 +74,11 @@ struct option_entry {
 /// parser takes is here, once; every row with a `usage` is printed by `help_text()`.
 [[nodiscard]] std::span<const option_entry> option_table();
 
+/// The text `--help` prints: a usage summary, then every row of `option_table()` that has a
+/// `usage` or `help`, by section in `help_section`'s order and in the table's order within one,
+/// then the exit statuses and signals.
+[[nodiscard]] std::string help_text();
+
 /// The spellings of `entry`, split at its commas ("-j", "-P", "--jobs", ...).
 [[nodiscard]] std::vector<std::string> spellings(const option_entry& entry);
 

@@ -180,7 +180,4 @@ struct invocation {
 /// max_seconds), or N% (more than 0, at most max_timeout_percent). Throws `usage_error`.
 [[nodiscard]] timeout_policy parse_timeout(const std::string& value);
 
-/// The text `--help` prints: every row of `option_table()` (option_table.hpp), by section.
-[[nodiscard]] std::string help_text();
-
 } // namespace parmill::cli
