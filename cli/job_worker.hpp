@@ -54,9 +54,9 @@ private:
 /// options, the command, the registry, the writer and the stop flag must outlive it.
 struct shared_state {
   shared_state(const options& o, const command_template* cmd, running_jobs& jobs_registry,
-               output_writer& output_writer, std::atomic<bool>& stop_flag)
+               output_writer& run_writer, std::atomic<bool>& stop_flag)
       : inputs(o), execution(o), output(o), failures(o), command(cmd), registry(jobs_registry),
-        writer(output_writer), stop(&stop_flag) {}
+        writer(run_writer), stop(&stop_flag) {}
   const input_options& inputs;               ///< --pipe, and --pipepart's file
   const execution_options& execution;        ///< the shell, --delay
   const output_options& output;              ///< how output is printed, --tag

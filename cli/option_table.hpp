@@ -32,7 +32,7 @@ enum class value_kind {
 /// The part of --help a row is listed in, in the order they are printed.
 enum class help_section { inputs, replacement_strings, jobs, output, failures, progress, other };
 
-/// What the command line wrote for the options `parse_options` interprets after CLI11 has read
+/// What the command line wrote for the options `parse_invocation` interprets after CLI11 has read
 /// them (numbers, sizes, durations, renamings, the options that set several fields), as written.
 struct raw_option_values {
   bool help = false, version = false, null = false;
@@ -56,8 +56,8 @@ using option_field = std::variant<std::monostate, bool options::*, std::optional
 /// One row of the table.
 struct option_entry {
   entry_kind kind = entry_kind::option;
-  /// Every spelling, comma-separated, short ones first (as CLI11 takes them: "-j,-P,--jobs");
-  /// empty for a note.
+  /// Every spelling, comma-separated, as CLI11 takes them ("-j,-P,--jobs,--max-procs"); the first
+  /// is the one --help shows. Empty for a note.
   std::string_view names;
   value_kind takes = value_kind::none;
   help_section section = help_section::other;

@@ -451,10 +451,13 @@ timeout_policy parse_timeout(const std::string& value) {
 
 namespace {
 
+/// One visitor made of several lambdas, for std::visit.
 template <class... Visitors>
 struct overloaded : Visitors... {
   using Visitors::operator()...;
 };
+template <class... Visitors>
+overloaded(Visitors...) -> overloaded<Visitors...>; // clang before 17 deduces no aggregate's arguments
 
 /// Registers `entry` with CLI11, bound to the field it sets in `o` or `raw`.
 void register_option(CLI::App& app, const option_entry& entry, options& o, raw_option_values& raw) {
