@@ -207,7 +207,12 @@ void job_worker::wait_for_delay() {
     s_.next_start = start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                                 std::chrono::duration<double>(s_.execution.delay_seconds));
   }
-  std::this_thread::sleep_until(start); // --delay: the pause the user asked for between starts
+  // --delay: the pause the user asked for between starts, cut short once the run stops (Ctrl-C,
+  // --halt), which is looked at every 10 ms so that stopping stays prompt.
+  constexpr std::chrono::steady_clock::duration slice = std::chrono::milliseconds(10);
+  for (auto now = std::chrono::steady_clock::now(); now < start && !s_.stop->load();
+       now = std::chrono::steady_clock::now())
+    std::this_thread::sleep_for(std::min(slice, start - now));
 }
 
 } // namespace parmill::cli
