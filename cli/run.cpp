@@ -130,13 +130,14 @@ std::set<std::size_t> jobs_to_skip(const failure_options& failures) {
   return jobs_done(*failures.joblog, !failures.resume_failed);
 }
 
-/// --dry-run: prints each job's command instead of running it.
-int print_commands(job_stream& jobs, shared_state& shared, const options& o, const stop_control& control) {
+/// --dry-run: prints each job's command instead of running it, with {%} as if `slots` jobs ran in
+/// turn.
+int print_commands(job_stream& jobs, shared_state& shared, std::size_t slots, const stop_control& control) {
   for (auto& j : jobs) {
-    j.values.slot = (j.values.seq - 1) % o.jobs + 1;
+    j.values.slot = (j.values.seq - 1) % slots + 1;
     const std::string code = command_of(shared, j.values);
     shared.writer.write_line(code + "\n", false, nullptr);
-    if (o.verbose) shared.writer.message(code + "\n"); // -t: on standard error too, as GNU parallel
+    if (shared.output.verbose) shared.writer.message(code + "\n"); // -t: on standard error too, as GNU
   }
   return control.interrupted ? 255 : 0;
 }
@@ -261,7 +262,7 @@ int run(const options& o, const cluster* ranks) {
     if (ranks != nullptr) throw usage_error("--round-robin cannot be used under MPI");
     shared.shared_blocks = &jobs;
   }
-  if (o.dry_run) return print_commands(jobs, shared, o, control);
+  if (o.dry_run) return print_commands(jobs, shared, o.jobs, control);
   return run_jobs(o, ranks, jobs, shared, control, total);
 }
 
