@@ -513,7 +513,7 @@ command_line_reading read_command_line(const std::vector<std::string>& args) {
 }
 
 /// -0 and -d: what ends an input.
-void set_delimiter(const raw_option_values& raw, options& o) {
+void set_delimiter(const raw_option_values& raw, input_options& o) {
   if (raw.null) o.delimiter = '\0';
   if (raw.delimiter) {
     const std::string text = parse_delimiter(*raw.delimiter);
@@ -523,7 +523,7 @@ void set_delimiter(const raw_option_values& raw, options& o) {
 }
 
 /// --header: only `:` (the first line names the columns).
-void set_header(const raw_option_values& raw, options& o) {
+void set_header(const raw_option_values& raw, input_options& o) {
   if (raw.header.empty()) return;
   if (raw.header != ":" && raw.header != ".*\\n")
     throw usage_error("--header: only ':' (the first line) is supported");
@@ -531,14 +531,14 @@ void set_header(const raw_option_values& raw, options& o) {
 }
 
 /// -n and -N: how many inputs each job takes.
-void set_inputs_per_job(const raw_option_values& raw, options& o) {
+void set_inputs_per_job(const raw_option_values& raw, input_options& o) {
   if (raw.max_args) o.max_args = parse_count("-n/--max-args", *raw.max_args, 0, max_count);
   if (raw.max_args && o.max_args == 0) o.exact_args = 0; // -n0 is -N0, as in GNU parallel
   if (raw.exact_args) o.exact_args = parse_count("-N/--max-replace-args", *raw.exact_args, 0, max_count);
 }
 
 /// --block: bytes per block, or with --pipepart blocks per job slot.
-void set_block(const raw_option_values& raw, options& o) {
+void set_block(const raw_option_values& raw, input_options& o) {
   const std::string& block = raw.block;
   if (!block.empty() && block[0] == '-' && o.pipe_part)
     o.blocks_per_slot = parse_count("--block", block.substr(1), 1, max_count);
@@ -552,7 +552,7 @@ void set_block(const raw_option_values& raw, options& o) {
 }
 
 /// -I, -i and the other renamings of replacement strings.
-void set_replacement_names(raw_option_values& raw, bool replace_given, options& o) {
+void set_replacement_names(raw_option_values& raw, bool replace_given, template_options& o) {
   rename(o.names.input, raw.replace_input, "-I");
   rename(o.names.no_extension, raw.replace_extension, "--extensionreplace");
   rename(o.names.basename, raw.replace_basename, "--basenamereplace");
@@ -566,7 +566,7 @@ void set_replacement_names(raw_option_values& raw, bool replace_given, options& 
 /// -L, -l and --max-lines. `-l`'s value is optional and numeric, as in GNU parallel: in `-l echo`,
 /// `echo` is the command's first word, which is returned.
 std::optional<std::string> set_max_lines(raw_option_values& raw, bool lines_given,
-                                         const std::vector<std::string>& args, options& o) {
+                                         const std::vector<std::string>& args, input_options& o) {
   std::optional<std::string> first_word;
   const auto separate = [&](const std::string& value) { // `-l VALUE`, not `-lVALUE` or `--max-lines=VALUE`
     for (std::size_t i = 0; i + 1 < args.size(); ++i)
@@ -590,7 +590,7 @@ std::optional<std::string> set_max_lines(raw_option_values& raw, bool lines_give
 }
 
 /// --recstart, --recend, --regexp and --rrs.
-void set_record_separators(const raw_option_values& raw, options& o) {
+void set_record_separators(const raw_option_values& raw, input_options& o) {
   o.records.regexp = raw.regexp;
   o.records.remove = raw.remove_separators;
   if (raw.recstart) o.records.start = o.records.regexp ? *raw.recstart : unescape_separator(*raw.recstart);
@@ -598,7 +598,7 @@ void set_record_separators(const raw_option_values& raw, options& o) {
 }
 
 /// --halt, --timeout, --joblog (+FILE appends), and --resume's need of a job log.
-void set_failure_handling(const raw_option_values& raw, options& o) {
+void set_failure_handling(const raw_option_values& raw, failure_options& o) {
   if (!raw.halt.empty()) o.halt = parse_halt(raw.halt);
   if (!raw.timeout.empty()) o.timeout = parse_timeout(raw.timeout);
   if (o.joblog && o.joblog->size() > 1 && o.joblog->front() == '+') { // --joblog +FILE: append
@@ -610,7 +610,7 @@ void set_failure_handling(const raw_option_values& raw, options& o) {
 }
 
 /// -u, --line-buffer, or the default: each job's output whole.
-void set_output_mode(options& o) {
+void set_output_mode(output_options& o) {
   if (o.ungroup && o.line_buffer) throw usage_error("-u and --line-buffer cannot be used together");
   o.group = !o.ungroup && !o.line_buffer;
 }
