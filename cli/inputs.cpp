@@ -194,15 +194,16 @@ struct record_finder::compiled {
   }
 };
 
-record_finder::record_finder(const options& o) {
-  const record_separators& r = o.records;
-  if (o.max_lines && !o.pipe_part) { // --pipe -L N: records of N lines, whatever --recend says (GNU)
+record_finder::record_finder(const input_options& inputs) {
+  const record_separators& r = inputs.records;
+  if (inputs.max_lines &&
+      !inputs.pipe_part) { // --pipe -L N: records of N lines, whatever --recend says (GNU)
     end_ = "\n";
     return;
   }
   if (!r.regexp) {
     start_ = r.start.value_or("");
-    end_ = r.end ? *r.end : r.start ? "" : std::string(1, o.delimiter);
+    end_ = r.end ? *r.end : r.start ? "" : std::string(1, inputs.delimiter);
     return;
   }
   // As GNU parallel: each one grouped, and an empty --recend alone matches any one byte.
@@ -297,14 +298,17 @@ void record_finder::remove_separators(std::string& block) const {
 
 // --- -X / -m / -n ----------------------------------------------------------------------------------
 
-std::optional<command_template> make_command(const options& o,
+std::optional<command_template> make_command(const template_options& templates, const input_options& inputs,
                                              const std::map<std::string, std::size_t>& names) {
-  if (o.command.empty()) return std::nullopt;
-  const bool no_arguments = o.exact_args && *o.exact_args == 0;
+  if (templates.command.empty()) return std::nullopt;
+  const bool no_arguments = inputs.exact_args && *inputs.exact_args == 0;
   // Several inputs in one word are joined (-m, and -n without -X) or the word is repeated (-X, -N).
-  const bool join = o.multiple_args || (o.max_args > 0 && !o.context_replace && !o.exact_args);
-  command_template command(o.command, o.quote, names, !o.pipe && !no_arguments, join, o.names, o.plus);
-  if (o.context_replace || (o.exact_args && *o.exact_args > 0)) command.repeat_for_each_value(); // as GNU
+  const bool join =
+      templates.multiple_args || (inputs.max_args > 0 && !templates.context_replace && !inputs.exact_args);
+  command_template command(templates.command, templates.quote, names, !inputs.pipe && !no_arguments, join,
+                           templates.names, templates.plus);
+  if (templates.context_replace || (inputs.exact_args && *inputs.exact_args > 0))
+    command.repeat_for_each_value(); // as GNU
   return command;
 }
 
@@ -469,117 +473,134 @@ std::size_t value_reader::read_raw(char* buffer, std::size_t size) {
   return f.read_some(buffer, size, source_->path);
 }
 
-job_stream::job_stream(const options& o, std::set<std::size_t> skip, const std::atomic<bool>* stop)
-    : options_(o), skip_(std::move(skip)), stop_(stop) {
-  if (o.colsep)
-    colsep_ = std::make_unique<column_splitter>(*o.colsep);
-  else if (o.header)
+job_stream::job_stream(const input_options& inputs, const template_options& templates, std::size_t slots,
+                       std::set<std::size_t> skip, const std::atomic<bool>* stop)
+    : inputs_(inputs), templates_(templates), slots_(slots), skip_(std::move(skip)), stop_(stop) {
+  if (inputs.colsep)
+    colsep_ = std::make_unique<column_splitter>(*inputs.colsep);
+  else if (inputs.header)
     colsep_ = std::make_unique<column_splitter>("\t", false); // GNU parallel trims only with --colsep
   static const input_source standard_input{
       .from = input_source::kind::file, .values = {}, .path = "-", .linked = false};
   std::vector<const input_source*> sources;
-  for (const input_source& s : o.sources)
+  for (const input_source& s : inputs.sources)
     sources.push_back(&s);
   if (sources.empty()) sources.push_back(&standard_input);
-
-  if (o.pipe) {
-    records_ = std::make_unique<record_finder>(o);
-    if (o.pipe_part) {
-      open_part(*sources[0]);
-      return;
-    }
-    streaming_.push_back(open_reader(*sources[0]));
-    if (o.header) {
-      if (auto line = streaming_[0].reader->next())
-        header_line_ = *line + (o.delimiter_text.empty() ? std::string(1, o.delimiter) : o.delimiter_text);
-    }
+  if (inputs.pipe) {
+    open_pipe(*sources[0]);
     return;
   }
-  if (o.link) {
-    wrap_ = true;
-    for (const input_source* s : sources) {
-      numbered_reader reader = open_reader(*s);
-      std::vector<std::string> values;
-      while (auto v = read_value(reader))
-        values.push_back(std::move(*v));
-      linked_rows_ = linked_values_.empty() ? values.size() : std::max(linked_rows_, values.size());
-      if (values.empty()) linked_rows_ = 0;
-      linked_values_.push_back(std::move(values));
-      linked_sources_.push_back(s);
-    }
-    if (std::any_of(linked_values_.begin(), linked_values_.end(), [](const auto& v) { return v.empty(); }))
-      linked_rows_ = 0;
-  } else {
-    // Group 0 (the first source and those linked to it) streams; each later group is read now.
-    std::size_t i = 0;
+  if (inputs.link)
+    read_linked_sources(sources);
+  else
+    open_cross_product(sources);
+  if (inputs.header) take_column_names();
+  plan_inputs_per_job();
+}
+
+void job_stream::open_pipe(const input_source& source) {
+  records_ = std::make_unique<record_finder>(inputs_);
+  if (inputs_.pipe_part) {
+    open_part(source);
+    return;
+  }
+  streaming_.push_back(open_reader(source));
+  if (inputs_.header)
+    if (auto line = streaming_[0].reader->next())
+      header_line_ = *line + (inputs_.delimiter_text.empty() ? std::string(1, inputs_.delimiter)
+                                                             : inputs_.delimiter_text);
+}
+
+void job_stream::read_linked_sources(const std::vector<const input_source*>& sources) {
+  wrap_ = true;
+  for (const input_source* s : sources) {
+    numbered_reader reader = open_reader(*s);
+    std::vector<std::string> values;
+    while (auto v = read_value(reader))
+      values.push_back(std::move(*v));
+    linked_values_.push_back(std::move(values));
+    linked_sources_.push_back(s);
+  }
+  count_linked_rows();
+}
+
+void job_stream::count_linked_rows() {
+  linked_rows_ = 0;
+  for (const auto& values : linked_values_)
+    linked_rows_ = std::max(linked_rows_, values.size());
+  if (std::any_of(linked_values_.begin(), linked_values_.end(), [](const auto& v) { return v.empty(); }))
+    linked_rows_ = 0;
+}
+
+void job_stream::open_cross_product(const std::vector<const input_source*>& sources) {
+  // Group 0 (the first source and those linked to it) streams; each later group is read now.
+  std::size_t i = 0;
+  do
+    streaming_.push_back(open_reader(*sources[i++]));
+  while (i < sources.size() && sources[i]->linked);
+  while (i < sources.size()) {
+    std::vector<numbered_reader> group;
     do
-      streaming_.push_back(open_reader(*sources[i++]));
+      group.push_back(open_reader(*sources[i++]));
     while (i < sources.size() && sources[i]->linked);
-    while (i < sources.size()) {
-      std::vector<numbered_reader> group;
-      do
-        group.push_back(open_reader(*sources[i++]));
-      while (i < sources.size() && sources[i]->linked);
-      std::vector<record> rows;
-      for (;;) {
-        record row;
-        bool complete = true;
-        for (auto& reader : group) {
-          auto v = read_value(reader);
-          if (!v) {
-            complete = false;
-            break;
-          }
-          split_columns(*v, row, reader.at);
-        }
-        if (!complete) break;
-        rows.push_back(std::move(row));
-      }
-      fixed_.push_back(std::move(rows));
-    }
-    odometer_.assign(fixed_.size(), 0);
+    fixed_.push_back(read_group(group));
   }
-  if (o.header) {
-    // The first value of every source names its columns.
-    record names;
-    if (wrap_) {
-      for (std::size_t s = 0; s < linked_values_.size(); ++s) {
-        auto& values = linked_values_[s];
-        if (!values.empty()) {
-          split_columns(values.front(), names, input_position{linked_sources_[s], 1});
-          values.erase(values.begin());
-        }
-      }
-      linked_rows_ = 0;
-      for (const auto& values : linked_values_)
-        linked_rows_ = std::max(linked_rows_, values.size());
-      if (std::any_of(linked_values_.begin(), linked_values_.end(), [](const auto& v) { return v.empty(); }))
-        linked_rows_ = 0;
-    } else {
-      for (auto& reader : streaming_)
-        if (auto v = read_value(reader)) split_columns(*v, names, reader.at);
-      for (auto& rows : fixed_)
-        if (!rows.empty()) {
-          names.insert(names.end(), rows.front().begin(), rows.front().end());
-          rows.erase(rows.begin());
-        }
+  odometer_.assign(fixed_.size(), 0);
+}
+
+std::vector<record> job_stream::read_group(std::vector<numbered_reader>& group) {
+  std::vector<record> rows;
+  for (;;) {
+    record row;
+    for (auto& reader : group) {
+      auto v = read_value(reader);
+      if (!v) return rows; // the shortest source of the group has ended
+      split_columns(*v, row, reader.at);
     }
-    for (std::size_t c = 0; c < names.size(); ++c) // "a\r" names {a}: CR-LF input, as in GNU parallel
-      names_.emplace(trim(names[c]), c);
+    rows.push_back(std::move(row));
   }
+}
+
+void job_stream::take_column_names() {
+  // The first value of every source names its columns.
+  record names;
+  if (wrap_) {
+    for (std::size_t s = 0; s < linked_values_.size(); ++s) {
+      auto& values = linked_values_[s];
+      if (!values.empty()) {
+        split_columns(values.front(), names, input_position{linked_sources_[s], 1});
+        values.erase(values.begin());
+      }
+    }
+    count_linked_rows();
+  } else {
+    for (auto& reader : streaming_)
+      if (auto v = read_value(reader)) split_columns(*v, names, reader.at);
+    for (auto& rows : fixed_)
+      if (!rows.empty()) {
+        names.insert(names.end(), rows.front().begin(), rows.front().end());
+        rows.erase(rows.begin());
+      }
+  }
+  for (std::size_t c = 0; c < names.size(); ++c) // "a\r" names {a}: CR-LF input, as in GNU parallel
+    names_.emplace(trim(names[c]), c);
+}
+
+void job_stream::plan_inputs_per_job() {
+  const input_options& o = inputs_;
   if (o.exact_args)
     per_job_ = std::max<std::size_t>(1, *o.exact_args);
   else if (o.max_args)
     per_job_ = o.max_args;
-  pack_ = (o.context_replace || o.multiple_args) && !o.exact_args;
+  pack_ = (templates_.context_replace || templates_.multiple_args) && !o.exact_args;
   if (pack_ && !o.max_args) per_job_ = 0; // decided from the look-ahead
   if (!o.exact_args && (pack_ || per_job_ > 1)) {
-    command_ = make_command(o, names_);
+    command_ = make_command(templates_, inputs_, names_);
     command_limit_ = packed_command_limit();
     // -s N: a command shorter than N bytes, as GNU parallel counts (the text `sh -c` gets).
     if (o.max_chars) command_limit_ = std::min(command_limit_, *o.max_chars - 1);
   }
-  if (o.max_chars && !command_) command_ = make_command(o, names_);
+  if (o.max_chars && !command_) command_ = make_command(templates_, inputs_, names_);
 }
 
 job_stream::~job_stream() {
@@ -595,16 +616,16 @@ void job_stream::open_part(const input_source& source) {
     throw usage_error("--pipepart only works on seekable files, not streams or pipes: '" + source.path +
                       "' is not a regular file");
   part_size_ = static_cast<std::size_t>(info.st_size);
-  if (options_.header) { // the first line, given to every part
-    const std::string head = read_part(0, std::min<std::size_t>(part_size_, options_.block_bytes));
+  if (inputs_.header) { // the first line, given to every part
+    const std::string head = read_part(0, std::min<std::size_t>(part_size_, inputs_.block_bytes));
     const auto newline = head.find('\n');
     if (newline != std::string::npos) header_line_ = head.substr(0, newline + 1);
   }
   part_start_ = header_line_.size();
   // GNU parallel: --block -N is N blocks per job slot, of 1 + size / slots / N bytes.
-  part_block_ = options_.blocks_per_slot > 0
-                    ? 1 + part_size_ / std::max<std::size_t>(1, options_.jobs) / options_.blocks_per_slot
-                    : options_.block_bytes;
+  part_block_ = inputs_.blocks_per_slot > 0
+                    ? 1 + part_size_ / std::max<std::size_t>(1, slots_) / inputs_.blocks_per_slot
+                    : inputs_.block_bytes;
   part_search_ = part_start_ + part_block_;
 }
 
@@ -661,7 +682,7 @@ std::optional<job> job_stream::next_part() {
     const std::size_t end = next_part_end();
     part_start_ = end;
     job j;
-    if (options_.records.remove) { // the separators are taken out of the whole part
+    if (inputs_.records.remove) { // the separators are taken out of the whole part
       std::string block = read_part(begin, end);
       records_->remove_separators(block);
       j.stdin_data = header_line_ + block;
@@ -711,9 +732,9 @@ std::function<bool(std::string&)> file_part_reader(const std::string& path, std:
 }
 
 job_stream::numbered_reader job_stream::open_reader(const input_source& source) const {
-  return numbered_reader{std::make_unique<value_reader>(source, options_.delimiter_text.empty()
-                                                                    ? std::string(1, options_.delimiter)
-                                                                    : options_.delimiter_text),
+  return numbered_reader{std::make_unique<value_reader>(source, inputs_.delimiter_text.empty()
+                                                                    ? std::string(1, inputs_.delimiter)
+                                                                    : inputs_.delimiter_text),
                          input_position{&source, 0}};
 }
 
@@ -722,7 +743,7 @@ std::optional<std::string> job_stream::read_value(numbered_reader& r) {
   if (!value) return std::nullopt;
   ++r.at.number;
   // -L: a line that ends in a blank goes on in the next one (xargs' rule, and GNU parallel's).
-  while (options_.max_lines && !value->empty() && (value->back() == ' ' || value->back() == '\t')) {
+  while (inputs_.max_lines && !value->empty() && (value->back() == ' ' || value->back() == '\t')) {
     auto more = r.reader->next();
     if (!more) break;
     ++r.at.number;
@@ -786,7 +807,7 @@ std::optional<record> job_stream::next_raw_record() {
     for (std::size_t s = 0; s < linked_values_.size(); ++s) {
       const auto& values = linked_values_[s];
       const std::size_t at = linked_row_ % values.size();
-      split_columns(values[at], r, input_position{linked_sources_[s], at + 1 + (options_.header ? 1 : 0)});
+      split_columns(values[at], r, input_position{linked_sources_[s], at + 1 + (inputs_.header ? 1 : 0)});
     }
     ++linked_row_;
     return r;
@@ -841,7 +862,7 @@ std::optional<record> job_stream::read_record() {
   for (;;) {
     auto r = next_raw_record();
     if (!r) return std::nullopt;
-    if (options_.no_run_if_empty && empty_record(*r)) continue;
+    if (inputs_.no_run_if_empty && empty_record(*r)) continue;
     return r;
   }
 }
@@ -857,7 +878,7 @@ std::optional<job> job_stream::next_job() {
         lookahead_.push_back(std::move(*r));
       }
       const std::size_t n = lookahead_.size();
-      per_job_ = n < spread_lookahead ? std::max<std::size_t>(1, (n + options_.jobs - 1) / options_.jobs)
+      per_job_ = n < spread_lookahead ? std::max<std::size_t>(1, (n + slots_ - 1) / slots_)
                                       : static_cast<std::size_t>(-1);
     }
     job j;
@@ -870,8 +891,7 @@ std::optional<job> job_stream::next_job() {
           size = first_command_size(*r);
         } else {
           add_input_size(size, *r);
-          if (size.bytes > command_limit_ && options_.max_chars)
-            size.bytes = exact_size(j.values.records, *r);
+          if (size.bytes > command_limit_ && inputs_.max_chars) size.bytes = exact_size(j.values.records, *r);
           if (size.bytes > command_limit_) {
             pending_ = std::move(r);
             break;
@@ -885,7 +905,7 @@ std::optional<job> job_stream::next_job() {
       lookahead_pos_ = 0;
     }
     if (j.values.records.empty()) return std::nullopt;
-    if (options_.exact_args == 0) j.values.records.front().clear(); // -N0: {} and {1} give nothing
+    if (inputs_.exact_args == 0) j.values.records.front().clear(); // -N0: {} and {1} give nothing
     j.values.seq = ++seq_;
     check_max_chars(j.values);
     if (skip_.count(j.values.seq) != 0) continue;
@@ -898,23 +918,23 @@ std::optional<job> job_stream::next_job() {
 /// longer). With -L N (--pipe) a record is N lines. At the end of the input, what is left.
 std::size_t job_stream::cut_pipe_buffer() const {
   const std::string_view data = pipe_buffer_;
-  const std::size_t lines = options_.max_lines.value_or(1);
+  const std::size_t lines = inputs_.max_lines.value_or(1);
   const auto record_end = [&](std::size_t from) {
     for (std::size_t k = 0; k < lines && from != std::string_view::npos; ++k)
       from = records_->record_end(data, from);
     return from;
   };
   // -N N, or -n N (GNU parallel reads both as records per job with --pipe).
-  if (const std::size_t wanted = options_.exact_args.value_or(options_.max_args); wanted > 0) {
+  if (const std::size_t wanted = inputs_.exact_args.value_or(inputs_.max_args); wanted > 0) {
     std::size_t at = 0;
     for (std::size_t count = 0; count < wanted && at != std::string_view::npos; ++count)
       at = record_end(at);
     return at != std::string_view::npos || !pipe_eof_ ? at : data.size();
   }
-  if (data.size() < options_.block_bytes && !pipe_eof_) return std::string_view::npos;
+  if (data.size() < inputs_.block_bytes && !pipe_eof_) return std::string_view::npos;
   std::size_t last = std::string_view::npos;
   for (std::size_t at = record_end(0); at != std::string_view::npos; at = record_end(at)) {
-    if (at > options_.block_bytes) {
+    if (at > inputs_.block_bytes) {
       if (last == std::string_view::npos) last = at;
       break;
     }
@@ -924,7 +944,7 @@ std::size_t job_stream::cut_pipe_buffer() const {
   // At the end: everything, except that GNU parallel gives an -L block's last lines, fewer than a
   // record, a job of their own.
   if (last == std::string_view::npos) return data.size();
-  if (data.size() > options_.block_bytes || lines > 1) return last;
+  if (data.size() > inputs_.block_bytes || lines > 1) return last;
   return data.size();
 }
 
@@ -935,13 +955,13 @@ std::size_t job_stream::exact_size(const std::vector<record>& records, const rec
 }
 
 void job_stream::check_max_chars(const job_values& values) const {
-  if (!options_.max_chars || !command_) return;
+  if (!inputs_.max_chars || !command_) return;
   job_values shown{.seq = values.seq, .slot = 1, .records = values.records};
   const std::size_t length = command_->shell_command(shown).size();
-  if (length < *options_.max_chars) return;
+  if (length < *inputs_.max_chars) return;
   const std::string first = values.records.empty() || values.records[0].empty() ? "" : values.records[0][0];
   throw std::runtime_error("Command line too long (" + std::to_string(length) +
-                           " >= " + std::to_string(*options_.max_chars) + ") in job " +
+                           " >= " + std::to_string(*inputs_.max_chars) + ") in job " +
                            std::to_string(values.seq) + " (-s/--max-chars): " + excerpt(first));
 }
 
@@ -970,7 +990,7 @@ std::size_t drop_blank_lines(std::string& buffer, std::size_t from) {
 } // namespace
 
 std::optional<job> job_stream::next_pipe_block() {
-  if (options_.pipe_part) return next_part();
+  if (inputs_.pipe_part) return next_part();
   for (;;) {
     if (stop_ != nullptr && stop_->load(std::memory_order_relaxed)) return std::nullopt;
     std::size_t cut = cut_pipe_buffer();
@@ -980,7 +1000,7 @@ std::optional<job> job_stream::next_pipe_block() {
       const std::size_t got = streaming_[0].reader->read_raw(pipe_buffer_.data() + old, pipe_read_bytes);
       pipe_buffer_.resize(old + got);
       if (got == 0) pipe_eof_ = true;
-      if (options_.no_run_if_empty) pipe_blank_checked_ = drop_blank_lines(pipe_buffer_, pipe_blank_checked_);
+      if (inputs_.no_run_if_empty) pipe_blank_checked_ = drop_blank_lines(pipe_buffer_, pipe_blank_checked_);
       cut = cut_pipe_buffer();
     }
     if (cut == 0) return std::nullopt;
@@ -988,7 +1008,7 @@ std::optional<job> job_stream::next_pipe_block() {
     std::string block = pipe_buffer_.substr(0, cut);
     pipe_buffer_.erase(0, cut);
     pipe_blank_checked_ -= std::min(pipe_blank_checked_, cut);
-    if (options_.records.remove) records_->remove_separators(block);
+    if (inputs_.records.remove) records_->remove_separators(block);
     j.stdin_data = header_line_ + block;
     j.values.seq = ++seq_;
     if (skip_.count(j.values.seq) != 0) continue;
@@ -997,9 +1017,9 @@ std::optional<job> job_stream::next_pipe_block() {
 }
 
 std::optional<job> job_stream::next_in_order() {
-  if (!shares_blocks()) return options_.pipe ? next_pipe_block() : next_job();
+  if (!shares_blocks()) return inputs_.pipe ? next_pipe_block() : next_job();
   std::lock_guard lock(shared_blocks_mutex_);
-  if (shared_jobs_ >= options_.jobs) return std::nullopt;
+  if (shared_jobs_ >= slots_) return std::nullopt;
   auto j = next_pipe_block();
   if (j) ++shared_jobs_;
   return j;
@@ -1017,7 +1037,7 @@ std::size_t job_stream::read_all() {
   std::vector<job> jobs;
   while (auto j = next_in_order())
     jobs.push_back(std::move(*j));
-  if (options_.shuffle) {
+  if (inputs_.shuffle) {
     std::random_device seed;
     std::mt19937_64 random(seed());
     std::shuffle(jobs.begin(), jobs.end(), random);

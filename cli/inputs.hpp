@@ -82,7 +82,9 @@ private:
                                                                  std::uint64_t end);
 
 /// The command's template for these options and column names; none when each input is a command.
-[[nodiscard]] std::optional<command_template> make_command(const options& o,
+/// `inputs` say how many inputs a job has, which decides how they are put in (-n, -N, --pipe).
+[[nodiscard]] std::optional<command_template> make_command(const template_options& templates,
+                                                           const input_options& inputs,
                                                            const std::map<std::string, std::size_t>& names);
 
 /// The most bytes a job's command may have when -X, -m or -n put several inputs in one job, as
@@ -139,7 +141,7 @@ class record_finder {
 public:
   /// Compiles the separators. Throws `usage_error` naming --recstart/--recend when one is not a
   /// regular expression (with --regexp).
-  explicit record_finder(const options& o);
+  explicit record_finder(const input_options& inputs);
   ~record_finder();
   record_finder(const record_finder&) = delete;
   record_finder& operator=(const record_finder&) = delete;
@@ -168,9 +170,15 @@ private:
 /// product are read once and kept). Not thread-safe; parmill::map reads it under its own lock.
 class job_stream {
 public:
-  /// Opens every source now, so that an unreadable file fails before any job runs.
-  /// `skip` holds sequence numbers to leave out (--resume); `stop` ends the stream early.
-  job_stream(const options& o, std::set<std::size_t> skip, const std::atomic<bool>* stop);
+  /// Opens every source now, so that an unreadable file fails before any job runs. `templates`
+  /// measure how many inputs fit in one job (-X, -m, -n, -s); `slots` (-j) spreads them over the job
+  /// slots and is how many jobs share blocks with --round-robin. `skip` holds sequence numbers to
+  /// leave out (--resume); `stop` ends the stream early. The options must outlive the stream.
+  job_stream(const input_options& inputs, const template_options& templates, std::size_t slots,
+             std::set<std::size_t> skip, const std::atomic<bool>* stop);
+  /// The stream of a command line's options (their inputs, templates and -j).
+  job_stream(const options& o, std::set<std::size_t> skip, const std::atomic<bool>* stop)
+      : job_stream(o, o, o.jobs, std::move(skip), stop) {}
   ~job_stream();
   job_stream(const job_stream&) = delete;
   job_stream& operator=(const job_stream&) = delete;
@@ -191,7 +199,7 @@ public:
   bool next_shared_block(std::string& block);
   /// True when jobs take more blocks with `next_shared_block`.
   [[nodiscard]] bool shares_blocks() const noexcept {
-    return options_.round_robin && options_.pipe && !options_.pipe_part;
+    return inputs_.round_robin && inputs_.pipe && !inputs_.pipe_part;
   }
 
   struct iterator {
@@ -219,6 +227,14 @@ private:
     input_position at;
   };
   numbered_reader open_reader(const input_source& source) const;
+  // The constructor's steps: what the sources give, then how many inputs a job takes.
+  void open_pipe(const input_source& source);
+  void read_linked_sources(const std::vector<const input_source*>& sources);
+  void count_linked_rows(); // --link: the longest source's length, or 0 when one is empty
+  void open_cross_product(const std::vector<const input_source*>& sources);
+  std::vector<record> read_group(std::vector<numbered_reader>& group); // until its shortest source ends
+  void take_column_names();                                            // --header
+  void plan_inputs_per_job();                                          // -n, -N, -X, -m, -s
   std::optional<std::string> read_value(numbered_reader& r);
   std::string without_nul(std::string value, const input_position& at);
   std::optional<record> next_record();
@@ -231,7 +247,9 @@ private:
   void add_input_size(command_template::size_bound& bound, const record& input) const;
   bool empty_record(const record& r) const;
 
-  const options& options_;
+  const input_options& inputs_;
+  const template_options& templates_;
+  std::size_t slots_;                      // -j
   std::vector<numbered_reader> streaming_; // read together, in lockstep
   std::vector<std::vector<record>> fixed_; // later groups of a cross product, read once
   std::vector<std::size_t> odometer_;

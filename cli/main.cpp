@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "option_table.hpp"
 #include "options.hpp"
 #include "run.hpp"
 
@@ -48,9 +49,8 @@ int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN); // a reader that goes away is seen as EPIPE
   const std::vector<std::string> args(argv + 1, argv + argc);
   try {
-    parmill::cli::action what = parmill::cli::action::run;
     const std::size_t cores = std::max(1U, std::thread::hardware_concurrency());
-    const parmill::cli::options o = parmill::cli::parse_options(args, what, cores, most_jobs());
+    const auto [what, o] = parmill::cli::parse_invocation(args, cores, most_jobs());
     if (what == parmill::cli::action::help) {
       std::cout << parmill::cli::help_text();
       return 0;

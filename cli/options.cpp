@@ -2,6 +2,8 @@
 // is not an option starts the command, which runs up to the first `:::`, `::::`, `:::+` or `::::+`.
 #include "options.hpp"
 
+#include "option_table.hpp"
+
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cctype>
@@ -10,6 +12,7 @@
 #include <fstream>
 #include <string_view>
 #include <unistd.h>
+#include <variant>
 
 namespace parmill::cli {
 namespace {
@@ -446,83 +449,56 @@ timeout_policy parse_timeout(const std::string& value) {
   return t;
 }
 
-options parse_options(const std::vector<std::string>& args, action& what, std::size_t cores,
-                      std::size_t max_jobs) {
+namespace {
+
+/// One visitor made of several lambdas, for std::visit.
+template <class... Visitors>
+struct overloaded : Visitors... {
+  using Visitors::operator()...;
+};
+template <class... Visitors>
+overloaded(Visitors...) -> overloaded<Visitors...>; // clang before 17 deduces no aggregate's arguments
+
+/// Registers `entry` with CLI11, bound to the field it sets in `o` or `raw`.
+void register_option(CLI::App& app, const option_entry& entry, options& o, raw_option_values& raw) {
+  const std::string names(entry.names);
+  CLI::Option* added = std::visit(
+      overloaded{[&](std::monostate) { return app.add_flag(names); },
+                 [&](bool options::*field) { return app.add_flag(names, o.*field); },
+                 [&](std::optional<std::string> options::*field) { return app.add_option(names, o.*field); },
+                 [&](bool raw_option_values::*field) { return app.add_flag(names, raw.*field); },
+                 [&](std::string raw_option_values::*field) { return app.add_option(names, raw.*field); },
+                 [&](std::optional<std::string> raw_option_values::*field) {
+                   return app.add_option(names, raw.*field);
+                 },
+                 [&](std::vector<std::string> raw_option_values::*field) {
+                   return app.add_option(names, raw.*field)
+                       ->allow_extra_args(false)
+                       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+                 }},
+      entry.field);
+  if (entry.takes == value_kind::optional) added->expected(0, 1);
+}
+
+/// What CLI11 read from the command line: the options it sets as they are, the values still to be
+/// interpreted, and the words after the options (the command and its input sources).
+struct command_line_reading {
+  options o;
+  raw_option_values raw;
+  std::vector<std::string> rest;
+  bool replace_given = false; ///< -i/--replace, with or without a value
+  bool lines_given = false;   ///< -l/--max-lines, with or without a value
+};
+
+/// Reads `args` with CLI11, every option of `option_table()` registered. Throws `usage_error`.
+command_line_reading read_command_line(const std::vector<std::string>& args) {
+  command_line_reading read;
   CLI::App app{"parmill"};
   app.set_help_flag();
   app.prefix_command();
   app.allow_windows_style_options(false);
-  app.add_flag("--will-cite,--willcite,--nn,--nonotice,--no-notice"); // GNU's citation notice: none here
-  options o;
-  bool help = false, version = false, null = false;
-  std::string jobs = "100%", header, halt, timeout, block, delay;
-  std::optional<std::string> delimiter, max_args, exact_args, retries;
-  std::optional<std::string> replace_input, replace_extension, replace_basename, replace_dirname,
-      replace_basename_extension, replace_seq, replace_slot, max_lines, max_lines_lower, max_chars, recstart,
-      recend;
-  std::vector<std::string> arg_files;
-  app.add_flag("-h,--help", help);
-  app.add_flag("--version", version);
-  app.add_option("-j,-P,--jobs,--max-procs,--maxprocs", jobs);
-  app.add_option("-a,--arg-file,--argfile", arg_files)
-      ->allow_extra_args(false)
-      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
-  app.add_flag("-0,--null", null);
-  app.add_option("-d,--delimiter", delimiter);
-  app.add_option("-C,--colsep,--col-sep", o.colsep);
-  app.add_option("--header", header);
-  app.add_flag("-r,--no-run-if-empty,--norunifempty", o.no_run_if_empty);
-  app.add_flag("--link,--xapply", o.link);
-  app.add_flag("-q,--quote", o.quote);
-  app.add_flag("-X", o.context_replace);
-  app.add_flag("-m", o.multiple_args);
-  app.add_option("-n,--max-args,--maxargs", max_args);
-  app.add_option("-N,--max-replace-args,--maxreplaceargs", exact_args);
-  app.add_option("--delay", delay);
-  app.add_flag("--shuf", o.shuffle);
-  app.add_flag("--pipe,--spreadstdin", o.pipe);
-  app.add_option("--block,--block-size,--blocksize", block);
-  app.add_flag("--group"); // the default; accepted as GNU parallel does
-  // What parmill always does: GNU's defaults (--gnu, --silent), no profiles to ignore (--plain), and
-  // -x, exit when -s is exceeded. Accepted so that GNU parallel's command lines run unchanged.
-  app.add_flag("--gnu,--silent,--plain,-x,--exit");
-  app.add_flag("--line-buffer,--line-buffered,--linebuffer,--linebuffered,--lb", o.line_buffer);
-  app.add_flag("-u,--ungroup", o.ungroup);
-  app.add_flag("-k,--keep-order,--keeporder", o.keep_order);
-  app.add_flag("--tag", o.tag);
-  app.add_option("--tagstring,--tag-string", o.tagstring);
-  app.add_option("--results,--res,--result", o.results_dir);
-  app.add_flag("--dry-run,--dryrun,--dr", o.dry_run);
-  app.add_flag("-t,--verbose", o.verbose);
-  app.add_flag("-v", o.print_command);
-  app.add_option("--halt,--halt-on-error", halt);
-  app.add_option("--retries", retries);
-  app.add_option("--timeout", timeout);
-  app.add_option("--joblog,--jl", o.joblog);
-  app.add_flag("--resume", o.resume);
-  app.add_flag("--resume-failed,--resumefailed", o.resume_failed);
-  app.add_flag("--bar", o.bar);
-  app.add_flag("--eta", o.eta);
-  app.add_flag("--progress", o.progress);
-  app.add_option("-I", replace_input);
-  CLI::Option* replace = app.add_option("-i,--replace", replace_input)->expected(0, 1);
-  app.add_option("--er,--extensionreplace", replace_extension);
-  app.add_option("--bnr,--basenamereplace", replace_basename);
-  app.add_option("--dnr,--dirnamereplace", replace_dirname);
-  app.add_option("--bner,--basenameextensionreplace", replace_basename_extension);
-  app.add_option("--seqreplace", replace_seq);
-  app.add_option("--slotreplace", replace_slot);
-  app.add_option("-L", max_lines);
-  CLI::Option* lines = app.add_option("-l,--max-lines,--maxlines", max_lines_lower)->expected(0, 1);
-  app.add_option("-s,--max-chars,--maxchars", max_chars);
-  app.add_flag("--plus", o.plus);
-  app.add_flag("--pipepart,--pipe-part", o.pipe_part);
-  app.add_flag("--round-robin,--roundrobin,--round", o.round_robin);
-  app.add_option("--recstart", recstart);
-  app.add_option("--recend", recend);
-  app.add_flag("--regexp,--regex", o.records.regexp);
-  app.add_flag("--remove-rec-sep,--removerecsep,--rrs", o.records.remove);
-
+  for (const option_entry& entry : option_table())
+    if (entry.kind == entry_kind::option) register_option(app, entry, read.o, read.raw);
   std::vector<std::string> reversed(args.rbegin(), args.rend()); // CLI11 takes them last first
   try {
     app.parse(reversed);
@@ -530,26 +506,40 @@ options parse_options(const std::vector<std::string>& args, action& what, std::s
     std::string message = e.what();
     throw usage_error(message);
   }
-  what = help ? action::help : version ? action::version : action::run;
-  if (what != action::run) return o;
+  read.rest = app.remaining();
+  read.replace_given = app.count("-i") > 0;
+  read.lines_given = app.count("-l") > 0;
+  return read;
+}
 
-  o.jobs = parse_jobs(jobs, cores, max_jobs);
-  if (null) o.delimiter = '\0';
-  if (delimiter) {
-    const std::string text = parse_delimiter(*delimiter);
+/// -0 and -d: what ends an input.
+void set_delimiter(const raw_option_values& raw, input_options& o) {
+  if (raw.null) o.delimiter = '\0';
+  if (raw.delimiter) {
+    const std::string text = parse_delimiter(*raw.delimiter);
     o.delimiter = text.back();
     if (text.size() > 1) o.delimiter_text = text;
   }
-  if (!header.empty()) {
-    if (header != ":" && header != ".*\\n")
-      throw usage_error("--header: only ':' (the first line) is supported");
-    o.header = true;
-  }
-  if (max_args) o.max_args = parse_count("-n/--max-args", *max_args, 0, max_count);
-  if (max_args && o.max_args == 0) o.exact_args = 0; // -n0 is -N0, as in GNU parallel
-  if (exact_args) o.exact_args = parse_count("-N/--max-replace-args", *exact_args, 0, max_count);
-  if (retries) o.retries = parse_count("--retries", *retries, 0, max_count);
-  if (!delay.empty()) o.delay_seconds = parse_delay(delay);
+}
+
+/// --header: only `:` (the first line names the columns).
+void set_header(const raw_option_values& raw, input_options& o) {
+  if (raw.header.empty()) return;
+  if (raw.header != ":" && raw.header != ".*\\n")
+    throw usage_error("--header: only ':' (the first line) is supported");
+  o.header = true;
+}
+
+/// -n and -N: how many inputs each job takes.
+void set_inputs_per_job(const raw_option_values& raw, input_options& o) {
+  if (raw.max_args) o.max_args = parse_count("-n/--max-args", *raw.max_args, 0, max_count);
+  if (raw.max_args && o.max_args == 0) o.exact_args = 0; // -n0 is -N0, as in GNU parallel
+  if (raw.exact_args) o.exact_args = parse_count("-N/--max-replace-args", *raw.exact_args, 0, max_count);
+}
+
+/// --block: bytes per block, or with --pipepart blocks per job slot.
+void set_block(const raw_option_values& raw, input_options& o) {
+  const std::string& block = raw.block;
   if (!block.empty() && block[0] == '-' && o.pipe_part)
     o.blocks_per_slot = parse_count("--block", block.substr(1), 1, max_count);
   else if (!block.empty() && o.pipe_part) // a part is never held whole: no 2 GiB limit (as GNU)
@@ -559,54 +549,81 @@ options parse_options(const std::vector<std::string>& args, action& what, std::s
   else if (o.pipe_part)
     o.blocks_per_slot = 10; // GNU parallel: ten blocks per job slot
   if (o.pipe_part && o.round_robin) o.blocks_per_slot = 1;
-  rename(o.names.input, replace_input, "-I");
-  rename(o.names.no_extension, replace_extension, "--extensionreplace");
-  rename(o.names.basename, replace_basename, "--basenamereplace");
-  rename(o.names.dirname, replace_dirname, "--dirnamereplace");
-  rename(o.names.basename_no_extension, replace_basename_extension, "--basenameextensionreplace");
-  rename(o.names.seq, replace_seq, "--seqreplace");
-  rename(o.names.slot, replace_slot, "--slotreplace");
-  if (replace->count() > 0 && !replace_input) replace_input = "{}";
-  std::optional<std::string> first_word; // `-l echo`: the value is optional and numeric, as in GNU parallel
+}
+
+/// -I, -i and the other renamings of replacement strings.
+void set_replacement_names(raw_option_values& raw, bool replace_given, template_options& o) {
+  rename(o.names.input, raw.replace_input, "-I");
+  rename(o.names.no_extension, raw.replace_extension, "--extensionreplace");
+  rename(o.names.basename, raw.replace_basename, "--basenamereplace");
+  rename(o.names.dirname, raw.replace_dirname, "--dirnamereplace");
+  rename(o.names.basename_no_extension, raw.replace_basename_extension, "--basenameextensionreplace");
+  rename(o.names.seq, raw.replace_seq, "--seqreplace");
+  rename(o.names.slot, raw.replace_slot, "--slotreplace");
+  if (replace_given && !raw.replace_input) raw.replace_input = "{}";
+}
+
+/// -L, -l and --max-lines. `-l`'s value is optional and numeric, as in GNU parallel: in `-l echo`,
+/// `echo` is the command's first word, which is returned.
+std::optional<std::string> set_max_lines(raw_option_values& raw, bool lines_given,
+                                         const std::vector<std::string>& args, input_options& o) {
+  std::optional<std::string> first_word;
   const auto separate = [&](const std::string& value) { // `-l VALUE`, not `-lVALUE` or `--max-lines=VALUE`
     for (std::size_t i = 0; i + 1 < args.size(); ++i)
       if ((args[i] == "-l" || args[i] == "--max-lines") && args[i + 1] == value) return true;
     return false;
   };
-  if (max_lines_lower && !to_count(*max_lines_lower) && separate(*max_lines_lower)) {
-    first_word = std::move(*max_lines_lower);
-    max_lines_lower.reset();
+  if (raw.max_lines_lower && !to_count(*raw.max_lines_lower) && separate(*raw.max_lines_lower)) {
+    first_word = std::move(*raw.max_lines_lower);
+    raw.max_lines_lower.reset();
   }
-  if (lines->count() > 0) { // -l: 1 when alone, and -l 0 is -l 1
-    max_lines = max_lines_lower.value_or("1");
-    if (max_lines->empty() || *max_lines == "0") max_lines = "1";
+  if (lines_given) { // -l: 1 when alone, and -l 0 is -l 1
+    raw.max_lines = raw.max_lines_lower.value_or("1");
+    if (raw.max_lines->empty() || *raw.max_lines == "0") raw.max_lines = "1";
   }
-  if (max_lines) {
-    o.max_lines = parse_max_lines(*max_lines);
+  if (raw.max_lines) {
+    o.max_lines = parse_max_lines(*raw.max_lines);
     if (!o.pipe && !o.pipe_part && !o.exact_args) o.exact_args = *o.max_lines; // -L N is -N N, lines joined
     if (*o.max_lines == 0) o.max_lines = 1;
   }
-  if (max_chars) o.max_chars = parse_max_chars(*max_chars);
-  if (recstart) o.records.start = o.records.regexp ? *recstart : unescape_separator(*recstart);
-  if (recend) o.records.end = o.records.regexp ? *recend : unescape_separator(*recend);
-  if (!halt.empty()) o.halt = parse_halt(halt);
-  if (!timeout.empty()) o.timeout = parse_timeout(timeout);
+  return first_word;
+}
+
+/// --recstart, --recend, --regexp and --rrs.
+void set_record_separators(const raw_option_values& raw, input_options& o) {
+  o.records.regexp = raw.regexp;
+  o.records.remove = raw.remove_separators;
+  if (raw.recstart) o.records.start = o.records.regexp ? *raw.recstart : unescape_separator(*raw.recstart);
+  if (raw.recend) o.records.end = o.records.regexp ? *raw.recend : unescape_separator(*raw.recend);
+}
+
+/// --halt, --timeout, --joblog (+FILE appends), and --resume's need of a job log.
+void set_failure_handling(const raw_option_values& raw, failure_options& o) {
+  if (!raw.halt.empty()) o.halt = parse_halt(raw.halt);
+  if (!raw.timeout.empty()) o.timeout = parse_timeout(raw.timeout);
   if (o.joblog && o.joblog->size() > 1 && o.joblog->front() == '+') { // --joblog +FILE: append
     o.joblog->erase(0, 1);
     o.joblog_append = true;
   }
   if ((o.resume || o.resume_failed) && !o.joblog)
     throw usage_error("--resume and --resume-failed need --joblog");
+}
+
+/// -u, --line-buffer, or the default: each job's output whole.
+void set_output_mode(output_options& o) {
   if (o.ungroup && o.line_buffer) throw usage_error("-u and --line-buffer cannot be used together");
   o.group = !o.ungroup && !o.line_buffer;
+}
 
+/// The command and the input sources: the -a files, then what follows the command.
+void set_command_and_sources(const std::vector<std::string>& arg_files, std::vector<std::string> rest,
+                             std::optional<std::string> first_word, options& o) {
   for (const std::string& file : arg_files) {
     input_source source;
     source.from = input_source::kind::file;
     source.path = file;
     o.sources.push_back(std::move(source));
   }
-  std::vector<std::string> rest = app.remaining();
   if (first_word) rest.insert(rest.begin(), std::move(*first_word));
   if (!rest.empty() && rest[0].size() > 1 && rest[0][0] == '-') reject_option(rest[0]);
   split_command_and_sources(rest, o);
@@ -618,118 +635,38 @@ options parse_options(const std::vector<std::string>& args, action& what, std::s
       throw usage_error("--pipepart needs one seekable file, given with -a or ::::");
     o.pipe = true; // every --pipe rule holds; only where the blocks come from differs
   }
-  if (const char* shell = std::getenv("PARALLEL_SHELL"); shell != nullptr && *shell != '\0')
-    o.shell = shell;
-  else
-    o.shell = access("/bin/bash", X_OK) == 0 ? "/bin/bash" : "/bin/sh";
-  return o;
 }
 
-std::string help_text() {
-  return R"(Usage:
-  parmill [options] [command [arguments]] < inputs
-  parmill [options] [command [arguments]] (::: values | :::: files)...
-  cat data | parmill --pipe [options] [command [arguments]]
+/// The shell that runs commands that need one: $PARALLEL_SHELL, or /bin/bash, or /bin/sh.
+std::string job_shell() {
+  if (const char* shell = std::getenv("PARALLEL_SHELL"); shell != nullptr && *shell != '\0') return shell;
+  return access("/bin/bash", X_OK) == 0 ? "/bin/bash" : "/bin/sh";
+}
 
-Runs the command once per input, in parallel. The command is shell code; every input value is
-quoted, so any file name reaches the job as one argument. A command that needs no shell is run
-without one. With no command, each input is a command.
+} // namespace
 
-Inputs:
-  ::: values          the values that follow; several ::: give every combination, first slowest
-  :::: files          lines of the files ("-" is standard input)
-  :::+ / ::::+        link to the previous source: advance together, stop at the shortest
-  -a, --arg-file F    like :::: F
-  --link              link all sources; shorter ones wrap around
-  -0, --null          inputs end with a NUL byte instead of a newline
-  -d, --delimiter D   inputs end with D, one or more bytes (\n, \t, \r, \0, \NNN octal are
-                      understood); ::: values are split at it too
-  -C, --colsep RE     split each input into columns {1} {2} ... at the Perl regular expression
-                      RE (\t, \s+, \d ...; matched on bytes); whitespace around each column
-                      is trimmed
-  --header :          the first line names the columns: {name}
-  -r, --no-run-if-empty  skip empty inputs
-  --shuf              run the jobs in random order (reads all inputs first)
-
-Replacement strings:
-  {}  the input         {.}  without extension     {/}  basename        {//}  dirname
-  {/.} basename without extension   {#}  the job's number   {%}  the job slot (1..jobs)
-  {n} {n.} {n/} {n//} {n/.}  the n-th column or source; negative n counts from the end
-  {} is appended when the command has no replacement string.
-  Jobs see $PARALLEL_SEQ ({#}) and $PARALLEL_JOBSLOT ({%}) in their environment.
-  -I STR              use STR instead of {} (found anywhere in the text; {} is then plain
-                      text, and so are {1} {2} ...); -i STR / --replace=STR say the same
-  --er, --bnr, --dnr, --bner, --seqreplace, --slotreplace STR
-                      use STR instead of {.}, {/}, {//}, {/.}, {#}, {%}
-  --plus              also {+/} {+.} {+..} {+...} {..} {...} {/..} {/...} (path parts), {##}
-                      (the number of jobs: reads every input first), {0#} {0%} (zero-padded),
-                      {slot}, and {:-s} {:n} {:n:m} {#re} {##re} {%re} {%%re} {/re/s}
-                      {//re/s} {/#re/s} {/%re/s} {^re} {^^re} {,re} {,,re} as in bash
-  -q, --quote         the command is not shell code: quote its words too
-  -n, --max-args N    at most N inputs per job
-  -N N                exactly N inputs per job ({1}..{N}; the last job may have fewer)
-  -X                  as many inputs per job as fit, each with the word around {} repeated
-  -m                  as many inputs per job as fit, joined by spaces where {} is
-                      (-X, -m and -n keep each command near 63 KB, as GNU parallel does)
-  -s, --max-chars N   every command shorter than N bytes: -X, -m and -n pack less; a command
-                      that cannot be that short stops the run (exit 255)
-  -L N, --max-lines N N input lines per job, as -N N; a line that ends in a space or tab goes
-                      on in the next one; -l alone is -L 1
-
-Jobs:
-  -j, --jobs N        run N jobs at once; N% of the cores; +N or -N cores; 0 for as many as
-                      possible (default: 100%, one per core)
-  --delay SECS        wait at least SECS between job starts
-  --pipe              cut standard input into blocks and give each to a job's standard input
-  --block SIZE        block size for --pipe (default 1M; k=1000, K=1024, m, M, g, G, t, T)
-  -N N                with --pipe: N records per job instead of --block bytes
-  -L N                with --pipe: a record is N lines
-  --recend STR, --recstart STR  records end with STR / start with STR (default: --recend '\n');
-                      \n \t \r \0 are understood; both: split where the end meets the start
-  --regexp            --recend and --recstart are Perl regular expressions
-  --rrs, --remove-rec-sep  take the separators out of each block
-  --round-robin       with --pipe: start only -j jobs and give each block to whichever needs
-                      input (for commands slow to start); the output is not in block order
-  --pipepart -a FILE  like --pipe, on a regular file cut at record ends after every --block
-                      bytes by seeking; --block -N: N blocks per job slot (default -10;
-                      with --round-robin, -1)
-  A job's standard input is empty (/dev/null) unless --pipe is given.
-
-Output:
-  (default)           each job's standard output and error, whole, as the job finishes
-  -k, --keep-order    print outputs in input order
-  --line-buffer, --lb print whole lines as they come, jobs mixed line by line
-  -u, --ungroup       jobs write straight to the terminal (fastest; may mix within lines)
-  --tag               prefix each output line with the job's inputs and a tab
-  --tagstring STR     prefix each output line with STR (replacement strings work) and a tab
-  --results DIR       save each job's output in DIR/1/<value>/.../{stdout,stderr,seq}
-                      (also --result)
-  --dry-run           print the commands instead of running them
-  -v                  print each command on standard output, before its job's output
-  -t, --verbose       print each command on standard error as it starts
-
-Failures:
-  --halt WHEN,WHY=N   stop when N (or N%) jobs fail|success|done: 'now' kills the running jobs,
-                      'soon' lets them finish; 'never' (default)
-  --retries N         run a failing job up to N times in all
-  --timeout T         kill a job that runs longer than T seconds (suffix s, m, h, d), or T% of
-                      the median runtime of the successful jobs so far
-  --joblog FILE       record every job in FILE, in GNU parallel's format (--jl; +FILE appends)
-  --resume            with --joblog: skip the jobs the log records
-  --resume-failed     with --joblog: also run again the jobs the log records as failed
-
-Progress:
-  --bar, --eta, --progress  a progress bar with the count, rate and ETA on standard error
-
-Other:
-  -h, --help          this text
-  --version           the version
-
-Exit status: 0 if every job succeeded; 1-100 the number of failed jobs; 101 more than 100;
-with --halt, as GNU parallel does; 255 for a bad invocation or when interrupted (SIGINT/SIGTERM).
-SIGINT and SIGTERM kill the running jobs (TERM, then KILL); SIGHUP starts no new jobs and waits.
-Commands that need a shell run in $PARALLEL_SHELL, or /bin/bash, or /bin/sh.
-)";
+invocation parse_invocation(const std::vector<std::string>& args, std::size_t cores, std::size_t max_jobs) {
+  command_line_reading read = read_command_line(args);
+  raw_option_values& raw = read.raw;
+  options& o = read.o;
+  if (raw.help || raw.version) return {.what = raw.help ? action::help : action::version, .run_options = {}};
+  // In the order they have always been checked, so that the first mistake is the one reported.
+  o.jobs = parse_jobs(raw.jobs, cores, max_jobs);
+  set_delimiter(raw, o);
+  set_header(raw, o);
+  set_inputs_per_job(raw, o);
+  if (raw.retries) o.retries = parse_count("--retries", *raw.retries, 0, max_count);
+  if (!raw.delay.empty()) o.delay_seconds = parse_delay(raw.delay);
+  set_block(raw, o);
+  set_replacement_names(raw, read.replace_given, o);
+  std::optional<std::string> first_word = set_max_lines(raw, read.lines_given, args, o);
+  if (raw.max_chars) o.max_chars = parse_max_chars(*raw.max_chars);
+  set_record_separators(raw, o);
+  set_failure_handling(raw, o);
+  set_output_mode(o);
+  set_command_and_sources(raw.arg_files, std::move(read.rest), std::move(first_word), o);
+  o.shell = job_shell();
+  return {.what = action::run, .run_options = std::move(o)};
 }
 
 } // namespace parmill::cli

@@ -66,12 +66,11 @@ struct record_separators {
   bool remove = false;                   ///< `--rrs`: the separators are taken out of each block
 };
 
-/// Everything the command line says. Defaults are GNU parallel's.
-struct options {
-  std::vector<std::string> command; ///< the command's words; empty: each input is a command
-  std::vector<input_source> sources;
-  std::size_t jobs = 1;  ///< resolved `-j`
-  char delimiter = '\n'; ///< `-d` / `-0`
+/// Where the inputs come from, how they are split into values and columns, and how many go in
+/// one job (or, with --pipe, how standard input is cut into blocks). Defaults are GNU parallel's.
+struct input_options {
+  std::vector<input_source> sources; ///< empty: standard input
+  char delimiter = '\n';             ///< `-d` / `-0`
   /// `-d` of several bytes (`\r\n`, `\n\n`); empty: `delimiter` alone ends inputs. With --pipe,
   /// records end at its last byte.
   std::string delimiter_text;
@@ -79,43 +78,65 @@ struct options {
   bool header = false;                   ///< `--header :`
   bool no_run_if_empty = false;          ///< `-r`
   bool link = false;                     ///< `--link`
-  bool quote = false;                    ///< `-q`
-  bool context_replace = false;          ///< `-X`
-  bool multiple_args = false;            ///< `-m`
+  bool shuffle = false;                  ///< `--shuf`
   std::size_t max_args = 0;              ///< `-n`: at most this many inputs per job (0: one)
   std::optional<std::size_t> exact_args; ///< `-N`
-  double delay_seconds = 0;
-  bool shuffle = false;
-  bool pipe = false;
-  std::size_t block_bytes = 1024 * 1024;
-  std::size_t blocks_per_slot = 0;      ///< `--pipepart --block -N`: N blocks per job slot (0: a size)
-  bool pipe_part = false;               ///< `--pipepart`: the -a file is cut by seeking
-  bool round_robin = false;             ///< `--round-robin`: -j jobs share every block
-  record_separators records;            ///< `--recstart`, `--recend`, `--regexp`, `--rrs`
   std::optional<std::size_t> max_lines; ///< `-L`/`-l`/`--max-lines`: lines per job, or per record with --pipe
   std::optional<std::size_t> max_chars; ///< `-s`/`--max-chars`: a command is shorter than this
-  bool plus = false;                    ///< `--plus`: GNU parallel's extra replacement strings
-  replacement_names names;              ///< `-I` and the other renamings
-  bool group = true;                    ///< default: each job's output in one piece
-  bool line_buffer = false;             ///< `--line-buffer`
-  bool ungroup = false;                 ///< `-u`
-  bool keep_order = false;              ///< `-k`
-  bool tag = false;
+  bool pipe = false;                    ///< `--pipe` (and `--pipepart`)
+  std::size_t block_bytes = 1024 * 1024; ///< `--block`
+  std::size_t blocks_per_slot = 0;       ///< `--pipepart --block -N`: N blocks per job slot (0: a size)
+  bool pipe_part = false;                ///< `--pipepart`: the -a file is cut by seeking
+  bool round_robin = false;              ///< `--round-robin`: -j jobs share every block
+  record_separators records;             ///< `--recstart`, `--recend`, `--regexp`, `--rrs`
+};
+
+/// How a job's command is made from the command's words and its inputs.
+struct template_options {
+  std::vector<std::string> command; ///< the command's words; empty: each input is a command
+  bool quote = false;               ///< `-q`
+  bool context_replace = false;     ///< `-X`
+  bool multiple_args = false;       ///< `-m`
+  bool plus = false;                ///< `--plus`: GNU parallel's extra replacement strings
+  replacement_names names;          ///< `-I` and the other renamings
+};
+
+/// How jobs are run: how many at once, how far apart they start, and in which shell.
+struct execution_options {
+  std::size_t jobs = 1;     ///< resolved `-j`
+  double delay_seconds = 0; ///< `--delay`
+  std::string shell;        ///< the shell that runs commands that need one
+};
+
+/// What is printed, in which order and form, and the progress display.
+struct output_options {
+  bool group = true;        ///< default: each job's output in one piece
+  bool line_buffer = false; ///< `--line-buffer`
+  bool ungroup = false;     ///< `-u`
+  bool keep_order = false;  ///< `-k`
+  bool tag = false;         ///< `--tag`
   std::optional<std::string> tagstring;
   std::optional<std::string> results_dir;
   bool dry_run = false;
   bool verbose = false;       ///< `-t`/`--verbose`: print each command on standard error as it starts
   bool print_command = false; ///< `-v`: print each command on standard output, with its job's output
+  bool bar = false, eta = false, progress = false;
+};
+
+/// What happens when jobs fail or hang, and the job log that --resume reads back.
+struct failure_options {
   halt_policy halt;
-  std::size_t retries = 0;
+  std::size_t retries = 0; ///< `--retries`: attempts in all (0 and 1: one)
   timeout_policy timeout;
   std::optional<std::string> joblog;
   bool joblog_append = false; ///< `--joblog +FILE`: append to FILE instead of starting it anew
   bool resume = false;
   bool resume_failed = false;
-  bool bar = false, eta = false, progress = false;
-  std::string shell; ///< the shell that runs commands that need one
 };
+
+/// Everything the command line says, by concern; each part is passed alone where only it is used.
+/// Defaults are GNU parallel's.
+struct options : input_options, template_options, execution_options, output_options, failure_options {};
 
 /// The longest `--timeout` or `--delay`: 10^9 s (about 31 years), so that no deadline overflows.
 inline constexpr double max_seconds = 1e9;
@@ -129,11 +150,18 @@ inline constexpr std::size_t max_count = 999'999'999'999'999'999;
 /// What the command line asks for beyond running jobs.
 enum class action { run, help, version };
 
-/// Parses `argv` (without the program name). Throws `usage_error` for a malformed invocation,
-/// including any numeric value out of its range; the message starts with the option's name.
-/// `cores` resolves `-j N%` and `+N`; `max_jobs` is what `-j 0` means.
-[[nodiscard]] options parse_options(const std::vector<std::string>& args, action& what, std::size_t cores,
-                                    std::size_t max_jobs);
+/// What a command line asks for: an action, and for `action::run` the options of the run.
+struct invocation {
+  action what = action::run;
+  options run_options; ///< defaults unless `what` is `action::run`
+};
+
+/// Parses `args` (the words after the program name) with the options of `option_table()`
+/// (option_table.hpp). Throws `usage_error` for a malformed invocation, including any numeric
+/// value out of its range; the message starts with the option's name. `cores` resolves `-j N%` and
+/// `+N`; `max_jobs` is what `-j 0` means.
+[[nodiscard]] invocation parse_invocation(const std::vector<std::string>& args, std::size_t cores,
+                                          std::size_t max_jobs);
 
 /// Parses `-j`'s value: N, N%, +N, -N or 0, or the name of a file that holds one of these (read
 /// once, at the start); the result is from 1 to `max_jobs` (larger values are clamped to it, as
@@ -151,8 +179,5 @@ enum class action { run, help, version };
 /// Parses `--timeout`'s value: seconds with an optional s/m/h/d suffix (more than 0, at most
 /// max_seconds), or N% (more than 0, at most max_timeout_percent). Throws `usage_error`.
 [[nodiscard]] timeout_policy parse_timeout(const std::string& value);
-
-/// The text `--help` prints: every supported option.
-[[nodiscard]] std::string help_text();
 
 } // namespace parmill::cli

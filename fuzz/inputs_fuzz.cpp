@@ -64,7 +64,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         .from = input_source::kind::values, .values = {"p", "q r"}, .path = "", .linked = false});
   try {
     job_stream jobs(o, {}, nullptr);
-    const std::optional<command_template> command = make_command(o, jobs.column_names());
+    const std::optional<command_template> command = make_command(o, o, jobs.column_names());
     std::size_t count = 0;
     while (auto j = jobs.next()) {
       if (++count > 100000) __builtin_trap(); // more jobs than the bytes can make

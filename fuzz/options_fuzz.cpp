@@ -1,5 +1,5 @@
 // libFuzzer target: the command's option parser. The bytes are argv, one word per line (a NUL
-// also ends a word); whatever they say, parse_options returns options or throws usage_error.
+// also ends a word); whatever they say, parse_invocation returns options or throws usage_error.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -25,9 +25,8 @@ std::vector<std::string> words_of(const std::uint8_t* data, std::size_t size) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size > 4096) return 0;
-  parmill::cli::action what = parmill::cli::action::run;
   try {
-    const parmill::cli::options o = parmill::cli::parse_options(words_of(data, size), what, 2, 100);
+    const parmill::cli::options o = parmill::cli::parse_invocation(words_of(data, size), 2, 100).run_options;
     if (o.jobs < 1 || o.jobs > 100) __builtin_trap(); // -j is always resolved within its bounds
     if (o.pipe && o.block_bytes == 0) __builtin_trap();
   } catch (const parmill::cli::usage_error&) {

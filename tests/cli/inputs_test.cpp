@@ -2,6 +2,7 @@
 // --header names, NUL bytes, and how many inputs -X/-m/-n put in one job.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstdio>
 #include <fstream>
 #include <string>
@@ -128,7 +129,7 @@ TEST(Inputs, PackedJobsStayWithinTheCommandLimit) {
       (multiple ? opt.multiple_args : opt.context_replace) = true;
     });
     job_stream stream(o, {}, nullptr);
-    const std::optional<command_template> command = make_command(o, stream.column_names());
+    const std::optional<command_template> command = make_command(o, o, stream.column_names());
     ASSERT_TRUE(command);
     std::size_t inputs = 0, jobs = 0;
     while (auto j = stream.next()) {
@@ -142,4 +143,109 @@ TEST(Inputs, PackedJobsStayWithinTheCommandLimit) {
     EXPECT_GE(packed_command_limit(), 32000U);
     EXPECT_LE(packed_command_limit(), 65536U);
   }
+}
+
+// --- the job stream: how sources combine, and what each job gets ----------------------------------
+
+namespace {
+
+input_source values_source(std::vector<std::string> values, bool linked = false) {
+  return input_source{
+      .from = input_source::kind::values, .values = std::move(values), .path = {}, .linked = linked};
+}
+
+/// Options with the command `echo` and the sources `sources`, adjusted by `adjust`.
+template <class Adjust>
+options with_sources(std::vector<input_source> sources, Adjust adjust) {
+  options o;
+  o.command = {"echo"};
+  o.sources = std::move(sources);
+  adjust(o);
+  return o;
+}
+
+} // namespace
+
+TEST(JobStream, SeveralSourcesGiveEveryCombinationFirstSlowestNumberedInOrder) {
+  const options o = with_sources({values_source({"a", "b"}), values_source({"1", "2"})}, [](options&) {});
+  job_stream stream(o, {}, nullptr);
+  std::vector<record> records;
+  std::size_t expected_seq = 1, expected_position = 0;
+  while (auto j = stream.next()) {
+    EXPECT_EQ(j->values.seq, expected_seq++);
+    EXPECT_EQ(j->position, expected_position++);
+    ASSERT_EQ(j->values.records.size(), 1U);
+    records.push_back(j->values.records[0]);
+  }
+  EXPECT_EQ(records, (std::vector<record>{{"a", "1"}, {"a", "2"}, {"b", "1"}, {"b", "2"}}));
+}
+
+TEST(JobStream, LinkedSourcesAdvanceTogetherAndStopAtTheShortest) {
+  EXPECT_EQ(records_of(with_sources({values_source({"a", "b", "c"}), values_source({"1", "2"}, true)},
+                                    [](options&) {})),
+            (std::vector<record>{{"a", "1"}, {"b", "2"}}));
+}
+
+TEST(JobStream, LinkWrapsTheShorterSources) {
+  EXPECT_EQ(records_of(with_sources({values_source({"a", "b", "c"}), values_source({"1", "2"})},
+                                    [](options& o) { o.link = true; })),
+            (std::vector<record>{{"a", "1"}, {"b", "2"}, {"c", "1"}}));
+}
+
+TEST(JobStream, ValuesAreSplitAtTheDelimiterToo) {
+  EXPECT_EQ(records_of(with_sources({values_source({"a,b", "c"})}, [](options& o) { o.delimiter = ','; })),
+            (std::vector<record>{{"a"}, {"b"}, {"c"}}));
+}
+
+TEST(JobStream, DashNPutsThatManyInputsInEachJobTheLastWithFewer) {
+  EXPECT_EQ(jobs_of(with_sources({values_source({"a", "b", "c"})}, [](options& o) { o.exact_args = 2; })),
+            (std::vector<std::vector<record>>{{{"a"}, {"b"}}, {{"c"}}}));
+}
+
+TEST(JobStream, SkippedJobsAreLeftOutAndKeepTheirNumbers) {
+  const options o = with_sources({values_source({"a", "b", "c"})}, [](options&) {});
+  job_stream stream(o, {2}, nullptr);
+  std::vector<std::size_t> seqs;
+  while (auto j = stream.next())
+    seqs.push_back(j->values.seq);
+  EXPECT_EQ(seqs, (std::vector<std::size_t>{1, 3}));
+}
+
+TEST(JobStream, AStopEndsTheStream) {
+  const options o = with_sources({values_source({"a", "b", "c"})}, [](options&) {});
+  std::atomic<bool> stop{false};
+  job_stream stream(o, {}, &stop);
+  ASSERT_TRUE(stream.next());
+  stop = true;
+  EXPECT_FALSE(stream.next());
+}
+
+TEST(JobStream, EmptyInputsAreSkippedWithDashR) {
+  input_file f("a\n\nb\n");
+  EXPECT_EQ(records_of(options_for(f.path, {"echo"}, [](options&) {})),
+            (std::vector<record>{{"a"}, {""}, {"b"}}));
+  EXPECT_EQ(records_of(options_for(f.path, {"echo"}, [](options& o) { o.no_run_if_empty = true; })),
+            (std::vector<record>{{"a"}, {"b"}}));
+}
+
+TEST(JobStream, PipeBlocksEndAtRecordEndsAndTogetherAreTheWholeInput) {
+  std::string text;
+  for (int i = 0; i < 200; ++i)
+    text += "line " + std::to_string(i) + "\n";
+  input_file f(text);
+  const options o = options_for(f.path, {"cat"}, [](options& opt) {
+    opt.pipe = true;
+    opt.block_bytes = 100;
+  });
+  job_stream stream(o, {}, nullptr);
+  std::string joined;
+  std::size_t jobs = 0;
+  while (auto j = stream.next()) {
+    ++jobs;
+    ASSERT_FALSE(j->stdin_data.empty());
+    EXPECT_EQ(j->stdin_data.back(), '\n');
+    joined += j->stdin_data;
+  }
+  EXPECT_EQ(joined, text);
+  EXPECT_GT(jobs, 10U);
 }

@@ -6,10 +6,7 @@
 using namespace parmill::cli;
 
 namespace {
-options parse(std::vector<std::string> args) {
-  action what = action::run;
-  return parse_options(args, what, 4, 100);
-}
+options parse(std::vector<std::string> args) { return parse_invocation(args, 4, 100).run_options; }
 } // namespace
 
 TEST(Options, JobsAcceptEveryFormGnuParallelDoes) {
