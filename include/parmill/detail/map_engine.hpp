@@ -13,9 +13,6 @@
 // item; the first of them to notice requests the workers' stop token.
 #pragma once
 
-#include <pthread.h>
-#include <signal.h>
-
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
@@ -36,15 +33,16 @@
 
 #include "parmill/backend.hpp"
 #include "parmill/codec.hpp"
-#include "parmill/detail/process_runner.hpp"
-#include "parmill/detail/remote_runner.hpp"
+#include "parmill/detail/executor.hpp"
+#include "parmill/detail/executors.hpp"
+#include "parmill/detail/local_executor.hpp"
+#include "parmill/detail/run_gate.hpp"
 #include "parmill/detail/spin.hpp"
 #include "parmill/detail/worker_slots.hpp"
 #include "parmill/journal.hpp"
 #include "parmill/map_options.hpp"
 #include "parmill/outcome.hpp"
 #include "parmill/progress.hpp"
-#include "parmill/thread_pool.hpp"
 
 namespace parmill::detail {
 
@@ -59,7 +57,6 @@ inline constexpr std::int64_t target_sized_chunk_nanoseconds = 16'000'000;
 // A chunk whose reading takes longer than this is handed on with the items read so far (an input
 // that waits for data: its items should not wait for a whole chunk of later ones).
 inline constexpr std::chrono::milliseconds max_chunk_read_time{1};
-inline constexpr std::size_t no_cutoff = static_cast<std::size_t>(-1);
 // How often at least a waiting consumer looks for a stop from outside (which cannot wake it: a
 // signal handler may not notify a condition variable). Only a wait this long pays for it.
 inline constexpr std::chrono::milliseconds stop_watch_period{10};
@@ -89,20 +86,18 @@ public:
   static constexpr bool crossable = crossable_v<input> && crossable_v<result>;
 
 private:
-  using runner = std::conditional_t<crossable, process_runner<input, result, slots>, void*>;
-  using ranks_runner = std::conditional_t<crossable, remote_runner<input, result, slots>, void*>;
   using journal = std::conditional_t<crossable_v<result>, journal_writer<result>, void*>;
 
 public:
   map_engine(View view, Worker worker, const backend& where, map_options options)
-      : view_(std::move(view)), where_(where), options_(std::move(options)),
-        workers_(where.kind() == backend_kind::inline_ ? 1
-                 : where.kind() == backend_kind::mpi   ? where.workers() * remote_depth // proxies
-                                                       : std::max<std::size_t>(1, where.workers())),
-        slots_(std::move(worker), workers_), chunk_(options_.chunk ? options_.chunk : 1),
-        consumer_spin_(where.kind() == backend_kind::mpi ? where.workers() : workers_) {
-    if (options_.on_error == on_error::raise) options_.max_failures = 0;
-  }
+      : view_(std::move(view)),
+        options_(std::move(options)), gate_{.stop = {},
+                                            .failures = failure_budget(options_.on_error == on_error::raise
+                                                                           ? 0
+                                                                           : options_.max_failures)},
+        executor_(make_executor<input, result>(where, slots_, gate_, limits_of(options_))),
+        in_place_(executor_->in_place()), workers_(executor_->size()), slots_(std::move(worker), workers_),
+        chunk_(options_.chunk ? options_.chunk : 1), consumer_spin_(executor_->busy()) {}
 
   map_engine(const map_engine&) = delete;
   map_engine& operator=(const map_engine&) = delete;
@@ -112,13 +107,11 @@ public:
 
   /// Starts reading and the workers. Called once, by the first `begin()`.
   void start() {
-    if (where_.pool() != nullptr && where_.pool()->current_thread_index())
-      throw std::logic_error(
-          "parmill::map: a map on a thread_pool cannot be iterated from one of that "
-          "pool's own threads (its workers would wait for the thread that waits for them)");
-    // Stopped before begin(): nothing starts (on mpi every rank must still take part in the start).
-    if (stop_asked_.load() && where_.kind() != backend_kind::mpi) return;
-    if (where_.kind() == backend_kind::mpi && !start_ranks()) return; // a rank other than 0: served
+    switch (executor_->open(gate_.stop.asked())) {
+    case run_role::skip: return; // stopped before begin: nothing starts
+    case run_role::served: finished_ = true; return;
+    case run_role::drive: break;
+    }
     open_journal();
     next_read_.emplace(std::ranges::begin(view_));
     if constexpr (std::ranges::sized_range<View>) total_ = static_cast<std::size_t>(std::ranges::size(view_));
@@ -128,37 +121,27 @@ public:
         total = static_cast<std::uint64_t>(std::ranges::size(view_));
       bar_ = std::make_unique<progress_bar>(options_.progress, total);
     }
-    if (where_.kind() == backend_kind::inline_) return;
-    if (options_.timeout.count() > 0 && where_.kind() != backend_kind::processes &&
-        where_.kind() != backend_kind::mpi)
-      throw std::invalid_argument("parmill::map: .timeout needs the processes or mpi backend (a thread that "
-                                  "runs too long cannot be stopped safely)");
+    if (in_place_) return; // the consumer runs every item itself
     prepare();
-    thread_pool* pool = where_.pool();
-    if (pool == nullptr) pool = &make_own_pool();
     running_ = workers_;
-    for (std::size_t w = 0; w < workers_; ++w)
-      pool->post([this, w] { worker_loop(w); });
+    try {
+      executor_->start([this](std::size_t w) { worker_loop(w); });
+    } catch (...) {
+      running_ = 0; // none started
+      throw;
+    }
   }
 
-  /// Does what must happen before any thread of the run exists: on processes, forks the spawner
-  /// (a fork copies only the forking thread, so no other thread's lock may be held then). Also
-  /// prepares the input when it is a view with `prepare()` (a pipeline's stages before this one).
-  /// Called by `start()`; a pipeline calls it on every stage before it starts any.
+  /// Does what must happen before any thread of the run exists: the executor's part (on
+  /// processes, forking the spawner: a fork copies only the forking thread, so no other thread's
+  /// lock may be held then), and preparing the input when it is a view with `prepare()` (a
+  /// pipeline's stages before this one). Called by `start()`; a pipeline calls it on every stage
+  /// before it starts any.
   void prepare() {
     if (prepared_) return;
     prepared_ = true;
     if constexpr (requires { view_.prepare(); }) view_.prepare();
-    if (where_.kind() != backend_kind::processes) return;
-    if constexpr (crossable) {
-      runner_.emplace(slots_, workers_, options_);
-      // From now on stop() interrupts the runner itself; a stop() that came before is done here.
-      runner_to_interrupt_.store(&*runner_);
-      if (stop_asked_.load()) runner_->interrupt();
-    } else {
-      throw std::logic_error("parmill::map: the processes backend needs items and results that can cross a "
-                             "process boundary (see parmill/codec.hpp)");
-    }
+    executor_->prepare();
   }
 
   /// `.journal`: opens it for appending and, with `.resume`, learns which items it has done.
@@ -173,26 +156,6 @@ public:
     }
   }
 
-  /// The mpi backend: opens the run's channel on every rank. Rank 0 goes on to drive the run (true);
-  /// any other rank serves its worker slots until rank 0 ends the run, and then has no outcomes.
-  bool start_ranks() {
-    if constexpr (crossable) {
-      ranks_.emplace(slots_, *where_.remote(), where_.slots_per_rank(), workers_, options_);
-      if (where_.remote()->rank() == 0) {
-        ranks_to_interrupt_.store(&*ranks_);
-        if (stop_asked_.load()) ranks_->interrupt();
-        return true;
-      }
-      ranks_->serve();
-      ranks_.reset();
-      finished_ = true;
-      return false;
-    } else {
-      throw std::logic_error("parmill::map: the mpi backend needs items and results that can cross a process "
-                             "boundary (see parmill/codec.hpp)");
-    }
-  }
-
   /// The window now: most items in flight at once (grows with automatic chunks).
   [[nodiscard]] std::size_t window_now() const noexcept { return window(); }
 
@@ -200,11 +163,8 @@ public:
   /// write(2) to the runner's wake-up pipe). The threads of the run do the rest when they notice.
   void ask_to_stop() noexcept {
     const int saved_errno = errno;
-    stop_asked_.store(true);
-    if constexpr (crossable) {
-      if (runner* r = runner_to_interrupt_.load()) r->interrupt();
-      if (ranks_runner* r = ranks_to_interrupt_.load()) r->interrupt();
-    }
+    gate_.stop.ask();
+    executor_->interrupt();
     errno = saved_errno;
   }
 
@@ -215,11 +175,8 @@ public:
   void leave() noexcept {
     if (finished_) return;
     finished_ = true;
-    stop_.request_stop();
-    if constexpr (crossable) {
-      if (runner_) runner_->interrupt();
-      if (ranks_) ranks_->interrupt();
-    }
+    gate_.stop.request();
+    executor_->interrupt();
     {
       std::lock_guard lock(mutex_);
       space_.notify_all(); // workers waiting for room in the window find the run stopping
@@ -228,31 +185,27 @@ public:
   }
 
   /// True once `ask_to_stop()` has been called.
-  [[nodiscard]] bool stop_was_asked() const noexcept { return stop_asked_.load(); }
+  [[nodiscard]] bool stop_was_asked() const noexcept { return gate_.stop.asked(); }
 
   /// The next outcome, or null at the end. Throws `item_failed` at a halting failure, and the
   /// input's own exception when reading the input threw. After `ask_to_stop()`: null, quietly.
   outcome<result>* next() {
     for (;;) {
-      if (stop_asked_.load(std::memory_order_relaxed)) return end_by_stop();
+      if (gate_.stop.asked()) return end_by_stop();
       while (position_ < current_.outcomes.size()) {
         outcome<result>& o = current_.outcomes[position_++];
-        const std::size_t cutoff = cutoff_.load(std::memory_order_acquire);
-        if (o.index() > cutoff) continue; // not started because of a halting failure
-        if (!o.has_value()) {
-          // In the order outcomes are yielded, the failure beyond the budget halts the run.
-          if (failures_yielded_ == options_.max_failures) {
-            finished_ = true;
-            record(o);
-            throw_item_failed(o.error());
-          }
-          ++failures_yielded_;
+        if (gate_.failures.past(o.index())) continue; // not started because of a halting failure
+        // In the order outcomes are yielded, the failure beyond the budget halts the run.
+        if (!o.has_value() && !gate_.failures.yield_failure()) {
+          finished_ = true;
+          record(o);
+          throw_item_failed(o.error());
         }
         record(o);
         return &o;
       }
       if (finished_ || !take_chunk()) {
-        if (stop_asked_.load(std::memory_order_relaxed)) return end_by_stop();
+        if (gate_.stop.asked()) return end_by_stop();
         finished_ = true;
         finish_progress();
         if (input_error_) std::rethrow_exception(std::exchange(input_error_, nullptr));
@@ -281,46 +234,19 @@ private:
 
   /// True when the run is stopping: asked from outside, or stopped from inside (the destructor, an
   /// engine failure).
-  [[nodiscard]] bool stopping() const noexcept {
-    return stop_asked_.load(std::memory_order_relaxed) || stop_.stop_requested();
-  }
-
-  /// Passes a stop asked from outside on to the workers' stop token (not async-signal-safe, so
-  /// done by the run's threads once they notice it). Cheap once done.
-  void pass_stop_on() noexcept {
-    if (stop_asked_.load(std::memory_order_relaxed) && !stop_.stop_requested()) stop_.request_stop();
-  }
+  [[nodiscard]] bool stopping() const noexcept { return gate_.stop.stopping(); }
 
   /// Ends the iteration after `ask_to_stop()`: the workers' token is requested and workers waiting
   /// for room in the window wake (and find the run stopping); what is not yet yielded never is.
   outcome<result>* end_by_stop() {
     finished_ = true;
-    pass_stop_on();
+    gate_.stop.pass_on();
     {
       std::lock_guard lock(mutex_);
       space_.notify_all();
     }
     finish_progress();
     return nullptr;
-  }
-
-  /// The run's own threads, made with SIGINT, SIGTERM, SIGHUP and SIGQUIT blocked (a thread inherits
-  /// its creator's mask), so that the program's handler of these signals runs on one of its own
-  /// threads, never on one of the map's.
-  thread_pool& make_own_pool() {
-    sigset_t terminal_signals, previous;
-    sigemptyset(&terminal_signals);
-    for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT})
-      sigaddset(&terminal_signals, s);
-    ::pthread_sigmask(SIG_BLOCK, &terminal_signals, &previous);
-    try {
-      own_pool_.emplace(workers_);
-    } catch (...) {
-      ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
-      throw;
-    }
-    ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
-    return *own_pool_;
   }
 
   std::size_t window() const noexcept {
@@ -346,7 +272,7 @@ private:
       ++workers_waiting_;
       space_.wait(lock, [&] { return stopping() || in_flight_ == 0 || in_flight_ + want <= window(); });
       --workers_waiting_;
-      if (stopping() || cutoff_.load(std::memory_order_acquire) != no_cutoff) return close_input(lock);
+      if (stopping() || gate_.failures.halted()) return close_input(lock);
       in_flight_ += want;
     }
     const bool ended = read_items(c, want);
@@ -472,92 +398,31 @@ private:
 
   /// The context of worker `w`, made once per worker (copying a stop token is an atomic add).
   worker_context context_of(std::size_t w) {
-    return worker_context{.index = w, .count = workers_, .backend = where_.kind(), .stop = stop_.get_token()};
+    return worker_context{
+        .index = w, .count = workers_, .backend = executor_->kind(), .stop = gate_.stop.token()};
   }
 
-  /// Runs the items of `c` on worker `w`, with retries and the error policy.
+  /// Runs the items of `c` on worker `w`, with retries and the error policy: in place, or on the
+  /// executor's worker `w`.
   void process(std::size_t w, const worker_context& context, input_chunk& c, result_chunk& r) {
     r.seq = c.seq;
     r.outcomes.clear();
     r.outcomes.reserve(c.items.size());
-    std::uint64_t failed = 0, cancelled = 0;
-    // Automatic chunks are sized from how long chunks take (inline runs an item at a time, untimed).
-    const bool timed = options_.chunk == 0 && where_.kind() != backend_kind::inline_;
+    // Automatic chunks are sized from how long chunks take (in place, an item at a time, untimed).
+    const bool timed = options_.chunk == 0 && !in_place_;
     const auto started = timed ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
-    std::chrono::nanoseconds remote_time{0}; // mpi: the slot's own time, without the round trip
-    if constexpr (crossable) {
-      if (ranks_) remote_time = ranks_->run(w, c.first, c.items, r.outcomes);
-      if (runner_) runner_->run(w, c.first, c.items, r.outcomes);
-      if (runner_ || ranks_) {
-        for (const auto& o : r.outcomes) {
-          if (o.has_value()) continue;
-          if (o.error().kind == failure_kind::cancelled) {
-            ++cancelled;
-          } else {
-            ++failed;
-            record_failure(o.index());
-          }
-        }
-      }
-    }
-    for (std::size_t i = r.outcomes.size(); i < c.items.size(); ++i) {
-      const std::size_t index = c.first + i;
-      if (stopping() || index > cutoff_.load(std::memory_order_relaxed)) {
-        pass_stop_on();
-        r.outcomes.emplace_back(item_error{.index = index,
-                                           .worker = w,
-                                           .kind = failure_kind::cancelled,
-                                           .message = "not started: the run stopped",
-                                           .exception = nullptr});
-        ++cancelled;
-        continue;
-      }
-      for (std::size_t attempt = 0;; ++attempt) {
-        try {
-          r.outcomes.emplace_back(index, slots_.call(w, context, c.items[i]));
-          break;
-        } catch (...) {
-          if (attempt < options_.retries && !stopping()) continue;
-          ++failed;
-          record_failure(index);
-          r.outcomes.emplace_back(failure(index, w, std::current_exception()));
-          break;
-        }
-      }
-    }
+    const chunk_report report = in_place_
+                                    ? run_items_here<input, result>(slots_, gate_, options_.retries, w,
+                                                                    context, c.first, c.items, r.outcomes)
+                                    : executor_->run(w, context, c.first, c.items, r.outcomes);
     if (timed && !c.items.empty())
-      adapt_chunk(c.items.size(),
-                  remote_time.count() > 0 ? remote_time : std::chrono::steady_clock::now() - started);
+      adapt_chunk(c.items.size(), report.worker_time.count() > 0
+                                      ? report.worker_time
+                                      : std::chrono::steady_clock::now() - started);
     if (bar_) {
-      bar_->fail(failed);
-      bar_->advance(c.items.size() - failed - cancelled);
+      bar_->fail(report.failed);
+      bar_->advance(c.items.size() - report.failed - report.cancelled);
     }
-  }
-
-  static item_error failure(std::size_t index, std::size_t w, std::exception_ptr e) {
-    item_error error{
-        .index = index, .worker = w, .kind = failure_kind::exception, .message = {}, .exception = e};
-    try {
-      std::rethrow_exception(e);
-    } catch (const std::exception& x) {
-      error.message = x.what();
-    } catch (...) {
-      error.message = "an exception not derived from std::exception";
-    }
-    return error;
-  }
-
-  /// Notes a failure at `index`. Once more than `max_failures` are known, the (max_failures+1)-th
-  /// smallest failing index is where the run halts at the latest (failures found later can only
-  /// lower it), so no item after it needs to start.
-  void record_failure(std::size_t index) {
-    if (options_.max_failures == unlimited) return;
-    std::lock_guard lock(failure_mutex_);
-    failure_indices_.insert(index);
-    if (failure_indices_.size() > options_.max_failures + 1)
-      failure_indices_.erase(std::prev(failure_indices_.end()));
-    if (failure_indices_.size() == options_.max_failures + 1)
-      cutoff_.store(*failure_indices_.rbegin(), std::memory_order_release);
   }
 
   /// Grows or shrinks the automatic chunk so that one chunk takes about its target time.
@@ -608,18 +473,9 @@ private:
       // Its chunk is lost, so the run stops and the consumer rethrows this.
       std::lock_guard lock(mutex_);
       if (!engine_error_) engine_error_ = std::current_exception();
-      stop_.request_stop();
+      gate_.stop.request();
     }
-    if constexpr (crossable) {
-      if (runner_) runner_->retire(w, stopping());
-      if (ranks_) {
-        try {
-          ranks_->retire(w);
-        } catch (...) {
-          // The transport failed: the run is over anyway; the consumer hears of the first error.
-        }
-      }
-    }
+    executor_->retire(w, stopping());
     slots_.release(w); // the worker's own object is destroyed on its own thread
     std::lock_guard lock(mutex_);
     --running_;
@@ -630,7 +486,7 @@ private:
 
   /// Makes the next chunk current; false at the end of the run.
   bool take_chunk() {
-    if (where_.kind() == backend_kind::inline_) return run_inline_item();
+    if (in_place_) return run_inline_item();
     std::unique_lock lock(mutex_);
     in_flight_ -= current_.outcomes.size(); // the consumer is done with the current chunk
     current_.outcomes.clear();
@@ -639,7 +495,7 @@ private:
     position_ = 0;
     if (workers_waiting_) space_.notify_one();
     for (;;) {
-      if (stop_asked_.load(std::memory_order_relaxed)) return false;
+      if (gate_.stop.asked()) return false;
       if (engine_error_) std::rethrow_exception(engine_error_);
       if (options_.order == order::input) {
         auto it = ready_by_seq_.find(next_to_yield_);
@@ -681,7 +537,7 @@ private:
     position_ = 0;
     current_.outcomes.clear();
     if (input_ended_) return false;
-    if (stopping() || cutoff_.load(std::memory_order_relaxed) != no_cutoff) {
+    if (stopping() || gate_.failures.halted(std::memory_order_relaxed)) {
       input_ended_ = true;
       return false;
     }
@@ -697,40 +553,38 @@ private:
   }
 
   void stop_and_join() {
-    stop_.request_stop();
-    if constexpr (crossable) {
-      if (runner_) runner_->interrupt();
-      if (ranks_) ranks_->interrupt();
-    }
+    gate_.stop.request();
+    executor_->interrupt();
     {
       std::unique_lock lock(mutex_);
       space_.notify_all();
       ready_cv_.wait(lock, [&] { return running_ == 0; });
     }
-    own_pool_.reset();
-    runner_to_interrupt_.store(nullptr);
-    ranks_to_interrupt_.store(nullptr);
-    if constexpr (crossable) {
-      runner_.reset(); // stops the spawner; no process is left
-      ranks_.reset();  // receives the answers still on their way
-    }
-    if (where_.kind() == backend_kind::inline_) slots_.release(0);
+    executor_->finish(); // joins its threads, ends its processes, drains its channels
     finish_progress();
   }
 
+  /// What the backend needs of the options.
+  static item_limits limits_of(const map_options& options) noexcept {
+    return item_limits{.timeout = options.timeout,
+                       .retries = options.retries,
+                       .max_items_per_worker = options.max_items_per_worker};
+  }
+
   View view_;
-  backend where_;
   map_options options_;
+  // The run's stop and failure budget. Its stop may be asked from a signal handler (lock-free).
+  run_gate gate_;
+  // Where chunks run. Made before the slots it calls (it only keeps a reference to them), since
+  // it says how many workers there are.
+  std::unique_ptr<executor<input, result>> executor_;
+  const bool in_place_; // the consumer runs every item itself (inline)
   std::size_t workers_;
   slots slots_;
   std::atomic<std::size_t> chunk_;
-  std::stop_source stop_;
   std::unique_ptr<progress_bar> bar_;
-  std::optional<thread_pool> own_pool_;
-  std::optional<runner> runner_;      // the processes backend
-  std::optional<ranks_runner> ranks_; // the mpi backend
-  std::optional<journal> journal_;    // .journal
-  std::set<std::size_t> skip_;        // .resume: items the journal has done
+  std::optional<journal> journal_; // .journal
+  std::set<std::size_t> skip_;     // .resume: items the journal has done
   bool prepared_ = false;
 
   std::mutex input_mutex_; // guards the input's iterator and index
@@ -760,26 +614,13 @@ private:
   std::deque<result_chunk> ready_fifo_;
   std::vector<std::vector<outcome<result>>> spare_; // spent outcome buffers, for reuse
 
-  std::atomic<std::size_t> cutoff_{no_cutoff}; // no item after this index starts
-
-  // A stop from outside (ask_to_stop), and what it interrupts directly: all lock-free, as a signal
-  // handler may touch them. The runners are published once they exist, and unpublished before they
-  // are destroyed.
-  std::atomic<bool> stop_asked_{false};
-  std::atomic<runner*> runner_to_interrupt_{nullptr};
-  std::atomic<ranks_runner*> ranks_to_interrupt_{nullptr};
-  static_assert(std::atomic<bool>::is_always_lock_free && std::atomic<runner*>::is_always_lock_free &&
-                std::atomic<ranks_runner*>::is_always_lock_free);
-  std::mutex failure_mutex_;              // guards failure_indices_ (failures only)
-  std::set<std::size_t> failure_indices_; // the smallest max_failures+1 failing indices
-
   // Changes whenever something the consumer may wait for happens (a chunk completes, the input
   // closes, a worker ends), always under mutex_: the consumer's spin watches it, and it looks at it
   // again under the lock before sleeping, so no such event can slip between its spin and its sleep.
   std::atomic<std::uint64_t> events_{0};
   adaptive_spin consumer_spin_; // a consumer whose waits are short spins instead of sleeping
 
-  // The inline backend's own: the item being run, and the consumer's worker context.
+  // In place (inline) only: the item being run, and the consumer's worker context.
   input_chunk inline_item_;
   std::optional<worker_context> inline_context_;
 
@@ -787,7 +628,6 @@ private:
   result_chunk current_;
   std::size_t position_ = 0;
   bool finished_ = false;
-  std::size_t failures_yielded_ = 0;
 };
 
 } // namespace parmill::detail
