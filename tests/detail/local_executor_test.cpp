@@ -113,10 +113,12 @@ TEST(LocalExecutor, ThreadsRunEveryWorkerOnAThreadOfItsOwn) {
     std::vector<parmill::outcome<int>> out;
     ex.run(w, context_for(gate), w, items, out);
     ex.retire(w, false);
-    std::lock_guard lock(mutex);
+    std::unique_lock lock(mutex);
     threads.insert(std::this_thread::get_id());
     workers.insert(w);
     done.notify_all();
+    // Every worker stays until all have come: each must be on a thread of its own.
+    done.wait_for(lock, std::chrono::seconds(20), [&] { return workers.size() == 3; });
   });
   {
     std::unique_lock lock(mutex);

@@ -1,10 +1,12 @@
 // parmill/detail/map_engine.hpp: the state a map shares between its consumer and its workers.
 //
-// Items are read in order, in chunks, by whichever worker needs work (under the input lock), and
-// only while the window has room. A worker runs its chunk and hands the outcomes back as one
-// chunk; the consumer yields chunks in input order (a reorder buffer keyed by chunk number) or in
-// completion order. Locks are taken per chunk, never per item. A halting failure sets a cutoff:
-// items after it do not start, and iteration throws at it.
+// Items are read in order, in chunks, by whichever worker needs work (under the input lock; see
+// input_reader.hpp), and only while the window has room (chunk_sizing.hpp). A worker runs its chunk
+// on the run's executor (executor.hpp; the engine never asks which backend it is) and hands the
+// outcomes back as one chunk; the consumer takes chunks in input order or in completion order
+// (completed_chunks.hpp). Locks are taken per chunk, never per item. A halting failure sets a
+// cutoff (run_gate.hpp): items after it do not start, and iteration throws at it. On an executor
+// that runs in place (inline) the consumer reads and runs each item itself: no lock, no hand-off.
 //
 // A stop from outside (map_range::stop) may come from a signal handler, so it only sets an atomic
 // flag and, on processes, wakes the proxies through a pipe (they kill their worker processes). The
@@ -13,28 +15,27 @@
 // item; the first of them to notice requests the workers' stop token.
 #pragma once
 
-#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
-#include <deque>
 #include <exception>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <ranges>
 #include <set>
-#include <stop_token>
 #include <utility>
 #include <vector>
 
 #include "parmill/backend.hpp"
 #include "parmill/codec.hpp"
+#include "parmill/detail/chunk_sizing.hpp"
+#include "parmill/detail/completed_chunks.hpp"
 #include "parmill/detail/executor.hpp"
 #include "parmill/detail/executors.hpp"
+#include "parmill/detail/input_reader.hpp"
 #include "parmill/detail/local_executor.hpp"
 #include "parmill/detail/run_gate.hpp"
 #include "parmill/detail/spin.hpp"
@@ -46,17 +47,6 @@
 
 namespace parmill::detail {
 
-inline constexpr std::size_t max_auto_chunk = 16384;
-inline constexpr std::size_t chunks_per_worker_in_window = 4;
-// Automatic chunks aim at a duration. Every chunk costs a hand-off and often a wake-up of the
-// consumer (20-50 us on a virtual machine), so longer is cheaper; but a chunk is also how unevenly
-// the workers can finish. A sized input's chunks shrink as its end nears (guided scheduling), so
-// they can be long; an unsized input's end comes unannounced, so its chunks stay short.
-inline constexpr std::int64_t target_chunk_nanoseconds = 4'000'000;
-inline constexpr std::int64_t target_sized_chunk_nanoseconds = 16'000'000;
-// A chunk whose reading takes longer than this is handed on with the items read so far (an input
-// that waits for data: its items should not wait for a whole chunk of later ones).
-inline constexpr std::chrono::milliseconds max_chunk_read_time{1};
 // How often at least a waiting consumer looks for a stop from outside (which cannot wake it: a
 // signal handler may not notify a condition variable). Only a wait this long pays for it.
 inline constexpr std::chrono::milliseconds stop_watch_period{10};
@@ -68,20 +58,6 @@ public:
   using slots = worker_slots<Worker, input>;
   using result = typename slots::result;
 
-private:
-  // Move-only items are moved out of the input as they are read (pass such a container as an
-  // rvalue, so the map owns it).
-  static constexpr bool moves_items_out = !std::is_copy_constructible_v<input>;
-
-  // Items can be copied out of the input in bulk: a random-access input whose items are read and
-  // copied without throwing (a throw must leave the items before it read, one at a time).
-  static constexpr bool bulk_readable =
-      std::random_access_iterator<std::ranges::iterator_t<View>> &&
-      std::sized_sentinel_for<std::ranges::sentinel_t<View>, std::ranges::iterator_t<View>>&& noexcept(
-          *std::declval<std::ranges::iterator_t<View>&>()) &&
-      std::is_nothrow_constructible_v<input, std::ranges::range_reference_t<View>> && !moves_items_out;
-
-public:
   /// True when items and results can cross a process boundary (the processes backend needs it).
   static constexpr bool crossable = crossable_v<input> && crossable_v<result>;
 
@@ -97,7 +73,8 @@ public:
                                                                            : options_.max_failures)},
         executor_(make_executor<input, result>(where, slots_, gate_, limits_of(options_))),
         in_place_(executor_->in_place()), workers_(executor_->size()), slots_(std::move(worker), workers_),
-        chunk_(options_.chunk ? options_.chunk : 1), consumer_spin_(executor_->busy()) {}
+        sizing_(options_.chunk, options_.window, workers_, std::ranges::sized_range<View>), reader_(view_),
+        completed_(options_.order), consumer_spin_(executor_->busy()) {}
 
   map_engine(const map_engine&) = delete;
   map_engine& operator=(const map_engine&) = delete;
@@ -112,8 +89,7 @@ public:
     case run_role::served: finished_ = true; return;
     case run_role::drive: break;
     }
-    open_journal();
-    next_read_.emplace(std::ranges::begin(view_));
+    reader_.open(open_journal());
     if constexpr (std::ranges::sized_range<View>) total_ = static_cast<std::size_t>(std::ranges::size(view_));
     if (!options_.progress.empty()) {
       std::optional<std::uint64_t> total;
@@ -144,12 +120,14 @@ public:
     executor_->prepare();
   }
 
-  /// `.journal`: opens it for appending and, with `.resume`, learns which items it has done.
-  void open_journal() {
-    if (options_.journal.empty()) return;
+  /// `.journal`: opens it for appending and, with `.resume`, returns the items it has done.
+  std::set<std::size_t> open_journal() {
+    if (options_.journal.empty()) return {};
     if constexpr (crossable_v<result>) {
-      if (options_.resume) skip_ = journal_succeeded(options_.journal);
+      std::set<std::size_t> done;
+      if (options_.resume) done = journal_succeeded(options_.journal);
       journal_.emplace(options_.journal);
+      return done;
     } else {
       throw std::logic_error(
           "parmill::map: a .journal needs results that can be encoded (see parmill/codec.hpp)");
@@ -157,7 +135,7 @@ public:
   }
 
   /// The window now: most items in flight at once (grows with automatic chunks).
-  [[nodiscard]] std::size_t window_now() const noexcept { return window(); }
+  [[nodiscard]] std::size_t window_now() const noexcept { return sizing_.window(); }
 
   /// `map_range::stop`: async-signal-safe (lock-free atomic operations, and on processes one
   /// write(2) to the runner's wake-up pipe). The threads of the run do the rest when they notice.
@@ -208,7 +186,7 @@ public:
         if (gate_.stop.asked()) return end_by_stop();
         finished_ = true;
         finish_progress();
-        if (input_error_) std::rethrow_exception(std::exchange(input_error_, nullptr));
+        if (reader_.failed()) std::rethrow_exception(reader_.take_error());
         return nullptr;
       }
     }
@@ -223,8 +201,8 @@ private:
   }
 
   struct input_chunk {
-    std::size_t seq = 0;
-    std::size_t first = 0;
+    std::size_t seq = 0;   // the chunk's number, in input order
+    std::size_t first = 0; // the index of its first item
     std::vector<input> items;
   };
   struct result_chunk {
@@ -249,33 +227,24 @@ private:
     return nullptr;
   }
 
-  std::size_t window() const noexcept {
-    if (options_.window) return options_.window;
-    return workers_ * chunks_per_worker_in_window *
-           std::max<std::size_t>(1, chunk_.load(std::memory_order_relaxed));
-  }
-
   /// Reads the next chunk when the window has room. False when there is nothing more to read.
   bool acquire(input_chunk& c) {
     std::lock_guard input_guard(input_mutex_);
-    if (input_ended_) return false;
-    std::size_t want = chunk_.load(std::memory_order_relaxed);
-    if constexpr (std::ranges::sized_range<View>) {
-      // Guided scheduling: near the end of a sized input, chunks shrink so that the workers finish
-      // together instead of one running the last big chunk alone.
-      if (options_.chunk == 0 && total_ > next_index_)
-        want = std::min(want, std::max<std::size_t>(1, (total_ - next_index_) / (2 * workers_)));
-    }
+    if (reader_.ended()) return false;
+    std::optional<std::size_t> remaining;
+    if constexpr (std::ranges::sized_range<View>) remaining = total_ - std::min(total_, reader_.next_index());
+    std::size_t want = sizing_.want(remaining);
     {
       std::unique_lock lock(mutex_);
-      want = std::max<std::size_t>(1, std::min(want, window()));
+      want = sizing_.within_window(want);
       ++workers_waiting_;
-      space_.wait(lock, [&] { return stopping() || in_flight_ == 0 || in_flight_ + want <= window(); });
+      space_.wait(lock,
+                  [&] { return stopping() || in_flight_ == 0 || in_flight_ + want <= sizing_.window(); });
       --workers_waiting_;
       if (stopping() || gate_.failures.halted()) return close_input(lock);
       in_flight_ += want;
     }
-    const bool ended = read_items(c, want);
+    const bool ended = read(c, want);
     std::unique_lock lock(mutex_);
     in_flight_ -= want - c.items.size();
     if (!c.items.empty()) c.seq = issued_++;
@@ -284,112 +253,16 @@ private:
   }
 
   /// Reads up to `want` items into `c` (the caller has the input to itself). True when the input
-  /// has ended: read to its end, or it threw (kept in `input_error_` for the consumer).
-  ///
-  /// An item is handed on as soon as it is read: the input is stepped past an item (`++`) and
-  /// asked whether it has ended (`==`) only when the next item is wanted, as either may block on
-  /// an input that waits for data (a pipe, a generator). The chunk also ends early when reading it
-  /// has taken longer than `max_chunk_read_time` (a slow input), so that its items need not wait
-  /// for a whole automatic chunk of later ones.
-  bool read_items(input_chunk& c, std::size_t want) {
-    c.items.clear();
-    c.items.reserve(want);
-    auto& it = *next_read_;
-    const auto end = std::ranges::end(view_);
-    std::size_t at = next_index_; // the index of the item at `it` (after the pending step)
-    bool ended = false;
-    const auto started =
-        want > 1 ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
-    try {
-      if constexpr (bulk_readable) {
-        step_past_taken_item(it);
-        if (skip_.empty()) { // the common case: one bulk copy instead of an item at a time
-          const auto n = std::min<std::size_t>(want, static_cast<std::size_t>(end - it));
-          for (std::size_t i = 0; i < n; ++i)
-            c.items.push_back(it[static_cast<std::ptrdiff_t>(i)]);
-          it += static_cast<std::ptrdiff_t>(n);
-          at += n;
-        }
-      }
-      if (c.items.size() < want) {
-        step_past_taken_item(it);
-        for (;;) {
-          const stretch read = read_stretch(c, it, end, at, next_clock_look(c.items.size(), want));
-          if (read == stretch::ended) ended = true;
-          if (read != stretch::full) break;
-          if (c.items.size() == want || read_too_long(started)) {
-            item_taken_ = true; // stepped past at the next read: the step may wait for the next item
-            break;
-          }
-          ++it;
-        }
-      }
-      if constexpr (bulk_readable) { // stepping and comparing cannot block: close the input now
-        step_past_taken_item(it);
-        ended = it == end;
-      }
-    } catch (...) {
-      input_error_ = std::current_exception(); // read by the consumer once it has yielded the rest
-      ended = true;
-    }
-    c.first = at - c.items.size();
-    next_index_ = at;
-    if (ended) input_ended_ = true;
-    return ended;
-  }
-
-  /// Steps the input past the item last taken, if it has not been yet.
-  void step_past_taken_item(std::ranges::iterator_t<View>& it) {
-    if (!item_taken_) return;
-    item_taken_ = false; // first: a step that throws ends the input
-    ++it;
-  }
-
-  /// How a stretch of reading ended: `until` items read (the last taken but not stepped past),
-  /// the input's end, or an item done in the journal after some items (it starts the next chunk).
-  enum class stretch { full, ended, cut };
-
-  /// Reads items into `c` until it holds `until`; `at` is the index of the item at `it`.
-  template <class End>
-  stretch read_stretch(input_chunk& c, std::ranges::iterator_t<View>& it, const End& end, std::size_t& at,
-                       std::size_t until) {
-    for (;;) {
-      if (it == end) return stretch::ended;
-      if (!skip_.empty() && skip_.count(at) != 0) { // done in the journal: neither run nor yielded
-        if (!c.items.empty()) return stretch::cut;  // a chunk's items are consecutive
-        ++it;
-        ++at;
-        continue;
-      }
-      if constexpr (moves_items_out) {
-        c.items.push_back(std::ranges::iter_move(it));
-      } else {
-        c.items.push_back(*it);
-      }
-      ++at;
-      if (c.items.size() == until) return stretch::full;
-      ++it;
-    }
-  }
-
-  /// How many items a chunk holds when the clock is next looked at (20-40 ns a read): after each of
-  /// its first 8 items and every 64 after that (under a nanosecond an item), so an input that slows
-  /// down in the middle of a chunk holds at most 63 more reads back, and the chunks after it are
-  /// handed on after their first slow read. At most `want`.
-  static std::size_t next_clock_look(std::size_t items, std::size_t want) noexcept {
-    return std::min(want, items < 8 ? items + 1 : (items / 64 + 1) * 64);
-  }
-
-  /// True when reading the current chunk, begun at `started` (zero for a chunk of one item), has
-  /// taken too long.
-  static bool read_too_long(std::chrono::steady_clock::time_point started) noexcept {
-    return started != std::chrono::steady_clock::time_point{} &&
-           std::chrono::steady_clock::now() - started > max_chunk_read_time;
+  /// has ended.
+  bool read(input_chunk& c, std::size_t want) {
+    const auto got = reader_.read(c.items, want);
+    c.first = got.first;
+    return got.ended;
   }
 
   // Called with both locks held.
   bool close_input(std::unique_lock<std::mutex>&) {
-    input_ended_ = true;
+    reader_.close();
     input_closed_ = true;
     events_.fetch_add(1, std::memory_order_release);
     if (consumer_waiting_) ready_cv_.notify_one();
@@ -409,31 +282,20 @@ private:
     r.outcomes.clear();
     r.outcomes.reserve(c.items.size());
     // Automatic chunks are sized from how long chunks take (in place, an item at a time, untimed).
-    const bool timed = options_.chunk == 0 && !in_place_;
+    const bool timed = sizing_.automatic() && !in_place_;
     const auto started = timed ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     const chunk_report report = in_place_
                                     ? run_items_here<input, result>(slots_, gate_, options_.retries, w,
                                                                     context, c.first, c.items, r.outcomes)
                                     : executor_->run(w, context, c.first, c.items, r.outcomes);
     if (timed && !c.items.empty())
-      adapt_chunk(c.items.size(), report.worker_time.count() > 0
-                                      ? report.worker_time
-                                      : std::chrono::steady_clock::now() - started);
+      sizing_.adapt(c.items.size(), report.worker_time.count() > 0
+                                        ? report.worker_time
+                                        : std::chrono::steady_clock::now() - started);
     if (bar_) {
       bar_->fail(report.failed);
       bar_->advance(c.items.size() - report.failed - report.cancelled);
     }
-  }
-
-  /// Grows or shrinks the automatic chunk so that one chunk takes about its target time.
-  void adapt_chunk(std::size_t items, std::chrono::steady_clock::duration took) {
-    const auto ns =
-        std::max<std::int64_t>(1, std::chrono::duration_cast<std::chrono::nanoseconds>(took).count());
-    const auto per_item = std::max<std::int64_t>(1, ns / static_cast<std::int64_t>(items));
-    const auto ideal = static_cast<std::size_t>(std::max<std::int64_t>(1, target_ns_ / per_item));
-    const std::size_t now = chunk_.load(std::memory_order_relaxed);
-    chunk_.store(std::clamp<std::size_t>(ideal, 1, std::min(max_auto_chunk, now * 4)),
-                 std::memory_order_relaxed);
   }
 
   /// Hands `r` to the consumer and gives `r` a spent buffer back, so chunks reuse their memory.
@@ -442,13 +304,7 @@ private:
     {
       std::lock_guard lock(mutex_);
       const std::size_t seq = r.seq;
-      if (options_.order == order::input) {
-        ready_by_seq_.emplace(seq, std::move(r));
-        wake = consumer_waiting_ && seq == next_to_yield_;
-      } else {
-        ready_fifo_.push_back(std::move(r));
-        wake = consumer_waiting_;
-      }
+      wake = completed_.add(seq, std::move(r)) && consumer_waiting_;
       events_.fetch_add(1, std::memory_order_release);
       r = result_chunk{};
       if (!spare_.empty()) {
@@ -497,24 +353,8 @@ private:
     for (;;) {
       if (gate_.stop.asked()) return false;
       if (engine_error_) std::rethrow_exception(engine_error_);
-      if (options_.order == order::input) {
-        auto it = ready_by_seq_.find(next_to_yield_);
-        if (it != ready_by_seq_.end()) {
-          current_ = std::move(it->second);
-          ready_by_seq_.erase(it);
-          ++next_to_yield_;
-          return true;
-        }
-        if (input_closed_ && next_to_yield_ == issued_) return false;
-      } else {
-        if (!ready_fifo_.empty()) {
-          current_ = std::move(ready_fifo_.front());
-          ready_fifo_.pop_front();
-          ++next_to_yield_;
-          return true;
-        }
-        if (input_closed_ && next_to_yield_ == issued_) return false;
-      }
+      if (completed_.take(current_)) return true;
+      if (input_closed_ && completed_.taken() == issued_) return false;
       const auto wait_started = std::chrono::steady_clock::now();
       const std::uint64_t seen = events_.load(std::memory_order_acquire);
       lock.unlock();
@@ -536,13 +376,13 @@ private:
   bool run_inline_item() {
     position_ = 0;
     current_.outcomes.clear();
-    if (input_ended_) return false;
+    if (reader_.ended()) return false;
     if (stopping() || gate_.failures.halted(std::memory_order_relaxed)) {
-      input_ended_ = true;
+      reader_.close();
       return false;
     }
     if (!inline_context_) inline_context_.emplace(context_of(0));
-    read_items(inline_item_, 1);
+    read(inline_item_, 1);
     if (inline_item_.items.empty()) return false;
     process(0, *inline_context_, inline_item_, current_);
     return true;
@@ -581,37 +421,26 @@ private:
   const bool in_place_; // the consumer runs every item itself (inline)
   std::size_t workers_;
   slots slots_;
-  std::atomic<std::size_t> chunk_;
+  chunk_sizing sizing_;
   std::unique_ptr<progress_bar> bar_;
   std::optional<journal> journal_; // .journal
-  std::set<std::size_t> skip_;     // .resume: items the journal has done
   bool prepared_ = false;
 
-  std::mutex input_mutex_; // guards the input's iterator and index
-  // Engaged by start(): an input's iterator need not be default-constructible (istream views).
-  std::optional<std::ranges::iterator_t<View>> next_read_;
-  bool item_taken_ = false; // the item at next_read_ was taken; the input is stepped past it later
-  std::size_t next_index_ = 0;
-  std::size_t total_ = 0; // the input's size, when it is a sized range
-  // How long an automatic chunk should take (see target_chunk_nanoseconds).
-  static constexpr std::int64_t target_ns_ =
-      std::ranges::sized_range<View> ? target_sized_chunk_nanoseconds : target_chunk_nanoseconds;
-  std::exception_ptr input_error_;
-  bool input_ended_ = false;
+  std::mutex input_mutex_;    // guards the reader
+  input_reader<View> reader_; // from start()
+  std::size_t total_ = 0;     // the input's size, when it is a sized range
 
   std::mutex mutex_;                 // guards what follows
   std::condition_variable space_;    // workers wait here for room in the window
   std::condition_variable ready_cv_; // the consumer waits here for outcomes; the destructor for workers
   std::size_t in_flight_ = 0;
-  std::size_t issued_ = 0;
-  std::size_t next_to_yield_ = 0;
+  std::size_t issued_ = 0; // chunks handed to workers
   std::size_t running_ = 0;
   std::size_t workers_waiting_ = 0;
   bool consumer_waiting_ = false;
   bool input_closed_ = false; // no chunk will be issued after `issued_`
   std::exception_ptr engine_error_;
-  std::map<std::size_t, result_chunk> ready_by_seq_;
-  std::deque<result_chunk> ready_fifo_;
+  completed_chunks<result_chunk> completed_;        // chunks done and not yet taken by the consumer
   std::vector<std::vector<outcome<result>>> spare_; // spent outcome buffers, for reuse
 
   // Changes whenever something the consumer may wait for happens (a chunk completes, the input
