@@ -1,6 +1,8 @@
 // The parmill::mpi component: MPI as a parmill::detail::remote_transport, and the session.
 #include "parmill/mpi.hpp"
 
+#include "parmill/detail/remote_transport.hpp"
+
 #include <mpi.h>
 #include <unistd.h>
 

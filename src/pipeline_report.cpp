@@ -1,6 +1,8 @@
 // parmill/pipeline_report.hpp's compiled part: snapshots, percentiles, text and the display thread.
 #include "parmill/pipeline_report.hpp"
 
+#include "parmill/detail/pipeline_stats.hpp"
+
 #include <sys/mman.h>
 #include <unistd.h>
 

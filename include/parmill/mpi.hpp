@@ -13,12 +13,23 @@
 
 #include <cstddef>
 #include <memory>
+#include <stdexcept>
 #include <string>
 
 #include "parmill/backend.hpp"
-#include "parmill/detail/remote_runner.hpp"
 
 namespace parmill {
+
+/// Thrown by a map on the mpi backend when a rank stops answering: with a `.timeout`, when a worker
+/// slot with work says nothing for the time limit and a grace period (its rank answers for a late
+/// call itself, so this means the rank as a whole is gone or stuck). The job cannot go on, so the
+/// run ends with this error, which names the rank and the items it held; outcomes already yielded
+/// are kept. MPI cannot recover a lost rank, so the `mpi_session` then ends the whole job
+/// (MPI_Abort) instead of finalising.
+class rank_lost : public std::runtime_error {
+public:
+  using std::runtime_error::runtime_error;
+};
 
 /// MPI for the life of this object: initialises it (with MPI_THREAD_MULTIPLE, which parmill needs)
 /// unless the program already did, and finalises it at the end if it initialised it. Make one, on

@@ -25,6 +25,8 @@
 #include <utility>
 
 #include "parmill/backend.hpp"
+#include "parmill/detail/executors.hpp"
+#include "parmill/detail/failures.hpp"
 #include "parmill/detail/input_view.hpp"
 #include "parmill/detail/pipeline_pullers.hpp"
 #include "parmill/detail/process_support.hpp"
@@ -160,12 +162,9 @@ public:
     if (!item.ok()) return std::move(item).template without_value<out>();
     // Not started once the pipeline stops, nor after a halting failure (in source order).
     if (settings_->control->stopping() || settings_->control->past_cutoff(item.index))
-      return {item.index, stage_failure{.stage = settings_->name,
-                                        .worker = worker_,
-                                        .kind = failure_kind::cancelled,
-                                        .message = "not started: the pipeline stopped",
-                                        .type = {},
-                                        .exception = nullptr}};
+      return {item.index,
+              stage_failure::of(cancelled_error(item.index, worker_, "not started: the pipeline stopped"),
+                                settings_->name)};
     const bool timed = skip_ == 0;
     std::chrono::steady_clock::time_point started{};
     if (timed) started = std::chrono::steady_clock::now();
@@ -215,19 +214,8 @@ private:
   }
   carried<out> fail(std::size_t index) {
     stage_worker_stats::add(stats_->failures, 1);
-    stage_failure f{.stage = settings_->name,
-                    .worker = worker_,
-                    .kind = failure_kind::exception,
-                    .message = {},
-                    .type = current_exception_type(),
-                    .exception = std::current_exception()};
-    try {
-      throw;
-    } catch (const std::exception& e) {
-      f.message = e.what();
-    } catch (...) {
-      f.message = "an exception not derived from std::exception";
-    }
+    stage_failure f =
+        stage_failure::of(current_exception_error(index, worker_), settings_->name, current_exception_type());
     // Items after a halting failure start nowhere from now on, while the items before it go on to
     // the consumer (the cutoff is in shared memory, so this holds in a worker process too).
     if (settings_->control->halts()) settings_->control->record_failure(f.to_error(index));
@@ -255,12 +243,7 @@ inline backend stage_backend(const stage_options& options, const backend& defaul
     throw std::invalid_argument("parmill::pipeline: stage '" + options.name +
                                 "' cannot run on a thread_pool: stages wait on each other, so each needs "
                                 "threads of its own (use parmill::threads(n))");
-  const std::size_t n = options.concurrency ? options.concurrency : chosen.workers();
-  switch (chosen.kind()) {
-  case backend_kind::threads: return threads(n);
-  case backend_kind::processes: return processes(n);
-  default: return chosen;
-  }
+  return with_workers(chosen, options.concurrency ? options.concurrency : chosen.workers());
 }
 
 /// Builds stage `options.name` over `up`: a map on the stage's backend whose items are `up`'s.
@@ -269,7 +252,7 @@ auto make_stage(Up up, std::shared_ptr<Fn> fn, stage_options options, build_cont
   using traits = stage_traits<Fn, In>;
   using out = typename stage_result<typename traits::raw>::type;
   const backend where = stage_backend(options, ctx.where);
-  const std::size_t workers = where.kind() == backend_kind::inline_ ? 1 : where.workers();
+  const std::size_t workers = worker_count(where);
   stage_stats& stats = ctx.control->stats.add(options.name, where.kind(), workers);
   auto settings = std::make_shared<const stage_settings>(stage_settings{
       .name = options.name, .retries = options.retries, .control = ctx.control, .stats = &stats});
@@ -283,7 +266,7 @@ auto make_stage(Up up, std::shared_ptr<Fn> fn, stage_options options, build_cont
   // Only a worker process can lose an item's outcome (a crash, a timeout); to name the item then,
   // the stage remembers where its recent items came from, which needs a bounded window.
   std::shared_ptr<index_ring> ring;
-  if (where.kind() == backend_kind::processes) {
+  if (loses_outcomes_with_workers(where)) {
     if (mo.window == 0) mo.window = 4 * workers * 1024;
     ring = std::make_shared<index_ring>(mo.window);
   }

@@ -1,10 +1,12 @@
 // parmill/detail/map_engine.hpp: the state a map shares between its consumer and its workers.
 //
-// Items are read in order, in chunks, by whichever worker needs work (under the input lock), and
-// only while the window has room. A worker runs its chunk and hands the outcomes back as one
-// chunk; the consumer yields chunks in input order (a reorder buffer keyed by chunk number) or in
-// completion order. Locks are taken per chunk, never per item. A halting failure sets a cutoff:
-// items after it do not start, and iteration throws at it.
+// Items are read in order, in chunks, by whichever worker needs work (under the input lock; see
+// input_reader.hpp), and only while the window has room (chunk_sizing.hpp). A worker runs its chunk
+// on the run's executor (executor.hpp; the engine never asks which backend it is) and hands the
+// outcomes back as one chunk; the consumer takes chunks in input order or in completion order
+// (completed_chunks.hpp). Locks are taken per chunk, never per item. A halting failure sets a
+// cutoff (run_gate.hpp): items after it do not start, and iteration throws at it. On an executor
+// that runs in place (inline) the consumer reads and runs each item itself: no lock, no hand-off.
 //
 // A stop from outside (map_range::stop) may come from a signal handler, so it only sets an atomic
 // flag and, on processes, wakes the proxies through a pipe (they kill their worker processes). The
@@ -13,53 +15,38 @@
 // item; the first of them to notice requests the workers' stop token.
 #pragma once
 
-#include <pthread.h>
-#include <signal.h>
-
-#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
-#include <deque>
 #include <exception>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <ranges>
 #include <set>
-#include <stop_token>
 #include <utility>
 #include <vector>
 
 #include "parmill/backend.hpp"
 #include "parmill/codec.hpp"
-#include "parmill/detail/process_runner.hpp"
-#include "parmill/detail/remote_runner.hpp"
+#include "parmill/detail/chunk_sizing.hpp"
+#include "parmill/detail/completed_chunks.hpp"
+#include "parmill/detail/executor.hpp"
+#include "parmill/detail/executors.hpp"
+#include "parmill/detail/input_reader.hpp"
+#include "parmill/detail/local_executor.hpp"
+#include "parmill/detail/run_gate.hpp"
 #include "parmill/detail/spin.hpp"
 #include "parmill/detail/worker_slots.hpp"
 #include "parmill/journal.hpp"
 #include "parmill/map_options.hpp"
 #include "parmill/outcome.hpp"
 #include "parmill/progress.hpp"
-#include "parmill/thread_pool.hpp"
 
 namespace parmill::detail {
 
-inline constexpr std::size_t max_auto_chunk = 16384;
-inline constexpr std::size_t chunks_per_worker_in_window = 4;
-// Automatic chunks aim at a duration. Every chunk costs a hand-off and often a wake-up of the
-// consumer (20-50 us on a virtual machine), so longer is cheaper; but a chunk is also how unevenly
-// the workers can finish. A sized input's chunks shrink as its end nears (guided scheduling), so
-// they can be long; an unsized input's end comes unannounced, so its chunks stay short.
-inline constexpr std::int64_t target_chunk_nanoseconds = 4'000'000;
-inline constexpr std::int64_t target_sized_chunk_nanoseconds = 16'000'000;
-// A chunk whose reading takes longer than this is handed on with the items read so far (an input
-// that waits for data: its items should not wait for a whole chunk of later ones).
-inline constexpr std::chrono::milliseconds max_chunk_read_time{1};
-inline constexpr std::size_t no_cutoff = static_cast<std::size_t>(-1);
 // How often at least a waiting consumer looks for a stop from outside (which cannot wake it: a
 // signal handler may not notify a condition variable). Only a wait this long pays for it.
 inline constexpr std::chrono::milliseconds stop_watch_period{10};
@@ -71,38 +58,23 @@ public:
   using slots = worker_slots<Worker, input>;
   using result = typename slots::result;
 
-private:
-  // Move-only items are moved out of the input as they are read (pass such a container as an
-  // rvalue, so the map owns it).
-  static constexpr bool moves_items_out = !std::is_copy_constructible_v<input>;
-
-  // Items can be copied out of the input in bulk: a random-access input whose items are read and
-  // copied without throwing (a throw must leave the items before it read, one at a time).
-  static constexpr bool bulk_readable =
-      std::random_access_iterator<std::ranges::iterator_t<View>> &&
-      std::sized_sentinel_for<std::ranges::sentinel_t<View>, std::ranges::iterator_t<View>>&& noexcept(
-          *std::declval<std::ranges::iterator_t<View>&>()) &&
-      std::is_nothrow_constructible_v<input, std::ranges::range_reference_t<View>> && !moves_items_out;
-
-public:
   /// True when items and results can cross a process boundary (the processes backend needs it).
   static constexpr bool crossable = crossable_v<input> && crossable_v<result>;
 
 private:
-  using runner = std::conditional_t<crossable, process_runner<input, result, slots>, void*>;
-  using ranks_runner = std::conditional_t<crossable, remote_runner<input, result, slots>, void*>;
   using journal = std::conditional_t<crossable_v<result>, journal_writer<result>, void*>;
 
 public:
   map_engine(View view, Worker worker, const backend& where, map_options options)
-      : view_(std::move(view)), where_(where), options_(std::move(options)),
-        workers_(where.kind() == backend_kind::inline_ ? 1
-                 : where.kind() == backend_kind::mpi   ? where.workers() * remote_depth // proxies
-                                                       : std::max<std::size_t>(1, where.workers())),
-        slots_(std::move(worker), workers_), chunk_(options_.chunk ? options_.chunk : 1),
-        consumer_spin_(where.kind() == backend_kind::mpi ? where.workers() : workers_) {
-    if (options_.on_error == on_error::raise) options_.max_failures = 0;
-  }
+      : view_(std::move(view)),
+        options_(std::move(options)), gate_{.stop = {},
+                                            .failures = failure_budget(options_.on_error == on_error::raise
+                                                                           ? 0
+                                                                           : options_.max_failures)},
+        executor_(make_executor<input, result>(where, slots_, gate_, limits_of(options_))),
+        in_place_(executor_->in_place()), workers_(executor_->size()), slots_(std::move(worker), workers_),
+        sizing_(options_.chunk, options_.window, workers_, std::ranges::sized_range<View>), reader_(view_),
+        completed_(options_.order), consumer_spin_(executor_->busy()) {}
 
   map_engine(const map_engine&) = delete;
   map_engine& operator=(const map_engine&) = delete;
@@ -112,15 +84,12 @@ public:
 
   /// Starts reading and the workers. Called once, by the first `begin()`.
   void start() {
-    if (where_.pool() != nullptr && where_.pool()->current_thread_index())
-      throw std::logic_error(
-          "parmill::map: a map on a thread_pool cannot be iterated from one of that "
-          "pool's own threads (its workers would wait for the thread that waits for them)");
-    // Stopped before begin(): nothing starts (on mpi every rank must still take part in the start).
-    if (stop_asked_.load() && where_.kind() != backend_kind::mpi) return;
-    if (where_.kind() == backend_kind::mpi && !start_ranks()) return; // a rank other than 0: served
-    open_journal();
-    next_read_.emplace(std::ranges::begin(view_));
+    switch (executor_->open(gate_.stop.asked())) {
+    case run_role::skip: return; // stopped before begin: nothing starts
+    case run_role::served: finished_ = true; return;
+    case run_role::drive: break;
+    }
+    reader_.open(open_journal());
     if constexpr (std::ranges::sized_range<View>) total_ = static_cast<std::size_t>(std::ranges::size(view_));
     if (!options_.progress.empty()) {
       std::optional<std::uint64_t> total;
@@ -128,83 +97,52 @@ public:
         total = static_cast<std::uint64_t>(std::ranges::size(view_));
       bar_ = std::make_unique<progress_bar>(options_.progress, total);
     }
-    if (where_.kind() == backend_kind::inline_) return;
-    if (options_.timeout.count() > 0 && where_.kind() != backend_kind::processes &&
-        where_.kind() != backend_kind::mpi)
-      throw std::invalid_argument("parmill::map: .timeout needs the processes or mpi backend (a thread that "
-                                  "runs too long cannot be stopped safely)");
+    if (in_place_) return; // the consumer runs every item itself
     prepare();
-    thread_pool* pool = where_.pool();
-    if (pool == nullptr) pool = &make_own_pool();
     running_ = workers_;
-    for (std::size_t w = 0; w < workers_; ++w)
-      pool->post([this, w] { worker_loop(w); });
+    try {
+      executor_->start([this](std::size_t w) { worker_loop(w); });
+    } catch (...) {
+      running_ = 0; // none started
+      throw;
+    }
   }
 
-  /// Does what must happen before any thread of the run exists: on processes, forks the spawner
-  /// (a fork copies only the forking thread, so no other thread's lock may be held then). Also
-  /// prepares the input when it is a view with `prepare()` (a pipeline's stages before this one).
-  /// Called by `start()`; a pipeline calls it on every stage before it starts any.
+  /// Does what must happen before any thread of the run exists: the executor's part (on
+  /// processes, forking the spawner: a fork copies only the forking thread, so no other thread's
+  /// lock may be held then), and preparing the input when it is a view with `prepare()` (a
+  /// pipeline's stages before this one). Called by `start()`; a pipeline calls it on every stage
+  /// before it starts any.
   void prepare() {
     if (prepared_) return;
     prepared_ = true;
     if constexpr (requires { view_.prepare(); }) view_.prepare();
-    if (where_.kind() != backend_kind::processes) return;
-    if constexpr (crossable) {
-      runner_.emplace(slots_, workers_, options_);
-      // From now on stop() interrupts the runner itself; a stop() that came before is done here.
-      runner_to_interrupt_.store(&*runner_);
-      if (stop_asked_.load()) runner_->interrupt();
-    } else {
-      throw std::logic_error("parmill::map: the processes backend needs items and results that can cross a "
-                             "process boundary (see parmill/codec.hpp)");
-    }
+    executor_->prepare();
   }
 
-  /// `.journal`: opens it for appending and, with `.resume`, learns which items it has done.
-  void open_journal() {
-    if (options_.journal.empty()) return;
+  /// `.journal`: opens it for appending and, with `.resume`, returns the items it has done.
+  std::set<std::size_t> open_journal() {
+    if (options_.journal.empty()) return {};
     if constexpr (crossable_v<result>) {
-      if (options_.resume) skip_ = journal_succeeded(options_.journal);
+      std::set<std::size_t> done;
+      if (options_.resume) done = journal_succeeded(options_.journal);
       journal_.emplace(options_.journal);
+      return done;
     } else {
       throw std::logic_error(
           "parmill::map: a .journal needs results that can be encoded (see parmill/codec.hpp)");
     }
   }
 
-  /// The mpi backend: opens the run's channel on every rank. Rank 0 goes on to drive the run (true);
-  /// any other rank serves its worker slots until rank 0 ends the run, and then has no outcomes.
-  bool start_ranks() {
-    if constexpr (crossable) {
-      ranks_.emplace(slots_, *where_.remote(), where_.slots_per_rank(), workers_, options_);
-      if (where_.remote()->rank() == 0) {
-        ranks_to_interrupt_.store(&*ranks_);
-        if (stop_asked_.load()) ranks_->interrupt();
-        return true;
-      }
-      ranks_->serve();
-      ranks_.reset();
-      finished_ = true;
-      return false;
-    } else {
-      throw std::logic_error("parmill::map: the mpi backend needs items and results that can cross a process "
-                             "boundary (see parmill/codec.hpp)");
-    }
-  }
-
   /// The window now: most items in flight at once (grows with automatic chunks).
-  [[nodiscard]] std::size_t window_now() const noexcept { return window(); }
+  [[nodiscard]] std::size_t window_now() const noexcept { return sizing_.window(); }
 
   /// `map_range::stop`: async-signal-safe (lock-free atomic operations, and on processes one
   /// write(2) to the runner's wake-up pipe). The threads of the run do the rest when they notice.
   void ask_to_stop() noexcept {
     const int saved_errno = errno;
-    stop_asked_.store(true);
-    if constexpr (crossable) {
-      if (runner* r = runner_to_interrupt_.load()) r->interrupt();
-      if (ranks_runner* r = ranks_to_interrupt_.load()) r->interrupt();
-    }
+    gate_.stop.ask();
+    executor_->interrupt();
     errno = saved_errno;
   }
 
@@ -215,11 +153,8 @@ public:
   void leave() noexcept {
     if (finished_) return;
     finished_ = true;
-    stop_.request_stop();
-    if constexpr (crossable) {
-      if (runner_) runner_->interrupt();
-      if (ranks_) ranks_->interrupt();
-    }
+    gate_.stop.request();
+    executor_->interrupt();
     {
       std::lock_guard lock(mutex_);
       space_.notify_all(); // workers waiting for room in the window find the run stopping
@@ -228,34 +163,30 @@ public:
   }
 
   /// True once `ask_to_stop()` has been called.
-  [[nodiscard]] bool stop_was_asked() const noexcept { return stop_asked_.load(); }
+  [[nodiscard]] bool stop_was_asked() const noexcept { return gate_.stop.asked(); }
 
   /// The next outcome, or null at the end. Throws `item_failed` at a halting failure, and the
   /// input's own exception when reading the input threw. After `ask_to_stop()`: null, quietly.
   outcome<result>* next() {
     for (;;) {
-      if (stop_asked_.load(std::memory_order_relaxed)) return end_by_stop();
+      if (gate_.stop.asked()) return end_by_stop();
       while (position_ < current_.outcomes.size()) {
         outcome<result>& o = current_.outcomes[position_++];
-        const std::size_t cutoff = cutoff_.load(std::memory_order_acquire);
-        if (o.index() > cutoff) continue; // not started because of a halting failure
-        if (!o.has_value()) {
-          // In the order outcomes are yielded, the failure beyond the budget halts the run.
-          if (failures_yielded_ == options_.max_failures) {
-            finished_ = true;
-            record(o);
-            throw_item_failed(o.error());
-          }
-          ++failures_yielded_;
+        if (gate_.failures.past(o.index())) continue; // not started because of a halting failure
+        // In the order outcomes are yielded, the failure beyond the budget halts the run.
+        if (!o.has_value() && !gate_.failures.yield_failure()) {
+          finished_ = true;
+          record(o);
+          throw_item_failed(o.error());
         }
         record(o);
         return &o;
       }
       if (finished_ || !take_chunk()) {
-        if (stop_asked_.load(std::memory_order_relaxed)) return end_by_stop();
+        if (gate_.stop.asked()) return end_by_stop();
         finished_ = true;
         finish_progress();
-        if (input_error_) std::rethrow_exception(std::exchange(input_error_, nullptr));
+        if (reader_.failed()) std::rethrow_exception(reader_.take_error());
         return nullptr;
       }
     }
@@ -270,8 +201,8 @@ private:
   }
 
   struct input_chunk {
-    std::size_t seq = 0;
-    std::size_t first = 0;
+    std::size_t seq = 0;   // the chunk's number, in input order
+    std::size_t first = 0; // the index of its first item
     std::vector<input> items;
   };
   struct result_chunk {
@@ -281,21 +212,13 @@ private:
 
   /// True when the run is stopping: asked from outside, or stopped from inside (the destructor, an
   /// engine failure).
-  [[nodiscard]] bool stopping() const noexcept {
-    return stop_asked_.load(std::memory_order_relaxed) || stop_.stop_requested();
-  }
-
-  /// Passes a stop asked from outside on to the workers' stop token (not async-signal-safe, so
-  /// done by the run's threads once they notice it). Cheap once done.
-  void pass_stop_on() noexcept {
-    if (stop_asked_.load(std::memory_order_relaxed) && !stop_.stop_requested()) stop_.request_stop();
-  }
+  [[nodiscard]] bool stopping() const noexcept { return gate_.stop.stopping(); }
 
   /// Ends the iteration after `ask_to_stop()`: the workers' token is requested and workers waiting
   /// for room in the window wake (and find the run stopping); what is not yet yielded never is.
   outcome<result>* end_by_stop() {
     finished_ = true;
-    pass_stop_on();
+    gate_.stop.pass_on();
     {
       std::lock_guard lock(mutex_);
       space_.notify_all();
@@ -304,52 +227,24 @@ private:
     return nullptr;
   }
 
-  /// The run's own threads, made with SIGINT, SIGTERM, SIGHUP and SIGQUIT blocked (a thread inherits
-  /// its creator's mask), so that the program's handler of these signals runs on one of its own
-  /// threads, never on one of the map's.
-  thread_pool& make_own_pool() {
-    sigset_t terminal_signals, previous;
-    sigemptyset(&terminal_signals);
-    for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT})
-      sigaddset(&terminal_signals, s);
-    ::pthread_sigmask(SIG_BLOCK, &terminal_signals, &previous);
-    try {
-      own_pool_.emplace(workers_);
-    } catch (...) {
-      ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
-      throw;
-    }
-    ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
-    return *own_pool_;
-  }
-
-  std::size_t window() const noexcept {
-    if (options_.window) return options_.window;
-    return workers_ * chunks_per_worker_in_window *
-           std::max<std::size_t>(1, chunk_.load(std::memory_order_relaxed));
-  }
-
   /// Reads the next chunk when the window has room. False when there is nothing more to read.
   bool acquire(input_chunk& c) {
     std::lock_guard input_guard(input_mutex_);
-    if (input_ended_) return false;
-    std::size_t want = chunk_.load(std::memory_order_relaxed);
-    if constexpr (std::ranges::sized_range<View>) {
-      // Guided scheduling: near the end of a sized input, chunks shrink so that the workers finish
-      // together instead of one running the last big chunk alone.
-      if (options_.chunk == 0 && total_ > next_index_)
-        want = std::min(want, std::max<std::size_t>(1, (total_ - next_index_) / (2 * workers_)));
-    }
+    if (reader_.ended()) return false;
+    std::optional<std::size_t> remaining;
+    if constexpr (std::ranges::sized_range<View>) remaining = total_ - std::min(total_, reader_.next_index());
+    std::size_t want = sizing_.want(remaining);
     {
       std::unique_lock lock(mutex_);
-      want = std::max<std::size_t>(1, std::min(want, window()));
+      want = sizing_.within_window(want);
       ++workers_waiting_;
-      space_.wait(lock, [&] { return stopping() || in_flight_ == 0 || in_flight_ + want <= window(); });
+      space_.wait(lock,
+                  [&] { return stopping() || in_flight_ == 0 || in_flight_ + want <= sizing_.window(); });
       --workers_waiting_;
-      if (stopping() || cutoff_.load(std::memory_order_acquire) != no_cutoff) return close_input(lock);
+      if (stopping() || gate_.failures.halted()) return close_input(lock);
       in_flight_ += want;
     }
-    const bool ended = read_items(c, want);
+    const bool ended = read(c, want);
     std::unique_lock lock(mutex_);
     in_flight_ -= want - c.items.size();
     if (!c.items.empty()) c.seq = issued_++;
@@ -358,112 +253,16 @@ private:
   }
 
   /// Reads up to `want` items into `c` (the caller has the input to itself). True when the input
-  /// has ended: read to its end, or it threw (kept in `input_error_` for the consumer).
-  ///
-  /// An item is handed on as soon as it is read: the input is stepped past an item (`++`) and
-  /// asked whether it has ended (`==`) only when the next item is wanted, as either may block on
-  /// an input that waits for data (a pipe, a generator). The chunk also ends early when reading it
-  /// has taken longer than `max_chunk_read_time` (a slow input), so that its items need not wait
-  /// for a whole automatic chunk of later ones.
-  bool read_items(input_chunk& c, std::size_t want) {
-    c.items.clear();
-    c.items.reserve(want);
-    auto& it = *next_read_;
-    const auto end = std::ranges::end(view_);
-    std::size_t at = next_index_; // the index of the item at `it` (after the pending step)
-    bool ended = false;
-    const auto started =
-        want > 1 ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
-    try {
-      if constexpr (bulk_readable) {
-        step_past_taken_item(it);
-        if (skip_.empty()) { // the common case: one bulk copy instead of an item at a time
-          const auto n = std::min<std::size_t>(want, static_cast<std::size_t>(end - it));
-          for (std::size_t i = 0; i < n; ++i)
-            c.items.push_back(it[static_cast<std::ptrdiff_t>(i)]);
-          it += static_cast<std::ptrdiff_t>(n);
-          at += n;
-        }
-      }
-      if (c.items.size() < want) {
-        step_past_taken_item(it);
-        for (;;) {
-          const stretch read = read_stretch(c, it, end, at, next_clock_look(c.items.size(), want));
-          if (read == stretch::ended) ended = true;
-          if (read != stretch::full) break;
-          if (c.items.size() == want || read_too_long(started)) {
-            item_taken_ = true; // stepped past at the next read: the step may wait for the next item
-            break;
-          }
-          ++it;
-        }
-      }
-      if constexpr (bulk_readable) { // stepping and comparing cannot block: close the input now
-        step_past_taken_item(it);
-        ended = it == end;
-      }
-    } catch (...) {
-      input_error_ = std::current_exception(); // read by the consumer once it has yielded the rest
-      ended = true;
-    }
-    c.first = at - c.items.size();
-    next_index_ = at;
-    if (ended) input_ended_ = true;
-    return ended;
-  }
-
-  /// Steps the input past the item last taken, if it has not been yet.
-  void step_past_taken_item(std::ranges::iterator_t<View>& it) {
-    if (!item_taken_) return;
-    item_taken_ = false; // first: a step that throws ends the input
-    ++it;
-  }
-
-  /// How a stretch of reading ended: `until` items read (the last taken but not stepped past),
-  /// the input's end, or an item done in the journal after some items (it starts the next chunk).
-  enum class stretch { full, ended, cut };
-
-  /// Reads items into `c` until it holds `until`; `at` is the index of the item at `it`.
-  template <class End>
-  stretch read_stretch(input_chunk& c, std::ranges::iterator_t<View>& it, const End& end, std::size_t& at,
-                       std::size_t until) {
-    for (;;) {
-      if (it == end) return stretch::ended;
-      if (!skip_.empty() && skip_.count(at) != 0) { // done in the journal: neither run nor yielded
-        if (!c.items.empty()) return stretch::cut;  // a chunk's items are consecutive
-        ++it;
-        ++at;
-        continue;
-      }
-      if constexpr (moves_items_out) {
-        c.items.push_back(std::ranges::iter_move(it));
-      } else {
-        c.items.push_back(*it);
-      }
-      ++at;
-      if (c.items.size() == until) return stretch::full;
-      ++it;
-    }
-  }
-
-  /// How many items a chunk holds when the clock is next looked at (20-40 ns a read): after each of
-  /// its first 8 items and every 64 after that (under a nanosecond an item), so an input that slows
-  /// down in the middle of a chunk holds at most 63 more reads back, and the chunks after it are
-  /// handed on after their first slow read. At most `want`.
-  static std::size_t next_clock_look(std::size_t items, std::size_t want) noexcept {
-    return std::min(want, items < 8 ? items + 1 : (items / 64 + 1) * 64);
-  }
-
-  /// True when reading the current chunk, begun at `started` (zero for a chunk of one item), has
-  /// taken too long.
-  static bool read_too_long(std::chrono::steady_clock::time_point started) noexcept {
-    return started != std::chrono::steady_clock::time_point{} &&
-           std::chrono::steady_clock::now() - started > max_chunk_read_time;
+  /// has ended.
+  bool read(input_chunk& c, std::size_t want) {
+    const auto got = reader_.read(c.items, want);
+    c.first = got.first;
+    return got.ended;
   }
 
   // Called with both locks held.
   bool close_input(std::unique_lock<std::mutex>&) {
-    input_ended_ = true;
+    reader_.close();
     input_closed_ = true;
     events_.fetch_add(1, std::memory_order_release);
     if (consumer_waiting_) ready_cv_.notify_one();
@@ -472,103 +271,31 @@ private:
 
   /// The context of worker `w`, made once per worker (copying a stop token is an atomic add).
   worker_context context_of(std::size_t w) {
-    return worker_context{.index = w, .count = workers_, .backend = where_.kind(), .stop = stop_.get_token()};
+    return worker_context{
+        .index = w, .count = workers_, .backend = executor_->kind(), .stop = gate_.stop.token()};
   }
 
-  /// Runs the items of `c` on worker `w`, with retries and the error policy.
+  /// Runs the items of `c` on worker `w`, with retries and the error policy: in place, or on the
+  /// executor's worker `w`.
   void process(std::size_t w, const worker_context& context, input_chunk& c, result_chunk& r) {
     r.seq = c.seq;
     r.outcomes.clear();
     r.outcomes.reserve(c.items.size());
-    std::uint64_t failed = 0, cancelled = 0;
-    // Automatic chunks are sized from how long chunks take (inline runs an item at a time, untimed).
-    const bool timed = options_.chunk == 0 && where_.kind() != backend_kind::inline_;
+    // Automatic chunks are sized from how long chunks take (in place, an item at a time, untimed).
+    const bool timed = sizing_.automatic() && !in_place_;
     const auto started = timed ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
-    std::chrono::nanoseconds remote_time{0}; // mpi: the slot's own time, without the round trip
-    if constexpr (crossable) {
-      if (ranks_) remote_time = ranks_->run(w, c.first, c.items, r.outcomes);
-      if (runner_) runner_->run(w, c.first, c.items, r.outcomes);
-      if (runner_ || ranks_) {
-        for (const auto& o : r.outcomes) {
-          if (o.has_value()) continue;
-          if (o.error().kind == failure_kind::cancelled) {
-            ++cancelled;
-          } else {
-            ++failed;
-            record_failure(o.index());
-          }
-        }
-      }
-    }
-    for (std::size_t i = r.outcomes.size(); i < c.items.size(); ++i) {
-      const std::size_t index = c.first + i;
-      if (stopping() || index > cutoff_.load(std::memory_order_relaxed)) {
-        pass_stop_on();
-        r.outcomes.emplace_back(item_error{.index = index,
-                                           .worker = w,
-                                           .kind = failure_kind::cancelled,
-                                           .message = "not started: the run stopped",
-                                           .exception = nullptr});
-        ++cancelled;
-        continue;
-      }
-      for (std::size_t attempt = 0;; ++attempt) {
-        try {
-          r.outcomes.emplace_back(index, slots_.call(w, context, c.items[i]));
-          break;
-        } catch (...) {
-          if (attempt < options_.retries && !stopping()) continue;
-          ++failed;
-          record_failure(index);
-          r.outcomes.emplace_back(failure(index, w, std::current_exception()));
-          break;
-        }
-      }
-    }
+    const chunk_report report = in_place_
+                                    ? run_items_here<input, result>(slots_, gate_, options_.retries, w,
+                                                                    context, c.first, c.items, r.outcomes)
+                                    : executor_->run(w, context, c.first, c.items, r.outcomes);
     if (timed && !c.items.empty())
-      adapt_chunk(c.items.size(),
-                  remote_time.count() > 0 ? remote_time : std::chrono::steady_clock::now() - started);
+      sizing_.adapt(c.items.size(), report.worker_time.count() > 0
+                                        ? report.worker_time
+                                        : std::chrono::steady_clock::now() - started);
     if (bar_) {
-      bar_->fail(failed);
-      bar_->advance(c.items.size() - failed - cancelled);
+      bar_->fail(report.failed);
+      bar_->advance(c.items.size() - report.failed - report.cancelled);
     }
-  }
-
-  static item_error failure(std::size_t index, std::size_t w, std::exception_ptr e) {
-    item_error error{
-        .index = index, .worker = w, .kind = failure_kind::exception, .message = {}, .exception = e};
-    try {
-      std::rethrow_exception(e);
-    } catch (const std::exception& x) {
-      error.message = x.what();
-    } catch (...) {
-      error.message = "an exception not derived from std::exception";
-    }
-    return error;
-  }
-
-  /// Notes a failure at `index`. Once more than `max_failures` are known, the (max_failures+1)-th
-  /// smallest failing index is where the run halts at the latest (failures found later can only
-  /// lower it), so no item after it needs to start.
-  void record_failure(std::size_t index) {
-    if (options_.max_failures == unlimited) return;
-    std::lock_guard lock(failure_mutex_);
-    failure_indices_.insert(index);
-    if (failure_indices_.size() > options_.max_failures + 1)
-      failure_indices_.erase(std::prev(failure_indices_.end()));
-    if (failure_indices_.size() == options_.max_failures + 1)
-      cutoff_.store(*failure_indices_.rbegin(), std::memory_order_release);
-  }
-
-  /// Grows or shrinks the automatic chunk so that one chunk takes about its target time.
-  void adapt_chunk(std::size_t items, std::chrono::steady_clock::duration took) {
-    const auto ns =
-        std::max<std::int64_t>(1, std::chrono::duration_cast<std::chrono::nanoseconds>(took).count());
-    const auto per_item = std::max<std::int64_t>(1, ns / static_cast<std::int64_t>(items));
-    const auto ideal = static_cast<std::size_t>(std::max<std::int64_t>(1, target_ns_ / per_item));
-    const std::size_t now = chunk_.load(std::memory_order_relaxed);
-    chunk_.store(std::clamp<std::size_t>(ideal, 1, std::min(max_auto_chunk, now * 4)),
-                 std::memory_order_relaxed);
   }
 
   /// Hands `r` to the consumer and gives `r` a spent buffer back, so chunks reuse their memory.
@@ -577,13 +304,7 @@ private:
     {
       std::lock_guard lock(mutex_);
       const std::size_t seq = r.seq;
-      if (options_.order == order::input) {
-        ready_by_seq_.emplace(seq, std::move(r));
-        wake = consumer_waiting_ && seq == next_to_yield_;
-      } else {
-        ready_fifo_.push_back(std::move(r));
-        wake = consumer_waiting_;
-      }
+      wake = completed_.add(seq, std::move(r)) && consumer_waiting_;
       events_.fetch_add(1, std::memory_order_release);
       r = result_chunk{};
       if (!spare_.empty()) {
@@ -608,18 +329,9 @@ private:
       // Its chunk is lost, so the run stops and the consumer rethrows this.
       std::lock_guard lock(mutex_);
       if (!engine_error_) engine_error_ = std::current_exception();
-      stop_.request_stop();
+      gate_.stop.request();
     }
-    if constexpr (crossable) {
-      if (runner_) runner_->retire(w, stopping());
-      if (ranks_) {
-        try {
-          ranks_->retire(w);
-        } catch (...) {
-          // The transport failed: the run is over anyway; the consumer hears of the first error.
-        }
-      }
-    }
+    executor_->retire(w, stopping());
     slots_.release(w); // the worker's own object is destroyed on its own thread
     std::lock_guard lock(mutex_);
     --running_;
@@ -630,7 +342,7 @@ private:
 
   /// Makes the next chunk current; false at the end of the run.
   bool take_chunk() {
-    if (where_.kind() == backend_kind::inline_) return run_inline_item();
+    if (in_place_) return run_inline_item();
     std::unique_lock lock(mutex_);
     in_flight_ -= current_.outcomes.size(); // the consumer is done with the current chunk
     current_.outcomes.clear();
@@ -639,26 +351,10 @@ private:
     position_ = 0;
     if (workers_waiting_) space_.notify_one();
     for (;;) {
-      if (stop_asked_.load(std::memory_order_relaxed)) return false;
+      if (gate_.stop.asked()) return false;
       if (engine_error_) std::rethrow_exception(engine_error_);
-      if (options_.order == order::input) {
-        auto it = ready_by_seq_.find(next_to_yield_);
-        if (it != ready_by_seq_.end()) {
-          current_ = std::move(it->second);
-          ready_by_seq_.erase(it);
-          ++next_to_yield_;
-          return true;
-        }
-        if (input_closed_ && next_to_yield_ == issued_) return false;
-      } else {
-        if (!ready_fifo_.empty()) {
-          current_ = std::move(ready_fifo_.front());
-          ready_fifo_.pop_front();
-          ++next_to_yield_;
-          return true;
-        }
-        if (input_closed_ && next_to_yield_ == issued_) return false;
-      }
+      if (completed_.take(current_)) return true;
+      if (input_closed_ && completed_.taken() == issued_) return false;
       const auto wait_started = std::chrono::steady_clock::now();
       const std::uint64_t seen = events_.load(std::memory_order_acquire);
       lock.unlock();
@@ -680,13 +376,13 @@ private:
   bool run_inline_item() {
     position_ = 0;
     current_.outcomes.clear();
-    if (input_ended_) return false;
-    if (stopping() || cutoff_.load(std::memory_order_relaxed) != no_cutoff) {
-      input_ended_ = true;
+    if (reader_.ended()) return false;
+    if (stopping() || gate_.failures.halted(std::memory_order_relaxed)) {
+      reader_.close();
       return false;
     }
     if (!inline_context_) inline_context_.emplace(context_of(0));
-    read_items(inline_item_, 1);
+    read(inline_item_, 1);
     if (inline_item_.items.empty()) return false;
     process(0, *inline_context_, inline_item_, current_);
     return true;
@@ -697,81 +393,55 @@ private:
   }
 
   void stop_and_join() {
-    stop_.request_stop();
-    if constexpr (crossable) {
-      if (runner_) runner_->interrupt();
-      if (ranks_) ranks_->interrupt();
-    }
+    gate_.stop.request();
+    executor_->interrupt();
     {
       std::unique_lock lock(mutex_);
       space_.notify_all();
       ready_cv_.wait(lock, [&] { return running_ == 0; });
     }
-    own_pool_.reset();
-    runner_to_interrupt_.store(nullptr);
-    ranks_to_interrupt_.store(nullptr);
-    if constexpr (crossable) {
-      runner_.reset(); // stops the spawner; no process is left
-      ranks_.reset();  // receives the answers still on their way
-    }
-    if (where_.kind() == backend_kind::inline_) slots_.release(0);
+    executor_->finish(); // joins its threads, ends its processes, drains its channels
     finish_progress();
   }
 
+  /// What the backend needs of the options.
+  static item_limits limits_of(const map_options& options) noexcept {
+    return item_limits{.timeout = options.timeout,
+                       .retries = options.retries,
+                       .max_items_per_worker = options.max_items_per_worker};
+  }
+
   View view_;
-  backend where_;
   map_options options_;
+  // The run's stop and failure budget. Its stop may be asked from a signal handler (lock-free).
+  run_gate gate_;
+  // Where chunks run. Made before the slots it calls (it only keeps a reference to them), since
+  // it says how many workers there are.
+  std::unique_ptr<executor<input, result>> executor_;
+  const bool in_place_; // the consumer runs every item itself (inline)
   std::size_t workers_;
   slots slots_;
-  std::atomic<std::size_t> chunk_;
-  std::stop_source stop_;
+  chunk_sizing sizing_;
   std::unique_ptr<progress_bar> bar_;
-  std::optional<thread_pool> own_pool_;
-  std::optional<runner> runner_;      // the processes backend
-  std::optional<ranks_runner> ranks_; // the mpi backend
-  std::optional<journal> journal_;    // .journal
-  std::set<std::size_t> skip_;        // .resume: items the journal has done
+  std::optional<journal> journal_; // .journal
   bool prepared_ = false;
 
-  std::mutex input_mutex_; // guards the input's iterator and index
-  // Engaged by start(): an input's iterator need not be default-constructible (istream views).
-  std::optional<std::ranges::iterator_t<View>> next_read_;
-  bool item_taken_ = false; // the item at next_read_ was taken; the input is stepped past it later
-  std::size_t next_index_ = 0;
-  std::size_t total_ = 0; // the input's size, when it is a sized range
-  // How long an automatic chunk should take (see target_chunk_nanoseconds).
-  static constexpr std::int64_t target_ns_ =
-      std::ranges::sized_range<View> ? target_sized_chunk_nanoseconds : target_chunk_nanoseconds;
-  std::exception_ptr input_error_;
-  bool input_ended_ = false;
+  std::mutex input_mutex_;    // guards the reader
+  input_reader<View> reader_; // from start()
+  std::size_t total_ = 0;     // the input's size, when it is a sized range
 
   std::mutex mutex_;                 // guards what follows
   std::condition_variable space_;    // workers wait here for room in the window
   std::condition_variable ready_cv_; // the consumer waits here for outcomes; the destructor for workers
   std::size_t in_flight_ = 0;
-  std::size_t issued_ = 0;
-  std::size_t next_to_yield_ = 0;
+  std::size_t issued_ = 0; // chunks handed to workers
   std::size_t running_ = 0;
   std::size_t workers_waiting_ = 0;
   bool consumer_waiting_ = false;
   bool input_closed_ = false; // no chunk will be issued after `issued_`
   std::exception_ptr engine_error_;
-  std::map<std::size_t, result_chunk> ready_by_seq_;
-  std::deque<result_chunk> ready_fifo_;
+  completed_chunks<result_chunk> completed_;        // chunks done and not yet taken by the consumer
   std::vector<std::vector<outcome<result>>> spare_; // spent outcome buffers, for reuse
-
-  std::atomic<std::size_t> cutoff_{no_cutoff}; // no item after this index starts
-
-  // A stop from outside (ask_to_stop), and what it interrupts directly: all lock-free, as a signal
-  // handler may touch them. The runners are published once they exist, and unpublished before they
-  // are destroyed.
-  std::atomic<bool> stop_asked_{false};
-  std::atomic<runner*> runner_to_interrupt_{nullptr};
-  std::atomic<ranks_runner*> ranks_to_interrupt_{nullptr};
-  static_assert(std::atomic<bool>::is_always_lock_free && std::atomic<runner*>::is_always_lock_free &&
-                std::atomic<ranks_runner*>::is_always_lock_free);
-  std::mutex failure_mutex_;              // guards failure_indices_ (failures only)
-  std::set<std::size_t> failure_indices_; // the smallest max_failures+1 failing indices
 
   // Changes whenever something the consumer may wait for happens (a chunk completes, the input
   // closes, a worker ends), always under mutex_: the consumer's spin watches it, and it looks at it
@@ -779,7 +449,7 @@ private:
   std::atomic<std::uint64_t> events_{0};
   adaptive_spin consumer_spin_; // a consumer whose waits are short spins instead of sleeping
 
-  // The inline backend's own: the item being run, and the consumer's worker context.
+  // In place (inline) only: the item being run, and the consumer's worker context.
   input_chunk inline_item_;
   std::optional<worker_context> inline_context_;
 
@@ -787,7 +457,6 @@ private:
   result_chunk current_;
   std::size_t position_ = 0;
   bool finished_ = false;
-  std::size_t failures_yielded_ = 0;
 };
 
 } // namespace parmill::detail

@@ -20,9 +20,9 @@
 #include <sys/mman.h>
 
 #include "parmill/codec.hpp"
+#include "parmill/detail/pipeline_stats.hpp"
 #include "parmill/map_options.hpp"
 #include "parmill/outcome.hpp"
-#include "parmill/pipeline_report.hpp"
 
 namespace parmill::detail {
 
@@ -37,6 +37,16 @@ struct stage_failure {
   std::string message;
   std::string type;             // the exception's type name (kept across processes)
   std::exception_ptr exception; // the exception itself, when thrown in this process
+
+  /// The failure `e` (its index aside) as stage `stage`'s; `type` names its exception's type.
+  [[nodiscard]] static stage_failure of(item_error e, std::string stage, std::string type = {}) {
+    return stage_failure{.stage = std::move(stage),
+                         .worker = e.worker,
+                         .kind = e.kind,
+                         .message = std::move(e.message),
+                         .type = std::move(type),
+                         .exception = std::move(e.exception)};
+  }
 
   [[nodiscard]] item_error to_error(std::size_t index) const {
     std::exception_ptr e = exception;

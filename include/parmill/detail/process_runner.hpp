@@ -8,18 +8,22 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "parmill/codec.hpp"
+#include "parmill/detail/chunk_results.hpp"
+#include "parmill/detail/executor.hpp"
 #include "parmill/detail/process_support.hpp"
-#include "parmill/detail/remote_results.hpp"
-#include "parmill/map_options.hpp"
+#include "parmill/detail/run_gate.hpp"
+#include "parmill/detail/runner_executor.hpp"
 #include "parmill/outcome.hpp"
 #include "parmill/worker_context.hpp"
 
@@ -29,15 +33,15 @@ template <class In, class Result, class Slots>
 class process_runner {
 public:
   /// Forks the spawner now, so call this before the run starts any thread.
-  process_runner(Slots& slots, std::size_t workers, const map_options& options)
-      : slots_(slots), workers_(workers), options_(options), progress_(workers), procs_(workers),
+  process_runner(Slots& slots, std::size_t workers, const item_limits& limits)
+      : slots_(slots), workers_(workers), limits_(limits), progress_(workers), procs_(workers),
         buffers_(workers), spawner_([this](std::size_t w, int fd) { serve(w, fd); }) {
     if (::pipe2(wake_, O_CLOEXEC) != 0) throw std::system_error(errno, std::generic_category(), "pipe");
   }
 
   ~process_runner() {
     for (std::size_t w = 0; w < workers_; ++w)
-      retire(w, true);
+      end_process(w, true);
     ::close(wake_[0]);
     ::close(wake_[1]);
   }
@@ -54,8 +58,11 @@ public:
   }
 
   /// Runs `items` (the first has index `first`) on worker process `w`, appending one outcome per
-  /// item to `out`, in order. Called only from worker w's proxy thread.
-  void run(std::size_t w, std::size_t first, std::vector<In>& items, std::vector<outcome<Result>>& out) {
+  /// item to `out`, in order, and returns zero (how long the process took is not known apart from
+  /// the round trip, which the caller times). Called only from worker w's proxy thread.
+  std::chrono::nanoseconds run(std::size_t w, std::size_t first, std::vector<In>& items,
+                               std::vector<outcome<Result>>& out) {
+    constexpr std::chrono::nanoseconds round_trip_only{0};
     proc& p = procs_[w];
     const std::size_t n = items.size();
     std::size_t pos = 0;
@@ -66,7 +73,7 @@ public:
     while (pos < n) {
       if (interrupted_) {
         cancel(w, first, pos, n, out);
-        return;
+        return round_trip_only;
       }
       if (blamed && blamed_at == pos) {
         out.emplace_back(std::move(*blamed));
@@ -79,8 +86,8 @@ public:
         p = proc{started.pid, started.fd, 0};
       }
       std::size_t end = blamed ? blamed_at : n;
-      if (options_.max_items_per_worker != 0)
-        end = std::min(end, pos + (options_.max_items_per_worker - p.items_done));
+      if (limits_.max_items_per_worker != 0)
+        end = std::min(end, pos + (limits_.max_items_per_worker - p.items_done));
 
       writer message;
       message.raw(static_cast<std::uint64_t>(first + pos));
@@ -96,7 +103,7 @@ public:
 
       std::optional<std::chrono::steady_clock::time_point> deadline;
       const auto renew = [&] {
-        if (options_.timeout.count() > 0) deadline = std::chrono::steady_clock::now() + options_.timeout;
+        if (limits_.timeout.count() > 0) deadline = std::chrono::steady_clock::now() + limits_.timeout;
       };
       renew();
       while (pos < end) {
@@ -121,13 +128,13 @@ public:
         }
         if (status == frame_status::interrupted) {
           cancel(w, first, pos, n, out);
-          return;
+          return round_trip_only;
         }
         // The worker died, or ran past the time limit: kill it, learn how it ended and which item
         // it was running, and go on with a replacement.
         const bool timed_out = status == frame_status::timed_out && alive;
         const std::uint64_t running = progress_[w].exchange(0);
-        const int wait_status = retire(w, true); // the next batch spawns its replacement
+        const int wait_status = end_process(w, true); // the next batch spawns its replacement
         const std::size_t at = running > first + pos && running <= first + end ? running - 1 - first : n;
         if (at == n) {
           // No item was running (it died between items, or while sending results): the items not
@@ -136,12 +143,12 @@ public:
         }
         const std::size_t culprit = at == n ? pos : at;
         if (attempts.empty()) attempts.assign(n, 0);
-        if (++attempts[culprit] <= options_.retries) break; // run it again on the replacement
+        if (++attempts[culprit] <= limits_.retries) break; // run it again on the replacement
         item_error e;
         e.index = first + culprit;
         e.worker = w;
         e.kind = timed_out ? failure_kind::timed_out : failure_kind::crashed;
-        e.message = timed_out ? "still running after the time limit of " + seconds(options_.timeout) +
+        e.message = timed_out ? "still running after the time limit of " + seconds(limits_.timeout) +
                                     "; its worker process was killed and replaced"
                               : "its worker process " + describe_wait_status(wait_status) + "; replaced";
         blamed = std::move(e);
@@ -149,25 +156,30 @@ public:
         blameless = 0;
         break;
       }
-      if (p.pid >= 0 && options_.max_items_per_worker != 0 && p.items_done >= options_.max_items_per_worker)
-        retire(w, false);
+      if (p.pid >= 0 && limits_.max_items_per_worker != 0 && p.items_done >= limits_.max_items_per_worker)
+        end_process(w, false);
     }
+    return round_trip_only;
   }
+
+  /// Worker `w`'s proxy has no more chunks: its process ends, killed at once when the run is
+  /// `stopping` (see `end_process`).
+  void retire(std::size_t w, bool stopping) { end_process(w, stopping); }
 
   /// Ends worker process `w` (at the end of the run, or when it has done its quota) and returns
   /// its wait status (0 when there is none). With `kill`, it is killed even in the middle of an
   /// item; without, it ends by itself when its socket closes, and is killed if it stops or, with a
   /// `.timeout`, if it has not ended within that time. Either way, what it started in its process
   /// group is killed with it.
-  int retire(std::size_t w, bool kill) {
+  int end_process(std::size_t w, bool kill) {
     proc& p = procs_[w];
     if (p.pid < 0) return 0;
     close_owned(p.fd);                              // a worker ends when its socket closes
     std::optional<std::chrono::milliseconds> grace; // no limit, unless it stops
     if (kill)
       grace = std::chrono::milliseconds(0);
-    else if (options_.timeout.count() > 0)
-      grace = std::chrono::ceil<std::chrono::milliseconds>(options_.timeout);
+    else if (limits_.timeout.count() > 0)
+      grace = std::chrono::ceil<std::chrono::milliseconds>(limits_.timeout);
     const int status = spawner_.reap(p.pid, grace);
     p = proc{};
     return status;
@@ -186,26 +198,20 @@ private:
 
   void cancel(std::size_t w, std::size_t first, std::size_t pos, std::size_t n,
               std::vector<outcome<Result>>& out) {
-    retire(w, true); // it may be in the middle of an item: stop it now
+    end_process(w, true); // it may be in the middle of an item: stop it now
     cancel_rest(w, first, pos, n, out);
   }
 
   /// The worker process's life (in the child): read a chunk, run it, send the results; until the
-  /// socket closes. Results are sent per item when there is a time limit (so a timeout is pinned
-  /// on the right item), otherwise in batches of at most 64 KiB or 2 ms.
+  /// socket closes. Results are sent as `result_batch` says.
   void serve(std::size_t w, int fd) {
     const worker_context context{
         .index = w, .count = workers_, .backend = backend_kind::processes, .stop = {}};
-    const bool per_item = options_.timeout.count() > 0;
     std::vector<std::byte> in;
-    writer out;
-    std::vector<Result> keep; // values referred to by `out` until it is sent
-    auto last_flush = std::chrono::steady_clock::now();
+    result_batch<Result> out(limits_.timeout.count() > 0);
     const auto flush = [&] {
-      if (out.size() != 0) write_frame(fd, out);
-      out.clear();
-      keep.clear();
-      last_flush = std::chrono::steady_clock::now();
+      if (out.bytes().size() != 0) write_frame(fd, out.bytes());
+      out.sent();
     };
     try {
       while (read_frame(fd, in) == frame_status::ok) {
@@ -215,11 +221,9 @@ private:
         for (std::uint64_t i = 0; i < count; ++i) {
           In item = parmill::decode<In>(r);
           progress_[w].store(first + i + 1, std::memory_order_relaxed);
-          run_and_encode(slots_, w, context, item, options_.retries, out, keep);
+          out.add(run_item<Result>([&] { return slots_.call(w, context, item); }, limits_.retries));
           progress_[w].store(0, std::memory_order_release);
-          if (per_item || out.size() >= 64 * 1024 ||
-              std::chrono::steady_clock::now() - last_flush > std::chrono::milliseconds(2))
-            flush();
+          if (out.due()) flush();
         }
         flush();
       }
@@ -231,13 +235,39 @@ private:
 
   Slots& slots_;
   std::size_t workers_;
-  map_options options_;
+  item_limits limits_;
   shared_progress progress_;
   std::vector<proc> procs_;                     // worker w's process, touched only by proxy w
   std::vector<std::vector<std::byte>> buffers_; // worker w's receive buffer
   spawner spawner_;                             // last: forked once everything it copies is ready
   int wake_[2] = {-1, -1};
   std::atomic<bool> interrupted_{false};
+};
+
+/// The processes backend as an executor: a proxy thread per worker process, each driving its
+/// process through the runner, which `prepare` makes (forking its spawner).
+template <class In, class Result, class Slots>
+class process_executor final : public runner_executor<In, Result, process_runner<In, Result, Slots>> {
+public:
+  process_executor(Slots& slots, run_gate& gate, const item_limits& limits, std::size_t workers)
+      : runner_executor<In, Result, process_runner<In, Result, Slots>>(gate.failures), slots_(slots),
+        limits_(limits), workers_(std::max<std::size_t>(1, workers)) {}
+
+  [[nodiscard]] std::size_t size() const noexcept override { return workers_; }
+  [[nodiscard]] std::size_t busy() const noexcept override { return workers_; }
+  [[nodiscard]] backend_kind kind() const noexcept override { return backend_kind::processes; }
+
+  run_role open(bool stopped) override { return stopped ? run_role::skip : run_role::drive; }
+  void prepare() override {
+    this->make_runner(slots_, workers_, limits_);
+    this->publish();
+  }
+  void retire(std::size_t w, bool stopping) override { this->runner().retire(w, stopping); }
+
+private:
+  Slots& slots_;
+  item_limits limits_;
+  std::size_t workers_;
 };
 
 } // namespace parmill::detail

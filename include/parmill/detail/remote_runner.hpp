@@ -15,6 +15,7 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -25,26 +26,16 @@
 #include <vector>
 
 #include "parmill/codec.hpp"
-#include "parmill/detail/remote_results.hpp"
+#include "parmill/detail/chunk_results.hpp"
+#include "parmill/detail/executor.hpp"
 #include "parmill/detail/remote_transport.hpp"
-#include "parmill/map_options.hpp"
+#include "parmill/detail/run_gate.hpp"
+#include "parmill/detail/runner_executor.hpp"
+#include "parmill/mpi.hpp"
 #include "parmill/outcome.hpp"
 #include "parmill/worker_context.hpp"
 
-namespace parmill {
-
-/// Thrown by a map on the mpi backend when a rank stops answering: with a `.timeout`, when a worker
-/// slot with work says nothing for the time limit and a grace period (its rank answers for a late
-/// call itself, so this means the rank as a whole is gone or stuck). The job cannot go on, so the
-/// run ends with this error, which names the rank and the items it held; outcomes already yielded
-/// are kept. MPI cannot recover a lost rank, so the `mpi_session`
-/// then ends the whole job (MPI_Abort) instead of finalising.
-class rank_lost : public std::runtime_error {
-public:
-  using std::runtime_error::runtime_error;
-};
-
-namespace detail {
+namespace parmill::detail {
 
 /// Chunks in flight to each worker slot at once: while a slot runs one, the next waits at its
 /// rank, so the slot never idles for a round trip. Rank 0 has this many proxies per slot.
@@ -56,9 +47,9 @@ public:
   /// Opens the run's channel: every rank must construct its runner in the same order. `proxies` is
   /// the map's worker count: `remote_depth` per worker slot.
   remote_runner(Slots& slots, remote_transport& transport, std::size_t slots_per_rank, std::size_t proxies,
-                const map_options& options)
+                const item_limits& limits)
       : slots_(slots), transport_(transport), channel_(transport.open()), per_rank_(slots_per_rank),
-        slot_count_(proxies / remote_depth), options_(options), state_(proxies), heard_(slot_count_) {}
+        slot_count_(proxies / remote_depth), limits_(limits), state_(proxies), heard_(slot_count_) {}
 
   /// Waits for the answers still on their way (so that nothing is left unreceived when the channel
   /// closes), except from a rank that is lost. All proxies' answers are taken as they come: a slot
@@ -135,7 +126,7 @@ public:
       int tag = tag_of(w);
       const std::atomic<bool> never{false};
       std::optional<std::chrono::steady_clock::time_point> deadline;
-      if (options_.timeout.count() > 0) deadline = last_heard(w) + lost_after();
+      if (limits_.timeout.count() > 0) deadline = last_heard(w) + lost_after();
       const receive_status status =
           channel_->receive(rank_of(w), tag, 1, tag, s.buffer, never, expected, deadline);
       if (status == receive_status::timed_out &&
@@ -147,7 +138,7 @@ public:
         throw rank_lost(
             "parmill: rank " + std::to_string(rank_of(w)) + " stopped answering: nothing from it for " +
             std::to_string(std::chrono::duration<double>(lost_after()).count()) + " s (the time limit of " +
-            std::to_string(std::chrono::duration<double>(options_.timeout).count()) +
+            std::to_string(std::chrono::duration<double>(limits_.timeout).count()) +
             " s, then a grace period); it held " + held_by(rank_of(w)) +
             ". The MPI job cannot go on without it. The outcomes yielded before are in the map's "
             "journal, if it has one: rerun with .resume = true to run only the rest.");
@@ -169,8 +160,10 @@ public:
     return ran_for;
   }
 
-  /// Rank 0: tells worker slot `w` that the run is over (when its proxy ends).
-  void retire(std::size_t w) {
+  /// Rank 0: tells the worker slot of proxy `w` that the run is over for this proxy (when it ends;
+  /// `stopping` makes no difference: the slot finishes what it was sent). Throws when the
+  /// transport fails.
+  void retire(std::size_t w, bool /*stopping*/) {
     if (lost_) return;
     writer end;
     end.raw(std::uint8_t{0});
@@ -189,7 +182,7 @@ public:
     std::vector<std::shared_ptr<slot_loop>> loops;
     for (std::size_t slot = 0; slot < per_rank_; ++slot) {
       const std::size_t w = (static_cast<std::size_t>(rank) - 1) * per_rank_ + slot;
-      auto loop = std::make_shared<slot_loop>();
+      auto loop = std::make_shared<slot_loop>(limits_.timeout.count() > 0);
       loop->w = w;
       loop->tag = first_tag(w);
       loop->holder = std::make_unique<typename Slots::holder>();
@@ -197,7 +190,7 @@ public:
     }
     for (auto& loop : loops)
       loop->thread = std::thread([this, loop] { drive(loop); });
-    if (options_.timeout.count() > 0) watch(loops);
+    if (limits_.timeout.count() > 0) watch(loops);
     for (auto& loop : loops)
       if (loop->thread.joinable()) loop->thread.join();
   }
@@ -219,8 +212,7 @@ private:
   /// How long a slot with work may say nothing before its rank counts as lost: the time limit, then
   /// a grace period for its rank to notice a late call and answer for it.
   [[nodiscard]] std::chrono::nanoseconds lost_after() const noexcept {
-    return options_.timeout +
-           std::max<std::chrono::nanoseconds>(options_.timeout / 2, std::chrono::seconds(1));
+    return limits_.timeout + std::max<std::chrono::nanoseconds>(limits_.timeout / 2, std::chrono::seconds(1));
   }
 
   /// "items 5 to 8 and 9": what the proxies of `rank` have in flight.
@@ -252,6 +244,8 @@ private:
   /// One worker slot's loop on its rank, kept apart from the thread that runs it, so that a new
   /// thread can take it over when a call runs past the time limit.
   struct slot_loop {
+    /// `per_item`: results go back one by one (under a time limit).
+    explicit slot_loop(bool per_item) : out(per_item) {}
     struct waiting { // a chunk received and not started yet
       int tag;
       std::uint64_t first;
@@ -265,11 +259,8 @@ private:
     std::size_t next = 0;  // its next item
     bool in_chunk = false;
     std::size_t timeouts = 0; // of the item at `next`, for `.retries`
-    writer out;               // results not sent yet
-    std::vector<Result> keep; // the values `out` refers to
-    std::uint64_t batched = 0;
-    std::chrono::steady_clock::time_point last_flush = std::chrono::steady_clock::now();
-    std::chrono::steady_clock::time_point chunk_started = last_flush;
+    result_batch<Result> out; // results not sent yet
+    std::chrono::steady_clock::time_point chunk_started = std::chrono::steady_clock::now();
     std::unique_ptr<typename Slots::holder> holder; // the per-worker object of the thread running it
     std::thread thread;
     bool done = false; // the loop has ended (guarded by watch_mutex_)
@@ -300,7 +291,7 @@ private:
                                  .stop = {},
                                  .rank = transport_.rank(),
                                  .host = transport_.host()};
-    const bool per_item = options_.timeout.count() > 0;
+    const bool per_item = limits_.timeout.count() > 0;
     for (;;) {
       if (!s.in_chunk && !start_chunk(s)) break;
       while (s.next < s.items.size()) {
@@ -320,20 +311,15 @@ private:
           s.call_started.store(now_ns(), std::memory_order_relaxed);
           s.state.store(generation * 4 + in_call, std::memory_order_release);
         }
-        auto ran =
-            run_item<Result>([&] { return slots_.call_with(holder, context, item); }, options_.retries);
+        auto ran = run_item<Result>([&] { return slots_.call_with(holder, context, item); }, limits_.retries);
         std::uint64_t expected = generation * 4 + in_call;
         if (per_item &&
             !s.state.compare_exchange_strong(expected, generation * 4 + idle, std::memory_order_acq_rel))
           return; // the watchdog answered for this call and gave the loop to another thread
-        encode_ran(std::move(ran), s.out, s.keep);
-        ++s.batched;
+        s.out.add(std::move(ran));
         ++s.next;
         s.timeouts = 0;
-        if (s.next < s.items.size() &&
-            (per_item || s.out.size() >= 64 * 1024 ||
-             std::chrono::steady_clock::now() - s.last_flush > std::chrono::milliseconds(2)))
-          flush(s, false);
+        if (s.next < s.items.size() && s.out.due()) flush(s, false);
       }
       flush(s, true);
       s.in_chunk = false;
@@ -396,26 +382,23 @@ private:
   void flush(slot_loop& s, bool last) {
     writer head;
     head.raw(static_cast<std::uint8_t>(last));
-    head.raw(s.batched);
+    head.raw(s.out.count());
     head.raw(static_cast<std::uint64_t>(last ? std::chrono::duration_cast<std::chrono::nanoseconds>(
                                                    std::chrono::steady_clock::now() - s.chunk_started)
                                                    .count()
                                              : 0));
     // One message: the head, then the batch (copied together; results are usually small).
-    for (const auto& piece : s.out.pieces())
+    for (const auto& piece : s.out.bytes().pieces())
       head.bytes(piece.iov_base, piece.iov_len);
     channel_->send(0, s.tag, head);
-    s.out.clear();
-    s.keep.clear();
-    s.batched = 0;
-    s.last_flush = std::chrono::steady_clock::now();
+    s.out.sent();
   }
 
   /// With a `.timeout`: until every slot loop has ended, looks at their calls a few times per
   /// time limit and takes over each that has run past it.
   void watch(const std::vector<std::shared_ptr<slot_loop>>& loops) {
-    const auto poll = std::clamp<std::chrono::nanoseconds>(
-        options_.timeout / 10, std::chrono::milliseconds(1), std::chrono::milliseconds(50));
+    const auto poll = std::clamp<std::chrono::nanoseconds>(limits_.timeout / 10, std::chrono::milliseconds(1),
+                                                           std::chrono::milliseconds(50));
     std::unique_lock lock(watch_mutex_);
     for (;;) {
       if (std::all_of(loops.begin(), loops.end(), [](const auto& loop) { return loop->done; })) return;
@@ -432,22 +415,20 @@ private:
     std::uint64_t state = s.state.load(std::memory_order_acquire);
     if (state % 4 != in_call) return;
     const auto ran_for = std::chrono::nanoseconds(now_ns() - s.call_started.load(std::memory_order_relaxed));
-    if (ran_for <= options_.timeout) return;
+    if (ran_for <= limits_.timeout) return;
     if (!s.state.compare_exchange_strong(state, state + (abandoned - in_call), std::memory_order_acq_rel))
       return; // the call has just returned
     // The call's thread still runs it, with its per-worker object: both are left to it.
     (void)s.holder.release(); // NOLINT(bugprone-unused-return-value): deliberately never destroyed
     s.holder = std::make_unique<typename Slots::holder>();
     s.thread.detach();
-    if (s.timeouts < options_.retries && std::is_copy_constructible_v<In>) {
+    if (s.timeouts < limits_.retries && std::is_copy_constructible_v<In>) {
       ++s.timeouts; // the new thread tries the item again (a move-only item went to the late call)
     } else {
-      encode_timed_out("still running after the time limit of " +
-                           std::to_string(std::chrono::duration<double>(options_.timeout).count()) +
-                           " s on rank " + std::to_string(transport_.rank()) +
-                           "; its thread was abandoned and the slot goes on in a new thread",
-                       s.out);
-      ++s.batched;
+      s.out.add_timed_out("still running after the time limit of " +
+                          std::to_string(std::chrono::duration<double>(limits_.timeout).count()) +
+                          " s on rank " + std::to_string(transport_.rank()) +
+                          "; its thread was abandoned and the slot goes on in a new thread");
       ++s.next;
       s.timeouts = 0;
       const bool last = s.next == s.items.size();
@@ -463,7 +444,7 @@ private:
   std::unique_ptr<remote_channel> channel_;
   std::size_t per_rank_;
   std::size_t slot_count_; // worker slots on all the other ranks
-  map_options options_;
+  item_limits limits_;
   std::vector<slot_state> state_; // worker w's, touched only by proxy w (and the destructor)
   // Per worker slot: when rank 0 last sent it a chunk or heard from it (steady clock ticks).
   std::vector<std::atomic<std::chrono::steady_clock::rep>> heard_;
@@ -473,5 +454,49 @@ private:
   std::condition_variable watch_cv_;
 };
 
-} // namespace detail
-} // namespace parmill
+/// The mpi backend as an executor: on rank 0, `remote_depth` proxy threads per worker slot on the
+/// other ranks, each driving its slot through the runner; on the other ranks, `open` serves the
+/// slots until rank 0 ends the run.
+template <class In, class Result, class Slots>
+class remote_executor final : public runner_executor<In, Result, remote_runner<In, Result, Slots>> {
+public:
+  /// The worker slots of `transport`'s ranks but rank 0, `slots_per_rank` on each, `slot_count` in all.
+  remote_executor(Slots& slots, run_gate& gate, const item_limits& limits, remote_transport& transport,
+                  std::size_t slots_per_rank, std::size_t slot_count)
+      : runner_executor<In, Result, remote_runner<In, Result, Slots>>(gate.failures), slots_(slots),
+        limits_(limits), transport_(transport), per_rank_(slots_per_rank), slot_count_(slot_count) {}
+
+  [[nodiscard]] std::size_t size() const noexcept override { return slot_count_ * remote_depth; }
+  [[nodiscard]] std::size_t busy() const noexcept override { return slot_count_; }
+  [[nodiscard]] backend_kind kind() const noexcept override { return backend_kind::mpi; }
+
+  /// Opens the run's channel on every rank (collective), even when the run was stopped before it
+  /// began: rank 0's proxies are what tell the other ranks that the run is over.
+  run_role open(bool) override {
+    this->make_runner(slots_, transport_, per_rank_, size(), limits_);
+    if (transport_.rank() == 0) {
+      this->publish();
+      return run_role::drive;
+    }
+    this->runner().serve();
+    this->drop_runner();
+    return run_role::served;
+  }
+  void prepare() override {}
+  void retire(std::size_t w, bool stopping) override {
+    try {
+      this->runner().retire(w, stopping);
+    } catch (...) {
+      // The transport failed: the run is over anyway; the consumer hears of the first error.
+    }
+  }
+
+private:
+  Slots& slots_;
+  item_limits limits_;
+  remote_transport& transport_;
+  std::size_t per_rank_;
+  std::size_t slot_count_;
+};
+
+} // namespace parmill::detail

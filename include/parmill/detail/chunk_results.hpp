@@ -1,18 +1,23 @@
-// parmill/detail/remote_results.hpp: how a worker in another process or rank runs an item and
+// parmill/detail/chunk_results.hpp: how a worker in another process or rank runs an item and
 // encodes its result, and how the map's side decodes it: one byte (0: a value, 1: an exception),
 // then the value, or the exception's type name and message (2: it ran past its time limit, then
-// a message).
+// a message). Used by the processes and mpi backends alike.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "parmill/codec.hpp"
+#include "parmill/detail/executor.hpp"
+#include "parmill/detail/failures.hpp"
 #include "parmill/detail/process_support.hpp"
+#include "parmill/detail/run_gate.hpp"
 #include "parmill/outcome.hpp"
 #include "parmill/worker_context.hpp"
 
@@ -35,15 +40,8 @@ ran_item<Result> run_item(Call&& call, std::size_t retries) {
       return ran_item<Result>{.value = call(), .type = {}, .message = {}};
     } catch (...) {
       if (attempt < retries) continue;
-      ran_item<Result> failed{.value = std::nullopt, .type = current_exception_type(), .message = {}};
-      try {
-        throw;
-      } catch (const std::exception& e) {
-        failed.message = e.what();
-      } catch (...) {
-        failed.message = "an exception not derived from std::exception";
-      }
-      return failed;
+      return ran_item<Result>{
+          .value = std::nullopt, .type = current_exception_type(), .message = current_exception_message()};
     }
   }
 }
@@ -69,15 +67,57 @@ inline void encode_timed_out(const std::string& message, writer& out) {
   parmill::encode(out, message);
 }
 
-/// Runs `item` on worker `w` (with `retries` more tries when it throws) and appends its encoded
-/// result to `out`. A value stays in `keep` until `out` is sent, since `out` may refer to it.
-template <class Result, class Slots, class In>
-void run_and_encode(Slots& slots, std::size_t w, const worker_context& context, In& item, std::size_t retries,
-                    writer& out, std::vector<Result>& keep) {
-  encode_ran(run_item<Result>([&] { return slots.call(w, context, item); }, retries), out, keep);
-}
+/// Results encoded by a worker and not sent yet, and the rule for when they go: each at once under
+/// a time limit (so that the map sees every item end, and a timeout is pinned on the right item),
+/// otherwise in batches of at most 64 KiB or 2 ms.
+template <class Result>
+class result_batch {
+public:
+  static constexpr std::size_t max_bytes = 64 * 1024;
+  static constexpr std::chrono::milliseconds max_delay{2};
 
-/// Decodes one result written by `run_and_encode`, as the outcome of item `index` on worker `w`.
+  /// `per_item`: every result is due at once (a run with a time limit).
+  explicit result_batch(bool per_item) noexcept : per_item_(per_item) {}
+
+  /// Appends the encoded `ran`.
+  void add(ran_item<Result>&& ran) {
+    encode_ran(std::move(ran), bytes_, keep_);
+    ++count_;
+  }
+  /// Appends an item that ran past its time limit, with `message` saying so.
+  void add_timed_out(const std::string& message) {
+    encode_timed_out(message, bytes_);
+    ++count_;
+  }
+  /// True when what is here should be sent now.
+  [[nodiscard]] bool due() const {
+    return per_item_ || bytes_.size() >= max_bytes ||
+           std::chrono::steady_clock::now() - last_sent_ > max_delay;
+  }
+  /// The encoded results (they may refer to values kept here until `sent()`).
+  [[nodiscard]] writer& bytes() noexcept { return bytes_; }
+  /// True when every result is due at once.
+  [[nodiscard]] bool per_item() const noexcept { return per_item_; }
+  /// How many results are here.
+  [[nodiscard]] std::uint64_t count() const noexcept { return count_; }
+  /// What was here has been sent: starts the next batch.
+  void sent() {
+    bytes_.clear();
+    keep_.clear();
+    count_ = 0;
+    last_sent_ = std::chrono::steady_clock::now();
+  }
+
+private:
+  bool per_item_;
+  writer bytes_;
+  std::vector<Result> keep_; // the values `bytes_` refers to
+  std::uint64_t count_ = 0;
+  std::chrono::steady_clock::time_point last_sent_ = std::chrono::steady_clock::now();
+};
+
+/// Decodes one result encoded by `encode_ran` or `encode_timed_out`, as the outcome of item
+/// `index` on worker `w`.
 template <class Result>
 outcome<Result> decode_result(reader& r, std::size_t index, std::size_t w) {
   const auto kind = r.raw<std::uint8_t>();
@@ -104,11 +144,25 @@ template <class Result>
 void cancel_rest(std::size_t w, std::size_t first, std::size_t pos, std::size_t n,
                  std::vector<outcome<Result>>& out) {
   for (; pos < n; ++pos)
-    out.emplace_back(item_error{.index = first + pos,
-                                .worker = w,
-                                .kind = failure_kind::cancelled,
-                                .message = "not finished: the run stopped",
-                                .exception = nullptr});
+    out.emplace_back(cancelled_error(first + pos, w, "not finished: the run stopped"));
+}
+
+/// Counts the failures among `out[from..]` (outcomes a chunk ran elsewhere brought back) and
+/// records those that are not cancellations in the run's failure budget.
+template <class Result>
+chunk_report tally(const std::vector<outcome<Result>>& out, std::size_t from, failure_budget& failures) {
+  chunk_report report;
+  for (std::size_t i = from; i < out.size(); ++i) {
+    const outcome<Result>& o = out[i];
+    if (o.has_value()) continue;
+    if (o.error().kind == failure_kind::cancelled) {
+      ++report.cancelled;
+    } else {
+      ++report.failed;
+      failures.record(o.index());
+    }
+  }
+  return report;
 }
 
 } // namespace parmill::detail
