@@ -9,12 +9,14 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <numeric>
 #include <set>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -108,6 +110,65 @@ TEST(RemoteExecutor, APerWorkerObjectIsBuiltOnItsRankAndKnowsWhereItRuns) {
       EXPECT_TRUE(places.contains("mpi rank 1 on loopback") || places.contains("mpi rank 2 on loopback"));
       for (const auto& p : places)
         EXPECT_TRUE(p == "mpi rank 1 on loopback" || p == "mpi rank 2 on loopback") << p;
+    }
+  });
+}
+
+// A call taken over after its time limit goes on after the run has ended: the function it runs
+// (here with a probe that notes its destruction on the worker rank) must live until it returns.
+std::atomic<bool> worker_function_destroyed{false};
+std::atomic<bool> hung_call_released{false};
+std::atomic<bool> hung_call_saw_its_function_destroyed{false};
+std::atomic<bool> hung_call_returned{false};
+
+struct lifetime_probe {
+  bool on_worker_rank;
+  explicit lifetime_probe(bool worker_rank) : on_worker_rank(worker_rank) {}
+  lifetime_probe(const lifetime_probe&) = default;
+  lifetime_probe(lifetime_probe&& other) noexcept
+      : on_worker_rank(std::exchange(other.on_worker_rank, false)) {}
+  lifetime_probe& operator=(const lifetime_probe&) = delete;
+  lifetime_probe& operator=(lifetime_probe&&) = delete;
+  ~lifetime_probe() {
+    if (on_worker_rank) worker_function_destroyed = true;
+  }
+};
+
+bool wait_until(const std::atomic<bool>& flag) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (!flag.load()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::yield();
+  }
+  return true;
+}
+
+TEST(RemoteExecutor, AnAbandonedCallKeepsItsFunctionAliveAfterTheRunEnds) {
+  on_loopback_ranks(2, 1, [](const parmill::backend& b, int rank, loopback_hub&) {
+    std::size_t timed_out = 0;
+    {
+      auto results = parmill::map(
+          b, iota_vector(4),
+          [probe = lifetime_probe(rank == 1)](int x) {
+            (void)probe;  // only its lifetime matters
+            if (x == 2) { // hangs until the run has ended, then looks at its own function
+              if (wait_until(hung_call_released))
+                hung_call_saw_its_function_destroyed = worker_function_destroyed.load();
+              hung_call_returned = true;
+            }
+            return x;
+          },
+          {.chunk = 1, .on_error = parmill::on_error::yield, .timeout = std::chrono::milliseconds(100)});
+      for (auto& r : results)
+        timed_out += r.has_value() ? 0 : 1;
+    }
+    if (rank == 0) {
+      EXPECT_EQ(timed_out, 1U);
+    }
+    if (rank == 1) { // the run and its map are gone; the abandoned call goes on
+      hung_call_released = true;
+      ASSERT_TRUE(wait_until(hung_call_returned));
+      EXPECT_FALSE(hung_call_saw_its_function_destroyed) << "the abandoned call ran on a destroyed function";
     }
   });
 }

@@ -60,18 +60,20 @@ private:
 };
 
 /// The executor of a run on `where`: its workers call `slots`, consult `gate`, and keep `limits`.
+/// Every executor keeps `slots` alive as long as a call of its may run (the mpi backend's
+/// abandoned calls outlive the run).
 template <class In, class Result, class Slots>
-std::unique_ptr<executor<In, Result>> make_executor(const backend& where, Slots& slots, run_gate& gate,
-                                                    const item_limits& limits) {
+std::unique_ptr<executor<In, Result>> make_executor(const backend& where, const std::shared_ptr<Slots>& slots,
+                                                    run_gate& gate, const item_limits& limits) {
   constexpr bool crossable = crossable_v<In> && crossable_v<Result>;
   switch (where.kind()) {
   case backend_kind::inline_:
   case backend_kind::threads:
     return std::make_unique<local_executor<In, Result, Slots>>(
-        slots, gate, limits, where.kind() == backend_kind::inline_, where.workers(), where.pool());
+        *slots, gate, limits, where.kind() == backend_kind::inline_, where.workers(), where.pool());
   case backend_kind::processes:
     if constexpr (crossable) {
-      return std::make_unique<process_executor<In, Result, Slots>>(slots, gate, limits, where.workers());
+      return std::make_unique<process_executor<In, Result, Slots>>(*slots, gate, limits, where.workers());
     } else {
       return std::make_unique<refused_executor<In, Result>>(where.kind(), where.workers(), false);
     }

@@ -71,10 +71,13 @@ public:
                                             .failures = failure_budget(options_.on_error == on_error::raise
                                                                            ? 0
                                                                            : options_.max_failures)},
+        slots_(std::make_shared<slots>(std::move(worker))),
         executor_(make_executor<input, result>(where, slots_, gate_, limits_of(options_))),
-        in_place_(executor_->in_place()), workers_(executor_->size()), slots_(std::move(worker), workers_),
+        in_place_(executor_->in_place()), workers_(executor_->size()),
         sizing_(options_.chunk, options_.window, workers_, std::ranges::sized_range<View>), reader_(view_),
-        completed_(options_.order), consumer_spin_(executor_->busy()) {}
+        completed_(options_.order), consumer_spin_(executor_->busy()) {
+    slots_->set_workers(workers_);
+  }
 
   map_engine(const map_engine&) = delete;
   map_engine& operator=(const map_engine&) = delete;
@@ -285,7 +288,7 @@ private:
     const bool timed = sizing_.automatic() && !in_place_;
     const auto started = timed ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     const chunk_report report = in_place_
-                                    ? run_items_here<input, result>(slots_, gate_, options_.retries, w,
+                                    ? run_items_here<input, result>(*slots_, gate_, options_.retries, w,
                                                                     context, c.first, c.items, r.outcomes)
                                     : executor_->run(w, context, c.first, c.items, r.outcomes);
     if (timed && !c.items.empty())
@@ -332,7 +335,7 @@ private:
       gate_.stop.request();
     }
     executor_->retire(w, stopping());
-    slots_.release(w); // the worker's own object is destroyed on its own thread
+    slots_->release(w); // the worker's own object is destroyed on its own thread
     std::lock_guard lock(mutex_);
     --running_;
     events_.fetch_add(1, std::memory_order_release);
@@ -415,12 +418,13 @@ private:
   map_options options_;
   // The run's stop and failure budget. Its stop may be asked from a signal handler (lock-free).
   run_gate gate_;
-  // Where chunks run. Made before the slots it calls (it only keeps a reference to them), since
-  // it says how many workers there are.
+  // The workers' function (and per-worker objects). Shared: a call the mpi backend abandons after
+  // its time limit goes on using it after the run has ended.
+  std::shared_ptr<slots> slots_;
+  // Where chunks run; it says how many workers there are (the slots are sized after it).
   std::unique_ptr<executor<input, result>> executor_;
   const bool in_place_; // the consumer runs every item itself (inline)
   std::size_t workers_;
-  slots slots_;
   chunk_sizing sizing_;
   std::unique_ptr<progress_bar> bar_;
   std::optional<journal> journal_; // .journal

@@ -46,10 +46,11 @@ class remote_runner {
 public:
   /// Opens the run's channel: every rank must construct its runner in the same order. `proxies` is
   /// the map's worker count: `remote_depth` per worker slot.
-  remote_runner(Slots& slots, remote_transport& transport, std::size_t slots_per_rank, std::size_t proxies,
-                const item_limits& limits)
-      : slots_(slots), transport_(transport), channel_(transport.open()), per_rank_(slots_per_rank),
-        slot_count_(proxies / remote_depth), limits_(limits), state_(proxies), heard_(slot_count_) {}
+  remote_runner(std::shared_ptr<Slots> slots, remote_transport& transport, std::size_t slots_per_rank,
+                std::size_t proxies, const item_limits& limits)
+      : slots_(std::move(slots)), transport_(transport), channel_(transport.open()),
+        per_rank_(slots_per_rank), slot_count_(proxies / remote_depth), limits_(limits), state_(proxies),
+        heard_(slot_count_) {}
 
   /// Waits for the answers still on their way (so that nothing is left unreceived when the channel
   /// closes), except from a rank that is lost. All proxies' answers are taken as they come: a slot
@@ -182,7 +183,7 @@ public:
     std::vector<std::shared_ptr<slot_loop>> loops;
     for (std::size_t slot = 0; slot < per_rank_; ++slot) {
       const std::size_t w = (static_cast<std::size_t>(rank) - 1) * per_rank_ + slot;
-      auto loop = std::make_shared<slot_loop>(limits_.timeout.count() > 0);
+      auto loop = std::make_shared<slot_loop>(slots_, limits_.timeout.count() > 0);
       loop->w = w;
       loop->tag = first_tag(w);
       loop->holder = std::make_unique<typename Slots::holder>();
@@ -245,7 +246,11 @@ private:
   /// thread can take it over when a call runs past the time limit.
   struct slot_loop {
     /// `per_item`: results go back one by one (under a time limit).
-    explicit slot_loop(bool per_item) : out(per_item) {}
+    slot_loop(std::shared_ptr<Slots> shared_slots, bool per_item)
+        : slots(std::move(shared_slots)), out(per_item) {}
+    // The workers' function, kept alive by each loop: a thread whose call was taken over goes on
+    // with it after the runner (and the run) have ended.
+    std::shared_ptr<Slots> slots;
     struct waiting { // a chunk received and not started yet
       int tag;
       std::uint64_t first;
@@ -292,6 +297,10 @@ private:
                                  .rank = transport_.rank(),
                                  .host = transport_.host()};
     const bool per_item = limits_.timeout.count() > 0;
+    const std::size_t retries = limits_.retries;
+    // Once a call has started, this thread touches only what `shared` owns and its own locals: the
+    // watchdog may take the call over, and the runner may be gone by the time it returns.
+    Slots& slots = *s.slots;
     for (;;) {
       if (!s.in_chunk && !start_chunk(s)) break;
       while (s.next < s.items.size()) {
@@ -311,7 +320,7 @@ private:
           s.call_started.store(now_ns(), std::memory_order_relaxed);
           s.state.store(generation * 4 + in_call, std::memory_order_release);
         }
-        auto ran = run_item<Result>([&] { return slots_.call_with(holder, context, item); }, limits_.retries);
+        auto ran = run_item<Result>([&] { return slots.call_with(holder, context, item); }, retries);
         std::uint64_t expected = generation * 4 + in_call;
         if (per_item &&
             !s.state.compare_exchange_strong(expected, generation * 4 + idle, std::memory_order_acq_rel))
@@ -439,7 +448,7 @@ private:
     s.thread = std::thread([this, shared] { drive(shared); });
   }
 
-  Slots& slots_;
+  std::shared_ptr<Slots> slots_;
   remote_transport& transport_;
   std::unique_ptr<remote_channel> channel_;
   std::size_t per_rank_;
@@ -461,10 +470,11 @@ template <class In, class Result, class Slots>
 class remote_executor final : public runner_executor<In, Result, remote_runner<In, Result, Slots>> {
 public:
   /// The worker slots of `transport`'s ranks but rank 0, `slots_per_rank` on each, `slot_count` in all.
-  remote_executor(Slots& slots, run_gate& gate, const item_limits& limits, remote_transport& transport,
-                  std::size_t slots_per_rank, std::size_t slot_count)
-      : runner_executor<In, Result, remote_runner<In, Result, Slots>>(gate.failures), slots_(slots),
-        limits_(limits), transport_(transport), per_rank_(slots_per_rank), slot_count_(slot_count) {}
+  remote_executor(std::shared_ptr<Slots> slots, run_gate& gate, const item_limits& limits,
+                  remote_transport& transport, std::size_t slots_per_rank, std::size_t slot_count)
+      : runner_executor<In, Result, remote_runner<In, Result, Slots>>(gate.failures),
+        slots_(std::move(slots)), limits_(limits), transport_(transport), per_rank_(slots_per_rank),
+        slot_count_(slot_count) {}
 
   [[nodiscard]] std::size_t size() const noexcept override { return slot_count_ * remote_depth; }
   [[nodiscard]] std::size_t busy() const noexcept override { return slot_count_; }
@@ -492,7 +502,7 @@ public:
   }
 
 private:
-  Slots& slots_;
+  std::shared_ptr<Slots> slots_;
   item_limits limits_;
   remote_transport& transport_;
   std::size_t per_rank_;

@@ -33,7 +33,9 @@ template <class Worker, class In>
 class worker_slots {
 public:
   using result = stored_result_t<std::invoke_result_t<const Worker&, In&>>;
-  worker_slots(Worker w, std::size_t /*workers*/) : worker_(std::move(w)) {}
+  explicit worker_slots(Worker w, std::size_t /*workers*/ = 0) : worker_(std::move(w)) {}
+  /// Sets the number of workers (a plain function needs no room per worker).
+  void set_workers(std::size_t) noexcept {}
   result call(std::size_t, const worker_context&, In& item) const { return call_storing(worker_, item); }
   void release(std::size_t) noexcept {}
 
@@ -54,8 +56,10 @@ public:
   using object = std::invoke_result_t<Factory&, const worker_context&>;
   using result = stored_result_t<std::invoke_result_t<object&, In&>>;
 
-  worker_slots(per_worker_factory<Factory> w, std::size_t workers)
+  explicit worker_slots(per_worker_factory<Factory> w, std::size_t workers = 0)
       : factory_(std::move(w.factory)), slots_(workers) {}
+  /// Makes room for `workers` objects, none built; only before any call.
+  void set_workers(std::size_t workers) { slots_ = std::vector<slot>(workers); }
 
   result call(std::size_t i, const worker_context& context, In& item) {
     auto& built_object = slots_[i].value;
