@@ -11,8 +11,10 @@ namespace {
 std::string joined_values(const job_values& v) {
   std::string text;
   for (const record& r : v.records)
-    for (const std::string& column : r)
-      text += (text.empty() ? "" : " ") + column;
+    for (const std::string& column : r) {
+      if (!text.empty()) text += ' ';
+      text += column;
+    }
   return text;
 }
 
@@ -63,6 +65,10 @@ void job_slots::give_back(std::size_t slot) {
 std::string command_of(const shared_state& s, const job_values& v) {
   if (s.command != nullptr) return s.command->shell_command(v);
   return joined_values(v);
+}
+
+void stop_if_output_closed(shared_state& s) {
+  if (s.writer.broken() && !s.stop->exchange(true)) s.registry.terminate_all();
 }
 
 bool record_for_halt(shared_state& s, const job_outcome& done) {
@@ -144,8 +150,7 @@ void job_worker::write_live(std::size_t position, const std::string& line, bool 
     s_.in_order_lines->write(position, line, is_error, tag);
   else
     s_.writer.write_line(line, is_error, tag);
-  // Output closed (`| head`): jobs that never end must not keep the run going.
-  if (s_.writer.broken() && !s_.stop->exchange(true)) s_.registry.terminate_all();
+  stop_if_output_closed(s_);
 }
 
 /// Runs the job, again while it fails, up to --retries times in all (unless the run is stopping).

@@ -109,13 +109,18 @@ struct job_outcome {
 /// jobs), so that no job starts once the condition holds. `s.halt` must be set.
 bool record_for_halt(shared_state& s, const job_outcome& done);
 
+/// Standard output was closed by its reader (`| head`): stops the run and kills the running jobs
+/// (once), so that jobs that never end do not keep it going.
+void stop_if_output_closed(shared_state& s);
+
 /// --results: saves a finished job's output. A save that fails fails the job (exit value 255,
 /// unless it had failed already) and says why on standard error. Called where --halt counts the
 /// job (its slot, or rank 0 under MPI), before the job log records it.
 void save_results(shared_state& s, job_outcome& done);
 
 /// One job slot: runs the jobs given to it, one at a time. Never throws for a job's failure (a job
-/// that cannot start has exit value 255 and says why on its standard error).
+/// parmill could not set up has exit value 255 and says why on its standard error; a program not
+/// found or not runnable gets 127 or 126, as from the shell).
 class job_worker {
 public:
   job_worker(shared_state& s, std::string host) : s_(s), host_(std::move(host)) {}

@@ -1,7 +1,8 @@
 // cli/run.cpp: the command as a user of the library: the jobs are a lazy input range, running one
-// is a per-worker function on parmill::threads(-j) (job_worker.hpp), and the output, progress and
-// --halt are the consumer of the map's outcomes. The job log is written by the job slot as each job
-// ends, whatever the output order (under MPI, by rank 0's consumer as each outcome arrives).
+// is a per-worker function on parmill::threads(-j) (job_worker.hpp), and the output and progress
+// are the consumer of the map's outcomes. --halt is counted and the job log written by the job
+// slot as each job ends, whatever the output order (under MPI, by rank 0's consumer as each
+// outcome arrives).
 #include "run.hpp"
 
 #include <atomic>
@@ -147,9 +148,8 @@ int print_commands(job_stream& jobs, shared_state& shared, std::size_t slots, co
 /// or on standard output), and advances the bar.
 class outcome_consumer {
 public:
-  outcome_consumer(shared_state& shared, stop_control& control, results_directory* results, job_log* log,
-                   progress_bar* bar)
-      : s_(shared), control_(control), results_(results), log_(log), bar_(bar) {}
+  outcome_consumer(shared_state& shared, results_directory* results, job_log* log, progress_bar* bar)
+      : s_(shared), results_(results), log_(log), bar_(bar) {}
 
   void operator()(outcome<job_outcome>& outcome) {
     if (s_.in_order_lines != nullptr) s_.in_order_lines->ended(outcome.index());
@@ -170,7 +170,7 @@ public:
       else
         bar_->advance();
     }
-    if (s_.writer.broken() && !control_.stop.exchange(true)) s_.registry.terminate_all();
+    stop_if_output_closed(s_);
     if (!s_.halt_in_workers) (void)record_for_halt(s_, done); // under MPI: running jobs finish
   }
 
@@ -198,7 +198,6 @@ private:
   }
 
   shared_state& s_;
-  stop_control& control_;
   results_directory* results_;
   job_log* log_;
   progress_bar* bar_;
@@ -226,8 +225,7 @@ int run_jobs(const options& o, const cluster* ranks, job_stream& jobs, shared_st
   if (o.keep_order && o.line_buffer && ranks == nullptr) shared.in_order_lines = &in_order_lines;
 
   {
-    outcome_consumer consume(shared, control, results ? &*results : nullptr, log ? &*log : nullptr,
-                             bar.get());
+    outcome_consumer consume(shared, results ? &*results : nullptr, log ? &*log : nullptr, bar.get());
     auto outcomes = parmill::map(ranks != nullptr ? ranks->where : threads(o.jobs), jobs,
                                  per_worker(job_worker_factory(shared)), job_map_options(o));
     for (auto& outcome : outcomes)
@@ -249,7 +247,7 @@ int run(const options& o, const cluster* ranks) {
   if (ranks != nullptr && !ranks->root) return serve(o, *ranks);
   stop_control control;
   const signal_watcher signals = watch_signals(control, ranks);
-  job_stream jobs(o, o, o.jobs, jobs_to_skip(o), &control.stop);
+  job_stream jobs(o, jobs_to_skip(o), &control.stop);
 
   if (o.pipe && o.command.empty()) throw usage_error("--pipe needs a command");
   std::optional<command_template> command = make_command(o, o, jobs.column_names());

@@ -158,8 +158,9 @@ std::string executable(pid_t pid) {
 /// True when `child` is a job's process that the command has started but that has not reached
 /// exec yet (it still runs the command's own program). Such a process exists for microseconds,
 /// inside posix_spawn, whose calling thread waits for it to exec: no real sender can aim a signal
-/// at it, only a /proc scan as fast as this one. A SIGSTOP there would hold that thread (and so the
-/// run) until SIGCONT or SIGKILL, which the soak's first 600 s found once.
+/// at it, only a /proc scan as fast as this one. A SIGSTOP there, then a SIGKILL of the command,
+/// leaves it stopped for good (SIGINT and SIGTERM still end it); the soak's first 600 s found that
+/// once.
 bool not_yet_a_job(pid_t child, pid_t command) {
   const std::string own = executable(command);
   return !own.empty() && executable(child) == own;
