@@ -3,6 +3,7 @@
 // every build, without MPI. tests/mpi/mpi_test.cpp runs the same backend under mpirun.
 #include "helpers/loopback_transport.hpp"
 
+#include <parmill/detail/remote_runner.hpp>
 #include <parmill/map.hpp>
 #include <parmill/mpi.hpp>
 #include <parmill/workers.hpp>
@@ -218,9 +219,18 @@ TEST(RemoteExecutor, ARankThatStopsAnsweringEndsTheRunWithRankLostNamingIt) {
     } catch (const parmill::rank_lost& e) {
       EXPECT_NE(std::string(e.what()).find("parmill: rank 1 stopped answering"), std::string::npos)
           << e.what();
+      // Its two proxies held one item each; the message lists them in order, whichever was sent first.
+      EXPECT_NE(std::string(e.what()).find("it held items 0 and 1."), std::string::npos) << e.what();
     }
     EXPECT_TRUE(hub.lost());
   });
+}
+
+TEST(RemoteExecutor, TheItemsALostRankHeldAreListedInAscendingOrder) {
+  using parmill::detail::held_items_text;
+  EXPECT_EQ(held_items_text({{6, 1}, {5, 1}}), "items 5 and 6");
+  EXPECT_EQ(held_items_text({{40, 8}, {2, 1}, {10, 3}}), "items 2 and 10 to 12 and 40 to 47");
+  EXPECT_EQ(held_items_text({{7, 2}}), "items 7 to 8");
 }
 
 } // namespace

@@ -41,6 +41,25 @@ namespace parmill::detail {
 /// rank, so the slot never idles for a round trip. Rank 0 has this many proxies per slot.
 inline constexpr std::size_t remote_depth = 2;
 
+/// Items `first` to `first + count - 1`, held by one proxy of a rank.
+struct held_range {
+  std::size_t first;
+  std::size_t count;
+};
+
+/// "items 2 and 5 to 7": the ranges in ascending order, whichever proxy held which (for the
+/// message of a lost rank, which must not depend on which proxy sent first).
+inline std::string held_items_text(std::vector<held_range> held) {
+  std::sort(held.begin(), held.end(),
+            [](const held_range& a, const held_range& b) { return a.first < b.first; });
+  std::string text;
+  for (const auto& range : held) {
+    text += (text.empty() ? "" : " and ") + std::to_string(range.first);
+    if (range.count > 1) text += " to " + std::to_string(range.first + range.count - 1);
+  }
+  return "items " + text;
+}
+
 template <class In, class Result, class Slots>
 class remote_runner {
 public:
@@ -218,15 +237,12 @@ private:
 
   /// "items 5 to 8 and 9": what the proxies of `rank` have in flight.
   std::string held_by(int rank) const {
-    std::string text;
+    std::vector<held_range> held;
     for (std::size_t w = 0; w < state_.size(); ++w) {
       const std::size_t count = state_[w].held_count.load();
-      if (rank_of(w) != rank || count == 0) continue;
-      const std::size_t first = state_[w].held_first.load();
-      text += (text.empty() ? "" : " and ") + std::to_string(first);
-      if (count > 1) text += " to " + std::to_string(first + count - 1);
+      if (rank_of(w) == rank && count != 0) held.push_back({state_[w].held_first.load(), count});
     }
-    return "items " + text;
+    return held_items_text(std::move(held));
   }
 
   // Proxy w serves worker slot w / remote_depth, which is slot (slot % per_rank) of rank
