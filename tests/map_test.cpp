@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <latch>
 #include <map>
 #include <memory>
@@ -88,6 +89,27 @@ TEST(MapCompletionOrder, LetsAFastItemOvertakeASlowOne) {
     }
     EXPECT_EQ(order, (std::vector<int>{1, 0})) << workers << " workers";
   }
+}
+
+// A thread that runs too long cannot be stopped safely, so a time limit is refused where items run
+// on threads (inline, threads) before any item starts; the processes backend enforces it.
+TEST_P(Map, ATimeoutIsRefusedBeforeAnyItemStartsUnlessWorkersAreProcesses) {
+  std::atomic<int> calls{0};
+  auto results = parmill::map(backend(), iota_vector(10),
+                              [&calls](int x) {
+                                ++calls;
+                                return x;
+                              },
+                              {.timeout = std::chrono::seconds(30)});
+  if (GetParam().kind == parmill::backend_kind::processes) {
+    std::size_t n = 0;
+    for (auto& r : results)
+      n += r.has_value() ? 1 : 0;
+    EXPECT_EQ(n, 10U);
+    return;
+  }
+  EXPECT_THROW((void)results.begin(), std::invalid_argument);
+  EXPECT_EQ(calls.load(), 0);
 }
 
 TEST_P(Map, TheWindowBoundsItemsInFlight) {

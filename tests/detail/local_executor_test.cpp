@@ -141,7 +141,7 @@ TEST(LocalExecutor, InlineRunsInPlaceAndThreadsRefuseATimeLimit) {
   in_place.finish();
   local_executor<int, int, slots_of> timed(slots, gate, item_limits{.timeout = std::chrono::seconds(1)},
                                            false, 2, nullptr);
-  EXPECT_THROW(timed.start([](std::size_t) {}), std::invalid_argument);
+  EXPECT_THROW((void)timed.open(false), std::invalid_argument);
   timed.finish();
 }
 

@@ -69,7 +69,11 @@ public:
   }
   [[nodiscard]] bool in_place() const noexcept override { return in_place_; }
 
+  /// Refuses a `.timeout` (on inline as on threads) before any item runs.
   run_role open(bool stopped) override {
+    if (limits_.timeout.count() > 0)
+      throw std::invalid_argument("parmill::map: .timeout needs the processes or mpi backend (a thread that "
+                                  "runs too long cannot be stopped safely)");
     if (threads_.borrowed() != nullptr && threads_.borrowed()->current_thread_index())
       throw std::logic_error(
           "parmill::map: a map on a thread_pool cannot be iterated from one of that "
@@ -78,9 +82,6 @@ public:
   }
   void prepare() override {}
   void start(std::function<void(std::size_t)> worker_main) override {
-    if (limits_.timeout.count() > 0)
-      throw std::invalid_argument("parmill::map: .timeout needs the processes or mpi backend (a thread that "
-                                  "runs too long cannot be stopped safely)");
     threads_.start(workers_, std::move(worker_main));
   }
   chunk_report run(std::size_t w, const worker_context& context, std::size_t first, std::vector<In>& items,
