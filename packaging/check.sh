@@ -22,7 +22,6 @@ debs=("$dir"/*.deb)
 packages=()
 for deb in "${debs[@]}"; do packages+=("$(dpkg-deb -f "$deb" Package)"); done
 version=$(dpkg-deb -f "$dir"/parmill_*.deb Version)
-work=$(mktemp -d)
 
 step() { echo "package-check: $* ($(($(date +%s) - start)) s)"; }
 fail() { echo "package-check: FAILED: $*" >&2; exit 1; }
@@ -33,6 +32,7 @@ for p in "${packages[@]}"; do
     fail "$p is installed already; remove it first (the check removes what it installs)"
   fi
 done
+work=$(mktemp -d)
 installed_packages > "$work/before"
 
 # Whatever happens, remove what was installed: the parmill packages and any dependency they
@@ -40,7 +40,7 @@ installed_packages > "$work/before"
 cleanup() {
   local status=$?
   installed_packages > "$work/during"
-  mapfile -t added < <(comm -13 <(awk '{print $2}' "$work/before") <(awk '{print $2}' "$work/during"))
+  mapfile -t added < <(comm -13 <(awk '{print $2}' "$work/before" | sort) <(awk '{print $2}' "$work/during" | sort))
   if [ ${#added[@]} -gt 0 ]; then
     $sudo apt-get purge -y -qq "${added[@]}" > "$work/purge.log" 2>&1 || cat "$work/purge.log" >&2
   fi
