@@ -45,6 +45,7 @@ cleanup() {
     $sudo apt-get purge -y -qq "${added[@]}" > "$work/purge.log" 2>&1 || cat "$work/purge.log" >&2
   fi
   installed_packages > "$work/after"
+  [ -c /dev/null ] || { echo "package-check: FAILED: /dev/null is no longer a device" >&2; status=1; }
   if ! diff -u "$work/before" "$work/after"; then
     echo "package-check: FAILED: the installed packages differ from before (above)" >&2
     status=1
@@ -89,7 +90,8 @@ completion=$(bash --norc -c '
 [ "$completion" = "$(printf -- '--jobs\n--joblog')" ] || fail "bash completes 'parmill --jo' as '$completion'"
 
 step "zsh completion"
-zsh -fc 'autoload -U compinit && compinit -u -d /dev/null && [[ $_comps[parmill] == _parmill ]]' ||
+# compinit replaces its dump file (-d) with mv: it must be a scratch file, never /dev/null.
+zsh -fc 'autoload -U compinit && compinit -u -d "$1" && [[ $_comps[parmill] == _parmill ]]' zsh "$work/zcompdump" ||
   fail "zsh's compinit does not find _parmill"
 
 step "pkg-config --cflags --libs parmill"
