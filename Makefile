@@ -8,6 +8,10 @@
 #   make soak      the fault-injection soak: kill workers and the program at random, resume until
 #                  done, check nothing is lost, duplicated or left running (SOAK_SECONDS, default 600)
 #   make bench     build the benchmarks and run them against their peers (see bench/RESULTS.md)
+#   make package   Debian packages of build/release (CPack): build/release/packages/*.deb
+#   make package-check  build the packages, install them with apt-get, check them as a user would
+#                  (command, man page, completion, pkg-config, find_package), lintian, then purge
+#                  them, leaving the installed packages as they were
 #   make format    clang-format the sources
 
 BUILD_DIR ?= build
@@ -22,11 +26,13 @@ FUZZ_DEPS := clang libfuzzer-14-dev
 FUZZ_SECONDS ?= 60
 SOAK_SECONDS ?= 600
 BENCH_DEPS := libbenchmark-dev libtbb-dev parallel python3
+# make package and package-check: CPack's DEB generator (dpkg-shlibdeps, file), and the checks.
+PACKAGE_DEPS := dpkg-dev fakeroot file lintian man-db bash-completion zsh
 
 # The mpi component is built and tested too (its tests run mpirun on loopback).
 CONFIGURE = cmake -S . -G Ninja -Wno-dev -DPARMILL_WITH_MPI=ON
 
-.PHONY: all deps bench-deps demo test sanitize tsan asan fuzz soak bench format clean
+.PHONY: all deps bench-deps demo test sanitize tsan asan fuzz soak bench package package-check format clean
 
 all: test
 
@@ -66,12 +72,13 @@ asan: deps
 	cd $(BUILD_DIR)/asan && ASAN_OPTIONS="detect_leaks=1:abort_on_error=1" UBSAN_OPTIONS="print_stacktrace=1" ctest $(CTEST_FLAGS)
 
 # libFuzzer needs clang; the library is instrumented for coverage, and ASan+UBSan catch what the
-# fuzzer provokes. Tests, benchmarks, examples and MPI are off: only the parsers are built.
+# fuzzer provokes. Tests, benchmarks, examples and MPI are off: only the parsers are built. The
+# library is static here (as fuzz targets usually link), which also keeps the static build tried.
 fuzz:
 	@$(MAKE) --no-print-directory deps EXTRA_DEPS="$(FUZZ_DEPS)"
 	CC=clang CXX=clang++ cmake -S . -G Ninja -Wno-dev -B $(BUILD_DIR)/fuzz -DCMAKE_BUILD_TYPE=Debug \
 	  -DCMAKE_CXX_FLAGS="-O1 -g -fsanitize=fuzzer-no-link" -DPARMILL_SANITIZE=address,undefined \
-	  -DPARMILL_BUILD_FUZZ=ON -DPARMILL_BUILD_CLI=OFF -DPARMILL_BUILD_TESTS=OFF -DPARMILL_BUILD_BENCH=OFF -DPARMILL_BUILD_EXAMPLES=OFF
+	  -DPARMILL_BUILD_SHARED=OFF -DPARMILL_BUILD_FUZZ=ON -DPARMILL_BUILD_CLI=OFF -DPARMILL_BUILD_TESTS=OFF -DPARMILL_BUILD_BENCH=OFF -DPARMILL_BUILD_EXAMPLES=OFF
 	cmake --build $(BUILD_DIR)/fuzz
 	fuzz/run.sh $(BUILD_DIR)/fuzz $(FUZZ_SECONDS)
 
@@ -85,6 +92,20 @@ bench: bench-deps $(BUILD_DIR)/release/build.ninja
 	bench/command_bench.sh $(BUILD_DIR)/release
 	bench/process_bench.sh $(BUILD_DIR)/release
 	bench/mpi_bench.sh $(BUILD_DIR)/release
+
+# The packages are made from build/release, the build `make test` tests (no second build): only
+# the library, the command and the generated man page and completions are built here. Packages
+# install under /usr, so build/release is configured with that prefix (it changes no compiled code).
+package:
+	@$(MAKE) --no-print-directory deps EXTRA_DEPS="$(PACKAGE_DEPS)"
+	$(CONFIGURE) -B $(BUILD_DIR)/release -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=/usr
+	cmake --build $(BUILD_DIR)/release --target parmill parmill_mpi parmill_command parmill_docs
+	rm -rf $(BUILD_DIR)/release/packages
+	cd $(BUILD_DIR)/release && cpack -G DEB
+	@ls -l $(BUILD_DIR)/release/packages/*.deb
+
+package-check: package
+	packaging/check.sh $(BUILD_DIR)/release/packages
 
 format:
 	clang-format -i $$(git ls-files '*.hpp' '*.cpp')

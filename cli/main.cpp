@@ -10,6 +10,7 @@
 
 #include "option_table.hpp"
 #include "options.hpp"
+#include "parmill/version.hpp"
 #include "run.hpp"
 
 #ifdef PARMILL_WITH_MPI
@@ -18,10 +19,6 @@
 #include <memory>
 
 #include "parmill/mpi.hpp"
-#endif
-
-#ifndef PARMILL_VERSION
-#define PARMILL_VERSION "0"
 #endif
 
 namespace {
@@ -56,7 +53,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (what == parmill::cli::action::version) {
-      std::cout << "parmill " PARMILL_VERSION "\n";
+      std::cout << "parmill " PARMILL_VERSION_STRING "\n";
       return 0;
     }
 #ifdef PARMILL_WITH_MPI

@@ -210,12 +210,14 @@ the median runtime of the successful jobs so far)",
 };
 // clang-format on
 
-constexpr std::string_view help_preamble = R"(Usage:
-  parmill [options] [command [arguments]] < inputs
-  parmill [options] [command [arguments]] (::: values | :::: files)...
-  cat data | parmill --pipe [options] [command [arguments]]
+/// The command lines of --help's usage summary, one per line.
+constexpr std::string_view usage_lines = R"(parmill [options] [command [arguments]] < inputs
+parmill [options] [command [arguments]] (::: values | :::: files)...
+cat data | parmill --pipe [options] [command [arguments]]
+)";
 
-Runs the command once per input, in parallel. The command is shell code; every input value is
+constexpr std::string_view description =
+    R"(Runs the command once per input, in parallel. The command is shell code; every input value is
 quoted, so any file name reaches the job as one argument. A command that needs no shell is run
 without one. With no command, each input is a command.
 )";
@@ -228,7 +230,7 @@ Commands that need a shell run in $PARALLEL_SHELL, or /bin/bash, or /bin/sh.
 )";
 
 /// --help's sections, in order, with their titles.
-constexpr std::pair<help_section, std::string_view> help_sections[] = {
+constexpr help_section_title help_sections[] = {
     {inputs, "Inputs"},     {replacement_strings, "Replacement strings"},
     {jobs, "Jobs"},         {output, "Output"},
     {failures, "Failures"}, {progress, "Progress"},
@@ -285,8 +287,19 @@ std::vector<std::string> spellings(const option_entry& entry) {
   return out;
 }
 
+std::span<const help_section_title> help_section_titles() { return help_sections; }
+
+std::string_view help_usage_lines() { return usage_lines; }
+
+std::string_view help_description() { return description; }
+
+std::string_view help_footer_text() { return help_footer; }
+
 std::string help_text() {
-  std::string text(help_preamble);
+  std::string text("Usage:\n");
+  for (const std::string_view line : split_at(usage_lines, '\n'))
+    text.append(row_indent, ' ').append(line).append("\n");
+  text.append("\n").append(description);
   for (const auto& [section, title] : help_sections) {
     text.append("\n").append(title).append(":\n");
     for (const option_entry& entry : table)

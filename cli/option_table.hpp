@@ -74,6 +74,26 @@ struct option_entry {
 /// parser takes is here, once; every row with a `usage` is printed by `help_text()`.
 [[nodiscard]] std::span<const option_entry> option_table();
 
+/// A part of --help and its title ("Inputs").
+struct help_section_title {
+  help_section section;   ///< the rows it lists
+  std::string_view title; ///< its title, as --help prints it before a colon
+};
+
+/// --help's parts with their titles, in the order --help prints them (`help_section`'s order).
+[[nodiscard]] std::span<const help_section_title> help_section_titles();
+
+/// The command lines of --help's usage summary ("parmill [options] ..."), each ending in '\n',
+/// without --help's indentation.
+[[nodiscard]] std::string_view help_usage_lines();
+
+/// What --help says the command does (after the usage summary): lines ending in '\n'.
+[[nodiscard]] std::string_view help_description();
+
+/// What --help says last: the exit statuses, the signals and the shell jobs run in; lines ending
+/// in '\n'.
+[[nodiscard]] std::string_view help_footer_text();
+
 /// The text `--help` prints: a usage summary, then every row of `option_table()` that has a
 /// `usage` or `help`, by section in `help_section`'s order and in the table's order within one,
 /// then the exit statuses and signals.

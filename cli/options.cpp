@@ -168,12 +168,8 @@ std::optional<std::string> jobs_file_text(const std::string& value) {
 }
 
 /// GNU parallel 20221122's options that parmill does not have, each group with the reason given.
-/// Names are as written on the command line ("|"-separated). A word the option parser left
-/// unknown is looked up here, so that options parmill gains later are never rejected by it.
-struct unsupported_option {
-  std::string_view names;
-  std::string_view reason;
-};
+/// A word the option parser left unknown is looked up here, so that options parmill gains later
+/// are never rejected by it.
 constexpr unsupported_option unsupported_options[] = {
     {"-S|--sshlogin|--slf|--sshloginfile|--ssh|--ssh-delay|--sshdelay|-M|--controlmaster|--transfer|"
      "--transferfile|--transfer-file|--transferfiles|--transfer-files|--tf|--return|--trc|--cleanup|"
@@ -668,5 +664,7 @@ invocation parse_invocation(const std::vector<std::string>& args, std::size_t co
   o.shell = job_shell();
   return {.what = action::run, .run_options = std::move(o)};
 }
+
+std::span<const unsupported_option> unsupported_gnu_options() { return unsupported_options; }
 
 } // namespace parmill::cli

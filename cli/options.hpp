@@ -4,8 +4,10 @@
 #include <chrono>
 #include <cstddef>
 #include <optional>
+#include <span>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace parmill::cli {
@@ -146,6 +148,16 @@ inline constexpr double max_timeout_percent = 10000;
 inline constexpr std::size_t max_block_bytes = 2147483647;
 /// The largest count an option takes (`-n`, `-N`, `--retries`, `--halt ...=N`, `-j +N`): 18 digits.
 inline constexpr std::size_t max_count = 999'999'999'999'999'999;
+
+/// One or several spellings of an option of GNU parallel 20221122 that parmill does not have,
+/// and why: the parser refuses them with this reason (exit 255).
+struct unsupported_option {
+  std::string_view names;  ///< as written on the command line, "|"-separated ("--tmux|--tmuxpane")
+  std::string_view reason; ///< what parmill does instead, in a few words
+};
+
+/// Every option of GNU parallel that parmill refuses, in groups, each with its reason.
+[[nodiscard]] std::span<const unsupported_option> unsupported_gnu_options();
 
 /// What the command line asks for beyond running jobs.
 enum class action { run, help, version };

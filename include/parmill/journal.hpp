@@ -37,6 +37,7 @@
 #include <vector>
 
 #include "parmill/codec.hpp"
+#include "parmill/export.hpp"
 #include "parmill/outcome.hpp"
 
 namespace parmill {
@@ -47,7 +48,7 @@ namespace parmill {
 /// `what()` names the file and the byte offset; a torn or zero-filled tail is never an error.
 /// (Failures of the file system itself, such as a journal that cannot be opened, are
 /// `std::system_error`.)
-class journal_error : public std::runtime_error {
+class PARMILL_API journal_error : public std::runtime_error {
 public:
   /// An error about the journal `path` at byte `offset`; `what` says what is wrong there.
   journal_error(std::string path, std::uint64_t offset, const std::string& what)

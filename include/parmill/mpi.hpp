@@ -17,6 +17,7 @@
 #include <string>
 
 #include "parmill/backend.hpp"
+#include "parmill/export.hpp"
 
 namespace parmill {
 
@@ -26,7 +27,7 @@ namespace parmill {
 /// run ends with this error, which names the rank and the items it held; outcomes already yielded
 /// are kept. MPI cannot recover a lost rank, so the `mpi_session` then ends the whole job
 /// (MPI_Abort) instead of finalising.
-class rank_lost : public std::runtime_error {
+class PARMILL_API rank_lost : public std::runtime_error {
 public:
   using std::runtime_error::runtime_error;
 };
@@ -35,7 +36,7 @@ public:
 /// unless the program already did, and finalises it at the end if it initialised it. Make one, on
 /// every rank, before the first `parmill::mpi()`. If a rank was lost during a run (`rank_lost`),
 /// the destructor ends the whole job with MPI_Abort instead, since finalising would wait forever.
-class mpi_session {
+class PARMILL_API mpi_session {
 public:
   /// Initialises MPI; throws `std::runtime_error` when the MPI library cannot give
   /// MPI_THREAD_MULTIPLE.
@@ -69,6 +70,6 @@ private:
 /// same maps in the same order. Idle ranks sleep between polls rather than spin. With a single
 /// rank, the work runs on `slots_per_rank` threads of rank 0. Needs a live `mpi_session`; throws
 /// `std::logic_error` otherwise.
-backend mpi(std::size_t slots_per_rank = 1);
+PARMILL_API backend mpi(std::size_t slots_per_rank = 1);
 
 } // namespace parmill

@@ -10,6 +10,8 @@
 #include <utility>
 #include <variant>
 
+#include "parmill/export.hpp"
+
 namespace parmill {
 
 /// How an item failed.
@@ -56,7 +58,7 @@ struct item_error {
 
 /// An exception thrown by a worker in another process (or rank): only its type's name and its
 /// message cross the boundary, so this stands for it in `item_error::exception`.
-class remote_error : public std::runtime_error {
+class PARMILL_API remote_error : public std::runtime_error {
 public:
   /// `type` is the exception's type name (demangled), `message` its what().
   remote_error(std::string type, const std::string& message)
@@ -71,7 +73,7 @@ private:
 /// Thrown by `outcome::value()` and by a map whose error policy is `raise`. `error()` says which
 /// item failed and how; when the original exception is in this process it is nested in this one
 /// (get it with `std::rethrow_if_nested`).
-class item_failed : public std::runtime_error {
+class PARMILL_API item_failed : public std::runtime_error {
 public:
   /// Builds the exception; what() is `error.describe()`.
   explicit item_failed(item_error error) : std::runtime_error(error.describe()), error_(std::move(error)) {}

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "parmill/export.hpp"
 #include "parmill/worker_context.hpp"
 
 namespace parmill {
@@ -33,7 +34,7 @@ struct stage_report {
 };
 
 /// Every stage's counters, in pipeline order (the branches of a fan-out in the order given).
-struct pipeline_report {
+struct PARMILL_API pipeline_report {
   std::vector<stage_report> stages; ///< one per stage
   double elapsed_seconds = 0;       ///< since the pipeline started
   std::uint64_t outputs = 0;        ///< outcomes the consumer has received
@@ -44,9 +45,9 @@ struct pipeline_report {
 
 /// Prints `report.to_string()`: `std::cout << p.report()`. (No `std::format` support: GCC 12's
 /// standard library has no `<format>`.)
-std::ostream& operator<<(std::ostream& out, const pipeline_report& report);
+PARMILL_API std::ostream& operator<<(std::ostream& out, const pipeline_report& report);
 
 /// One line per stage for a live display: name, counts, rate, queue fill and time per item.
-[[nodiscard]] std::string format_stage_line(const stage_report& s, double elapsed_seconds);
+[[nodiscard]] PARMILL_API std::string format_stage_line(const stage_report& s, double elapsed_seconds);
 
 } // namespace parmill

@@ -16,6 +16,7 @@
 #include <utility>
 
 #include "parmill/detail/striped_counter.hpp"
+#include "parmill/export.hpp"
 
 namespace parmill {
 
@@ -45,15 +46,15 @@ struct progress_snapshot {
 
 /// One terminal line for `s`, fitted to `width` columns: label, percent, bar, counts, elapsed,
 /// ETA and rate when the total is known; label, count, elapsed and rate when it is not.
-[[nodiscard]] std::string format_progress_bar(const progress_snapshot& s, std::size_t width);
+[[nodiscard]] PARMILL_API std::string format_progress_bar(const progress_snapshot& s, std::size_t width);
 /// One log line for `s` (no bar, no carriage return), or the final summary when `s.finished`.
-[[nodiscard]] std::string format_progress_line(const progress_snapshot& s);
+[[nodiscard]] PARMILL_API std::string format_progress_line(const progress_snapshot& s);
 
 /// A progress display that code advances by hand, from any number of threads. `advance` and
 /// `fail` cost a few nanoseconds and take no lock. A drawing thread exists only while the bar
 /// does; it draws at most every `interval`, and `finish()` (or the destructor) draws the final line
 /// stating what was done, what failed and how long it took.
-class progress_bar {
+class PARMILL_API progress_bar {
 public:
   /// Starts a bar with these options.
   explicit progress_bar(progress_options options);

@@ -14,12 +14,13 @@
 
 #include "parmill/backend.hpp"
 #include "parmill/detail/task.hpp"
+#include "parmill/export.hpp"
 
 namespace parmill {
 
 /// Thrown by `future::get()` when the task never ran because its pool was shut down with
 /// `cancel_pending = true`.
-class task_cancelled : public std::runtime_error {
+class PARMILL_API task_cancelled : public std::runtime_error {
 public:
   task_cancelled() : std::runtime_error("parmill: the task was cancelled before it ran") {}
 };
@@ -30,7 +31,7 @@ class pool_core;
 
 /// Blocks until `ready` is true. On a thread of a parmill pool it runs that pool's queued tasks
 /// while it waits, so a task may wait for work it submitted without deadlocking the pool.
-void wait_until_ready(const std::atomic<bool>& ready);
+PARMILL_API void wait_until_ready(const std::atomic<bool>& ready);
 
 /// The state a `future` shares with the task that fulfils it.
 template <class T>
@@ -134,7 +135,7 @@ private:
 /// exception thrown by a posted task is rethrown by the next `wait()`; the destructor runs what is
 /// queued, joins every thread and never throws. Not guaranteed: the order in which tasks run.
 /// Posting from another thread while `shutdown()` runs is a race of the caller's making.
-class thread_pool {
+class PARMILL_API thread_pool {
 public:
   /// Starts `threads` threads; 0 means one per hardware thread.
   explicit thread_pool(std::size_t threads = 0);

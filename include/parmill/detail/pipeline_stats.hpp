@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "parmill/export.hpp"
 #include "parmill/pipeline_report.hpp"
 #include "parmill/worker_context.hpp"
 
@@ -23,7 +24,7 @@ namespace parmill::detail {
 /// The counters one worker of a stage keeps about the calls it makes: written by that worker
 /// only, read by `report()` from any thread, so relaxed atomics (no lock, no shared cache line).
 /// They live in memory shared with worker processes, so a stage on `processes` is counted too.
-struct alignas(64) stage_worker_stats {
+struct alignas(64) PARMILL_API stage_worker_stats {
   static constexpr std::size_t sub_buckets = 4; // per power of two: within 13% at a bucket's middle
   static constexpr std::size_t buckets = 64 * sub_buckets;
 
@@ -53,7 +54,7 @@ struct alignas(64) stage_worker_stats {
 
 /// The counters of one stage: what went in and out (counted by the threads that read its input
 /// and its output, one at a time) and what its workers recorded.
-class stage_stats {
+class PARMILL_API stage_stats {
 public:
   stage_stats(std::string name, backend_kind backend, std::size_t concurrency);
   ~stage_stats();
@@ -82,7 +83,7 @@ private:
 };
 
 /// Every stage's counters, the pipeline's clock, and the optional display thread that draws them.
-class pipeline_stats {
+class PARMILL_API pipeline_stats {
 public:
   pipeline_stats() = default;
   ~pipeline_stats() { stop_display(); }

@@ -16,47 +16,48 @@
 #include <vector>
 
 #include "parmill/codec.hpp"
+#include "parmill/export.hpp"
 
 namespace parmill::detail {
 
 /// Writes `payload` as one frame (an 8-byte length, then the bytes) with writev. Throws
 /// std::system_error when the peer is gone.
-void write_frame(int fd, writer& payload);
+PARMILL_API void write_frame(int fd, writer& payload);
 
 /// How reading a frame ended.
 enum class frame_status { ok, closed, timed_out, interrupted };
 
 /// Reads one frame into `out`. Waits at most until `deadline` (if given) and returns
 /// `interrupted` as soon as `wake_fd` (if not -1) becomes readable.
-frame_status read_frame(int fd, std::vector<std::byte>& out,
-                        std::optional<std::chrono::steady_clock::time_point> deadline = std::nullopt,
-                        int wake_fd = -1);
+PARMILL_API frame_status
+read_frame(int fd, std::vector<std::byte>& out,
+           std::optional<std::chrono::steady_clock::time_point> deadline = std::nullopt, int wake_fd = -1);
 
 /// Reads a frame's 8-byte length only (its bytes are then read with `read_frame_body`), waiting
 /// as `read_frame` does.
-frame_status read_frame_size(int fd, std::uint64_t& size,
-                             std::optional<std::chrono::steady_clock::time_point> deadline = std::nullopt,
-                             int wake_fd = -1);
+PARMILL_API frame_status read_frame_size(
+    int fd, std::uint64_t& size, std::optional<std::chrono::steady_clock::time_point> deadline = std::nullopt,
+    int wake_fd = -1);
 
 /// A `reader::fill_function` over a socket: `context` points to the descriptor. Reads exactly
 /// `size` bytes; throws `codec_error` if the peer is gone first.
-void read_frame_body(void* context, void* out, std::size_t size);
+PARMILL_API void read_frame_body(void* context, void* out, std::size_t size);
 
 /// Shuts down and closes a socket parmill owns (a worker's or a spawner's), so that its peer sees
 /// the end even if another process (a fork of the program) holds a copy, and later spawners stop
 /// closing the number.
-void close_owned(int fd);
+PARMILL_API void close_owned(int fd);
 
 /// The demangled name of the type of the exception being handled (call inside a catch block).
-std::string current_exception_type();
+PARMILL_API std::string current_exception_type();
 
 /// "killed by signal 11 (Segmentation fault)" or "exited with status 3", from a wait status.
-std::string describe_wait_status(int status);
+PARMILL_API std::string describe_wait_status(int status);
 
 /// Words in memory shared with the workers (mapped before the spawner is forked): worker w writes
 /// the index + 1 of the item it is running, 0 between items, so that the parent can tell which
 /// item a crash or a timeout hit.
-class shared_progress {
+class PARMILL_API shared_progress {
 public:
   explicit shared_progress(std::size_t workers);
   ~shared_progress();
@@ -94,7 +95,7 @@ private:
 /// Not guaranteed: a descendant that escaped its worker's group and whose parent is still alive
 /// is killed only when the spawner ends; if the spawner itself is killed by SIGKILL, workers die
 /// with it but what they started in their groups is left running.
-class spawner {
+class PARMILL_API spawner {
 public:
   /// A running worker: its pid and the parent's end of its socket (owned by the caller).
   struct worker {

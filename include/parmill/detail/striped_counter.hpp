@@ -6,10 +6,12 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "parmill/export.hpp"
+
 namespace parmill::detail {
 
 /// The stripe this thread adds to; threads are dealt stripes round robin as they first ask.
-std::size_t this_thread_stripe() noexcept;
+PARMILL_API std::size_t this_thread_stripe() noexcept;
 
 /// A sum spread over cache-line-sized stripes: `add` touches only the calling thread's stripe
 /// (a few nanoseconds, no lock, no line shared with other threads in the common case); `sum`
