@@ -8,6 +8,7 @@
 #   make soak      the fault-injection soak: kill workers and the program at random, resume until
 #                  done, check nothing is lost, duplicated or left running (SOAK_SECONDS, default 600)
 #   make bench     build the benchmarks and run them against their peers (see bench/RESULTS.md)
+#   make docs      the API documentation (Doxygen) into $(BUILD_DIR)/docs/html; fails on any warning
 #   make format    clang-format the sources
 
 BUILD_DIR ?= build
@@ -22,11 +23,13 @@ FUZZ_DEPS := clang libfuzzer-14-dev
 FUZZ_SECONDS ?= 60
 SOAK_SECONDS ?= 600
 BENCH_DEPS := libbenchmark-dev libtbb-dev parallel python3
+# The project's one version number, from CMakeLists.txt's project().
+VERSION := $(shell sed -n 's/^project.parmill VERSION \([0-9.]*\).*/\1/p' CMakeLists.txt)
 
 # The mpi component is built and tested too (its tests run mpirun on loopback).
 CONFIGURE = cmake -S . -G Ninja -Wno-dev -DPARMILL_WITH_MPI=ON
 
-.PHONY: all deps bench-deps demo test sanitize tsan asan fuzz soak bench format clean
+.PHONY: all deps bench-deps demo test sanitize tsan asan fuzz soak bench docs format clean
 
 all: test
 
@@ -85,6 +88,16 @@ bench: bench-deps $(BUILD_DIR)/release/build.ninja
 	bench/command_bench.sh $(BUILD_DIR)/release
 	bench/process_bench.sh $(BUILD_DIR)/release
 	bench/mpi_bench.sh $(BUILD_DIR)/release
+
+# Doxygen over the public headers (detail/ excluded) and the pages in docs/ (docs/Doxyfile). Any
+# warning, such as a public entity without a `///` comment, fails the target and is printed.
+# Needs only doxygen, not the compilers; takes about a second.
+docs:
+	@$(MAKE) --no-print-directory deps DEPS=doxygen
+	@mkdir -p $(BUILD_DIR)/docs
+	@PARMILL_DOCS_DIR=$(BUILD_DIR)/docs PARMILL_VERSION=$(VERSION) doxygen docs/Doxyfile \
+	  || { echo "parmill: make docs: Doxygen warnings:"; cat $(BUILD_DIR)/docs/warnings.log; exit 1; }
+	@echo "parmill: API documentation in $(BUILD_DIR)/docs/html/index.html"
 
 format:
 	clang-format -i $$(git ls-files '*.hpp' '*.cpp')
