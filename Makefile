@@ -12,6 +12,7 @@
 #   make package-check  build the packages, install them with apt-get, check them as a user would
 #                  (command, man page, completion, pkg-config, find_package), lintian, then purge
 #                  them, leaving the installed packages as they were
+#   make docs      the API documentation (Doxygen) into $(BUILD_DIR)/docs/html; fails on any warning
 #   make format    clang-format the sources
 
 BUILD_DIR ?= build
@@ -28,11 +29,13 @@ SOAK_SECONDS ?= 600
 BENCH_DEPS := libbenchmark-dev libtbb-dev parallel python3
 # make package and package-check: CPack's DEB generator (dpkg-shlibdeps, file), and the checks.
 PACKAGE_DEPS := dpkg-dev fakeroot file lintian man-db bash-completion zsh
+# The project's one version number, from CMakeLists.txt's project().
+VERSION := $(shell sed -n 's/^project.parmill VERSION \([0-9.]*\).*/\1/p' CMakeLists.txt)
 
 # The mpi component is built and tested too (its tests run mpirun on loopback).
 CONFIGURE = cmake -S . -G Ninja -Wno-dev -DPARMILL_WITH_MPI=ON
 
-.PHONY: all deps bench-deps demo test sanitize tsan asan fuzz soak bench package package-check format clean
+.PHONY: all deps bench-deps demo test sanitize tsan asan fuzz soak bench package package-check docs format clean
 
 all: test
 
@@ -106,6 +109,15 @@ package:
 
 package-check: package
 	packaging/check.sh $(BUILD_DIR)/release/packages
+# Doxygen over the public headers (detail/ excluded) and the pages in docs/ (docs/Doxyfile). Any
+# warning, such as a public entity without a `///` comment, fails the target and is printed.
+# Needs only doxygen, not the compilers; takes about a second.
+docs:
+	@$(MAKE) --no-print-directory deps DEPS=doxygen
+	@mkdir -p $(BUILD_DIR)/docs
+	@PARMILL_DOCS_DIR=$(BUILD_DIR)/docs PARMILL_VERSION=$(VERSION) doxygen docs/Doxyfile \
+	  || { echo "parmill: make docs: Doxygen warnings:"; cat $(BUILD_DIR)/docs/warnings.log; exit 1; }
+	@echo "parmill: API documentation in $(BUILD_DIR)/docs/html/index.html"
 
 format:
 	clang-format -i $$(git ls-files '*.hpp' '*.cpp')

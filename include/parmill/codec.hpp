@@ -212,6 +212,7 @@ private:
 /// `static T decode(reader&)`) or give the type `parmill_fields` to make a type crossable.
 template <class T, class Enable = void>
 struct codec {
+  /// False: marks the primary template, for types that cannot cross (see `crossable_v`).
   static constexpr bool known = false;
 };
 
@@ -292,18 +293,25 @@ inline constexpr std::size_t min_encoded_size_v = [] {
 
 // --- the codecs -------------------------------------------------------------------------------
 
+/// Arithmetic types (but bool) cross as their bytes, in the machine's byte order.
 template <class T>
 struct codec<T, std::enable_if_t<std::is_arithmetic_v<T> && !std::is_same_v<T, bool>>> {
+  /// `sizeof(T)` bytes.
   static constexpr std::size_t min_encoded_size = sizeof(T);
+  /// Writes the value's bytes.
   static void encode(writer& w, const T& v) { w.raw(v); }
+  /// Reads `sizeof(T)` bytes; throws `codec_error` when fewer remain.
   static T decode(reader& r) { return r.raw<T>(); }
 };
 
 /// A bool is one byte, 0 or 1; any other byte is a `codec_error` (not undefined behaviour).
 template <>
 struct codec<bool> {
+  /// One byte.
   static constexpr std::size_t min_encoded_size = 1;
+  /// Writes 1 for true, 0 for false.
   static void encode(writer& w, bool v) { w.raw(static_cast<std::uint8_t>(v ? 1 : 0)); }
+  /// Reads one byte; throws `codec_error` when it is neither 0 nor 1.
   static bool decode(reader& r) {
     const std::size_t at = r.offset();
     const auto byte = r.raw<std::uint8_t>();
@@ -317,9 +325,13 @@ struct codec<bool> {
 /// outside its enumerators' range would be undefined behaviour).
 template <class E>
 struct codec<E, std::enable_if_t<detail::enum_with_range<E> || detail::enum_with_fixed_type<E>>> {
+  /// The enum's underlying type, which is what crosses.
   using underlying = std::underlying_type_t<E>;
+  /// The underlying type's size.
   static constexpr std::size_t min_encoded_size = sizeof(underlying);
+  /// Writes the underlying value.
   static void encode(writer& w, const E& v) { w.raw(static_cast<underlying>(v)); }
+  /// Reads the underlying value; throws `codec_error` when it is outside `enum_range<E>`.
   static E decode(reader& r) {
     [[maybe_unused]] const std::size_t at = r.offset();
     const auto value = r.raw<underlying>();
@@ -351,13 +363,17 @@ std::size_t decode_size(reader& r) {
 }
 } // namespace detail
 
+/// A string crosses as its length (uint64) and its bytes, any bytes (NUL and invalid UTF-8 included).
 template <>
 struct codec<std::string> {
+  /// Its length: eight bytes.
   static constexpr std::size_t min_encoded_size = sizeof(std::uint64_t);
+  /// Writes the length, then the bytes (large strings are written from where they are).
   static void encode(writer& w, const std::string& s) {
     detail::encode_size(w, s.size());
     w.bytes(s.data(), s.size());
   }
+  /// Reads a string; throws `codec_error` when the length exceeds the bytes that remain.
   static std::string decode(reader& r) {
     const std::size_t n = detail::decode_size<1>(r);
     std::string s;
@@ -367,9 +383,13 @@ struct codec<std::string> {
   }
 };
 
+/// A vector of crossable elements crosses as its length (uint64) and its elements (a vector of
+/// arithmetic values as one block of bytes).
 template <class T, class A>
 struct codec<std::vector<T, A>, std::enable_if_t<crossable_v<T>>> {
+  /// Its length: eight bytes.
   static constexpr std::size_t min_encoded_size = sizeof(std::uint64_t);
+  /// Writes the length, then the elements.
   static void encode(writer& w, const std::vector<T, A>& v) {
     detail::encode_size(w, v.size());
     if constexpr (std::is_arithmetic_v<T> && !std::is_same_v<T, bool>) {
@@ -379,6 +399,7 @@ struct codec<std::vector<T, A>, std::enable_if_t<crossable_v<T>>> {
         parmill::encode(w, static_cast<const T&>(x));
     }
   }
+  /// Reads a vector; the length is checked against the bytes that remain before any memory is reserved.
   static std::vector<T, A> decode(reader& r) {
     const std::size_t n = detail::decode_size<min_encoded_size_v<T>>(r);
     std::vector<T, A> v;
@@ -394,13 +415,17 @@ struct codec<std::vector<T, A>, std::enable_if_t<crossable_v<T>>> {
   }
 };
 
+/// An array of crossable elements crosses as its `N` elements (no length).
 template <class T, std::size_t N>
 struct codec<std::array<T, N>, std::enable_if_t<crossable_v<T>>> {
+  /// `N` times an element's fewest bytes.
   static constexpr std::size_t min_encoded_size = N * min_encoded_size_v<T>;
+  /// Writes the elements in order.
   static void encode(writer& w, const std::array<T, N>& a) {
     for (const auto& x : a)
       parmill::encode(w, x);
   }
+  /// Reads `N` elements.
   static std::array<T, N> decode(reader& r) {
     std::array<T, N> a{};
     for (auto& x : a)
@@ -409,13 +434,17 @@ struct codec<std::array<T, N>, std::enable_if_t<crossable_v<T>>> {
   }
 };
 
+/// A pair of crossable types crosses as its first, then its second.
 template <class A, class B>
 struct codec<std::pair<A, B>, std::enable_if_t<crossable_v<A> && crossable_v<B>>> {
+  /// The sum of its members' fewest bytes.
   static constexpr std::size_t min_encoded_size = min_encoded_size_v<A> + min_encoded_size_v<B>;
+  /// Writes `first`, then `second`.
   static void encode(writer& w, const std::pair<A, B>& p) {
     parmill::encode(w, p.first);
     parmill::encode(w, p.second);
   }
+  /// Reads `first`, then `second`.
   static std::pair<A, B> decode(reader& r) {
     A a = parmill::decode<A>(r);
     B b = parmill::decode<B>(r);
@@ -423,24 +452,32 @@ struct codec<std::pair<A, B>, std::enable_if_t<crossable_v<A> && crossable_v<B>>
   }
 };
 
+/// A tuple of crossable types crosses as its elements in order.
 template <class... T>
 struct codec<std::tuple<T...>, std::enable_if_t<(crossable_v<T> && ...)>> {
+  /// The sum of its elements' fewest bytes (0 for `std::tuple<>`).
   static constexpr std::size_t min_encoded_size = (std::size_t{0} + ... + min_encoded_size_v<T>);
+  /// Writes the elements in order.
   static void encode(writer& w, const std::tuple<T...>& t) {
     std::apply([&](const auto&... x) { (parmill::encode(w, x), ...); }, t);
   }
+  /// Reads the elements in order.
   static std::tuple<T...> decode([[maybe_unused]] reader& r) {
     return std::tuple<T...>{parmill::decode<T>(r)...};
   } // braces: in order
 };
 
+/// An optional of a crossable type crosses as a flag byte (0 or 1) and, when set, its value.
 template <class T>
 struct codec<std::optional<T>, std::enable_if_t<crossable_v<T>>> {
+  /// The flag: one byte.
   static constexpr std::size_t min_encoded_size = 1;
+  /// Writes the flag, then the value when there is one.
   static void encode(writer& w, const std::optional<T>& o) {
     parmill::encode(w, o.has_value());
     if (o) parmill::encode(w, *o);
   }
+  /// Reads the flag (0 or 1, else `codec_error`), then the value when it is 1.
   static std::optional<T> decode(reader& r) {
     if (!parmill::decode<bool>(r)) return std::nullopt;
     return parmill::decode<T>(r);
@@ -474,10 +511,13 @@ struct map_codec {
 };
 } // namespace detail
 
+/// A map of crossable keys and values crosses as its size (uint64) and its pairs; decoding
+/// throws `codec_error` when a key appears twice.
 template <class K, class V, class C, class A>
 struct codec<std::map<K, V, C, A>, std::enable_if_t<crossable_v<K> && crossable_v<V>>>
     : detail::map_codec<std::map<K, V, C, A>> {};
 
+/// An unordered map crosses as `std::map` does (its pairs in its own iteration order).
 template <class K, class V, class H, class E, class A>
 struct codec<std::unordered_map<K, V, H, E, A>, std::enable_if_t<crossable_v<K> && crossable_v<V>>>
     : detail::map_codec<std::unordered_map<K, V, H, E, A>> {};
@@ -499,10 +539,13 @@ constexpr std::size_t fields_min_encoded_size() {
 /// constructor): their fields are encoded in that order.
 template <class T>
 struct codec<T, std::enable_if_t<detail::has_parmill_fields<T>>> {
+  /// The sum of its fields' fewest bytes.
   static constexpr std::size_t min_encoded_size = detail::fields_min_encoded_size<T>();
+  /// Writes the fields in the order `parmill_fields` lists them.
   static void encode(writer& w, const T& v) {
     std::apply([&](auto... field) { (parmill::encode(w, v.*field), ...); }, T::parmill_fields);
   }
+  /// Default-constructs a `T` and reads its fields in that order.
   static T decode([[maybe_unused]] reader& r) {
     T v{};
     std::apply(
@@ -517,10 +560,13 @@ struct codec<T, std::enable_if_t<detail::has_parmill_fields<T>>> {
 /// Durations cross as their count.
 template <class Rep, class Period>
 struct codec<std::chrono::duration<Rep, Period>, std::enable_if_t<std::is_arithmetic_v<Rep>>> {
+  /// Its count's size.
   static constexpr std::size_t min_encoded_size = min_encoded_size_v<Rep>;
+  /// Writes `d.count()`.
   static void encode(writer& w, const std::chrono::duration<Rep, Period>& d) {
     parmill::encode(w, d.count());
   }
+  /// Reads the count.
   static std::chrono::duration<Rep, Period> decode(reader& r) {
     return std::chrono::duration<Rep, Period>(parmill::decode<Rep>(r));
   }
@@ -530,10 +576,13 @@ struct codec<std::chrono::duration<Rep, Period>, std::enable_if_t<std::is_arithm
 /// `system_clock` only).
 template <class Clock, class Duration>
 struct codec<std::chrono::time_point<Clock, Duration>, std::enable_if_t<crossable_v<Duration>>> {
+  /// Its duration's fewest bytes.
   static constexpr std::size_t min_encoded_size = min_encoded_size_v<Duration>;
+  /// Writes the time since the clock's epoch.
   static void encode(writer& w, const std::chrono::time_point<Clock, Duration>& t) {
     parmill::encode(w, t.time_since_epoch());
   }
+  /// Reads the time since the clock's epoch.
   static std::chrono::time_point<Clock, Duration> decode(reader& r) {
     return std::chrono::time_point<Clock, Duration>(parmill::decode<Duration>(r));
   }
@@ -543,8 +592,11 @@ struct codec<std::chrono::time_point<Clock, Duration>, std::enable_if_t<crossabl
 /// bytes (so a container of them is capped at `reader::max_empty_elements`).
 template <>
 struct codec<std::monostate> {
+  /// Zero: it writes nothing.
   static constexpr std::size_t min_encoded_size = 0;
+  /// Writes nothing.
   static void encode(writer&, const std::monostate&) {}
+  /// Reads nothing.
   static std::monostate decode(reader&) { return {}; }
 };
 

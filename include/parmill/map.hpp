@@ -67,8 +67,11 @@ public:
   /// consuming, or journaling) another.
   class iterator {
   public:
+    /// A single-pass input iterator.
     using iterator_concept = std::input_iterator_tag;
+    /// Required of an iterator; positions are never subtracted.
     using difference_type = std::ptrdiff_t;
+    /// What `*it` refers to: the outcome of one item.
     using value_type = outcome<result_type>;
 
     /// An iterator of no run.
@@ -96,12 +99,14 @@ public:
 
     /// The current outcome; may block until it is ready (see `operator==`).
     value_type& operator*() const { return *settled(); }
+    /// Member access to the current outcome; may block as `operator*` does.
     value_type* operator->() const { return settled(); }
     /// Moves to the next outcome (lazily: nothing waits here).
     iterator& operator++() noexcept {
       ++steps_;
       return *this;
     }
+    /// Moves to the next outcome, as `++it` does (returns nothing: the iterator is single-pass).
     void operator++(int) noexcept { ++*this; }
     /// True at the end. After an increment, waits until the next outcome is ready; throws
     /// `item_failed` at a halting failure (after which the iterator is at the end), and the

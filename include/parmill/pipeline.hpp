@@ -441,13 +441,19 @@ public:
   /// another.
   class iterator {
   public:
+    /// A single-pass input iterator.
     using iterator_concept = std::input_iterator_tag;
+    /// Required of an iterator; positions are never subtracted.
     using difference_type = std::ptrdiff_t;
+    /// What `*it` refers to: the outcome of one item that reached the end of the pipeline.
     using value_type = outcome<T>;
+    /// An iterator of no run.
     iterator() = default;
+    /// Takes the run over from `other`, which then belongs to no run.
     iterator(iterator&& other) noexcept
         : owner_(std::exchange(other.owner_, nullptr)), current_(std::exchange(other.current_, nullptr)),
           steps_(std::exchange(other.steps_, 0)), run_(std::move(other.run_)) {}
+    /// Leaves this iterator's run (stopping it), then takes `other`'s over.
     iterator& operator=(iterator&& other) noexcept {
       if (this != &other) {
         leave();
@@ -462,12 +468,14 @@ public:
     ~iterator() { leave(); }
     /// The current outcome; may block until it is ready (see `operator==`).
     value_type& operator*() const { return *settle(); }
+    /// Member access to the current outcome; may block as `operator*` does.
     value_type* operator->() const { return settle(); }
     /// Moves to the next outcome (lazily: nothing waits here).
     iterator& operator++() noexcept {
       ++steps_;
       return *this;
     }
+    /// Moves to the next outcome, as `++it` does (returns nothing: the iterator is single-pass).
     void operator++(int) noexcept { ++*this; }
     /// True at the end. After an increment, waits for the next outcome; throws `item_failed` at a
     /// halting failure.

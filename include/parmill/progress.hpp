@@ -125,19 +125,29 @@ public:
   /// Wraps `range`, labelling the bar `label`.
   progress_view(R range, std::string label) : range_(std::move(range)), label_(std::move(label)) {}
 
+  /// An input iterator over the wrapped range's elements; each increment counts one element on
+  /// the bar, and reaching the end finishes the bar.
   class iterator {
   public:
+    /// Required of an iterator; positions are never subtracted.
     using difference_type = std::ptrdiff_t;
+    /// The wrapped range's value type.
     using value_type = std::ranges::range_value_t<R>;
+    /// An iterator of no range.
     iterator() = default;
+    /// At `it` of the wrapped range, counting on `bar`.
     iterator(std::ranges::iterator_t<R> it, progress_bar* bar) : it_(std::move(it)), bar_(bar) {}
+    /// The wrapped range's current element, as its iterator gives it.
     decltype(auto) operator*() const { return *it_; }
+    /// Moves to the next element and counts the one left behind as done.
     iterator& operator++() {
       ++it_;
       bar_->advance();
       return *this;
     }
+    /// Same as `++it`.
     void operator++(int) { ++*this; }
+    /// True at the end of the wrapped range; reaching it finishes the bar.
     friend bool operator==(const iterator& i, std::default_sentinel_t) { return i.at_end(); }
 
   private:

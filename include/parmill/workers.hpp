@@ -38,6 +38,7 @@ requires std::is_constructible_v<T, const worker_context&, const Args&...>
 /// True for what `per_worker` returns.
 template <class W>
 inline constexpr bool is_per_worker_v = false;
+/// True: `per_worker_factory<F>` is what `per_worker` returns.
 template <class F>
 inline constexpr bool is_per_worker_v<per_worker_factory<F>> = true;
 
