@@ -34,9 +34,10 @@ struct worker_context {
   std::size_t index = 0;                        ///< this worker's index, 0 .. count-1
   std::size_t count = 1;                        ///< how many workers the run has
   backend_kind backend = backend_kind::inline_; ///< where this worker runs
-  std::stop_token stop;                         ///< stop_requested() once the run is stopping
-  int rank = 0;                                 ///< on mpi: the rank this worker runs in (else 0)
-  std::string host{};                           ///< on mpi: the name of the machine it runs on
+  std::stop_token stop; ///< stop_requested() once the run is stopping (inline and threads; empty, never
+                        ///< requested, in a worker process or on another rank)
+  int rank = 0;         ///< on mpi: the rank this worker runs in (else 0)
+  std::string host{};   ///< on mpi: the name of the machine it runs on
 };
 
 } // namespace parmill
