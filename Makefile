@@ -17,7 +17,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Debian packages needed to build and test; benchmarks add their peers.
 DEPS := cmake ninja-build g++ make ccache pkg-config libgtest-dev libgmock-dev libcli11-dev \
-        libpcre2-dev libopenmpi-dev openmpi-bin
+        libpcre2-dev libopenmpi-dev openmpi-bin pybind11-dev python3-dev python3-pytest python3-tqdm
 FUZZ_DEPS := clang libfuzzer-14-dev
 FUZZ_SECONDS ?= 60
 SOAK_SECONDS ?= 600

@@ -1,0 +1,123 @@
+// python/src/python_workers.hpp: the workers of a map, as parmill's per-worker factories: each
+// worker (thread or process) asks Python once for the callable that handles its items.
+#pragma once
+
+#include <Python.h>
+
+#include <atomic>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <parmill/worker_context.hpp>
+
+#include "python_error.hpp"
+#include "python_ref.hpp"
+
+namespace parmill::python {
+
+/// What a map shares with its workers. Every member is guarded by the GIL.
+struct run_state {
+  /// `make_worker(index, count, backend)` returns the callable of worker `index`.
+  ref make_worker;
+  /// A KeyboardInterrupt or SystemExit raised by a worker on the caller's side: the run stops and
+  /// the consumer raises it.
+  ref abort;
+  /// Stops the run (`map_range::stop`); empty once the map is being closed.
+  void (*stop)(void*) = nullptr;
+  void* stop_context = nullptr;
+
+  /// The callable of the worker of `context`; throws `python_error` (the GIL is held).
+  ref callable_for(const worker_context& context) {
+    const std::string backend(to_string(context.backend));
+    ref made =
+        ref::steal(PyObject_CallFunction(make_worker.get(), "nns", static_cast<Py_ssize_t>(context.index),
+                                         static_cast<Py_ssize_t>(context.count), backend.c_str()));
+    if (!made) throw failure();
+    return made;
+  }
+
+  /// The Python exception being raised as a `python_error`; when it aborts the run (Ctrl-C), it is
+  /// kept for the consumer and the run is stopped. The GIL is held.
+  python_error failure() {
+    python_error error = python_error::fetch();
+    if (error.aborts() && !abort) {
+      abort = ref::borrow(error.exception());
+      if (stop != nullptr) stop(stop_context);
+    }
+    return error;
+  }
+};
+
+/// The object of one worker on the caller's side (inline or a thread): calls its callable with
+/// the GIL, for each item.
+class local_worker {
+public:
+  local_worker(ref callable, std::shared_ptr<run_state> run)
+      : callable_(std::move(callable)), run_(std::move(run)) {}
+  /// The result of `callable(item)`; throws `python_error` when it raises.
+  ref operator()(ref& item) {
+    gil held;
+    ref result = ref::steal(call1(callable_.get(), item.get()));
+    if (!result) throw run_->failure();
+    return result;
+  }
+
+private:
+  ref callable_;
+  std::shared_ptr<run_state> run_;
+};
+
+/// Builds a `local_worker` inside its worker (thread), once.
+struct local_factory {
+  std::shared_ptr<run_state> run;
+  local_worker operator()(const worker_context& context) const {
+    gil held;
+    return local_worker(run->callable_for(context), run);
+  }
+};
+
+/// Makes the interpreter usable in a worker process (once per process): the process was forked
+/// (from the spawner, itself forked while the caller held the GIL), so only this thread exists and
+/// the interpreter's locks must be reset, as after `os.fork()`.
+void enter_worker_process() noexcept;
+
+/// The object of one worker process: unpickles each item, calls its callable, pickles the result.
+/// The worker process holds the GIL throughout (it is its only thread).
+class process_worker {
+public:
+  process_worker(ref callable) : callable_(std::move(callable)) {}
+  /// The pickled result of `callable(unpickled item)`; throws `python_error` (carrying the
+  /// pickled exception) when unpickling, the call or pickling the result raises.
+  std::string operator()(std::string& item) {
+    gil held;
+    ref data = ref::steal(PyBytes_FromStringAndSize(item.data(), static_cast<Py_ssize_t>(item.size())));
+    ref object = data ? ref::steal(call1(python_helpers().loads, data.get())) : ref();
+    if (!object) throw python_error::fetch(true);
+    ref result = ref::steal(call1(callable_.get(), object.get()));
+    if (!result) throw python_error::fetch(true);
+    ref bytes = ref::steal(call1(python_helpers().dumps, result.get()));
+    if (!bytes) throw python_error::fetch(true);
+    return std::string(PyBytes_AS_STRING(bytes.get()),
+                       static_cast<std::size_t>(PyBytes_GET_SIZE(bytes.get())));
+  }
+
+private:
+  ref callable_;
+};
+
+/// Builds a `process_worker` inside its worker process, once per process.
+struct process_factory {
+  std::shared_ptr<run_state> run;
+  process_worker operator()(const worker_context& context) const {
+    enter_worker_process();
+    gil held;
+    ref made = ref::steal(PyObject_CallFunction(run->make_worker.get(), "nns",
+                                                static_cast<Py_ssize_t>(context.index),
+                                                static_cast<Py_ssize_t>(context.count), "processes"));
+    if (!made) throw python_error::fetch(true);
+    return process_worker(std::move(made));
+  }
+};
+
+} // namespace parmill::python
