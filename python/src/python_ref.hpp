@@ -7,12 +7,33 @@
 
 namespace parmill::python {
 
+/// Gives a thread that has no Python thread state (one parmill made) a state that lives as long as
+/// the thread, so that taking the GIL there costs a lock, not a thread state made and destroyed
+/// each time. Called without the GIL. The state is released when the thread ends (parmill joins its
+/// threads when a map is closed, before the interpreter finalizes).
+inline void keep_thread_state() noexcept {
+  struct keeper {
+    PyGILState_STATE outer;
+    PyThreadState* saved;
+    keeper() noexcept : outer(PyGILState_Ensure()), saved(PyEval_SaveThread()) {}
+    keeper(const keeper&) = delete;
+    keeper& operator=(const keeper&) = delete;
+    ~keeper() {
+      if (Py_IsInitialized() == 0) return;
+      PyEval_RestoreThread(saved);
+      PyGILState_Release(outer);
+    }
+  };
+  if (PyGILState_GetThisThreadState() != nullptr) return;
+  thread_local keeper kept;
+}
+
 /// Holds the GIL for its lifetime, on any thread (the interpreter's or one parmill made); cheap
 /// when the thread holds it already. Never construct one while holding a lock of parmill's core:
 /// the rule "no lock of the core is taken while the GIL is held" is what keeps them deadlock-free.
 class gil {
 public:
-  gil() noexcept : state_(PyGILState_Ensure()) {}
+  gil() noexcept : state_((keep_thread_state(), PyGILState_Ensure())) {}
   ~gil() { PyGILState_Release(state_); }
   gil(const gil&) = delete;
   gil& operator=(const gil&) = delete;
