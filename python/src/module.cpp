@@ -22,6 +22,21 @@ void enter_worker_process() noexcept {
   if (entered == ::getpid()) return;
   entered = ::getpid();
   PyOS_AfterFork_Child();
+  // A worker process may be killed when the run ends (between items, once its results are in), so
+  // what it prints must not wait in a buffer: its standard output and error are line-buffered.
+  for (const char* name : {"stdout", "stderr"}) {
+    PyObject* stream = PySys_GetObject(name); // borrowed
+    if (stream == nullptr || stream == Py_None) continue;
+    PyObject* method = PyObject_GetAttrString(stream, "reconfigure");
+    PyObject* keywords = method != nullptr ? Py_BuildValue("{s:O}", "line_buffering", Py_True) : nullptr;
+    PyObject* empty = keywords != nullptr ? PyTuple_New(0) : nullptr;
+    PyObject* done = empty != nullptr ? PyObject_Call(method, empty, keywords) : nullptr;
+    if (done == nullptr) PyErr_Clear();
+    Py_XDECREF(done);
+    Py_XDECREF(empty);
+    Py_XDECREF(keywords);
+    Py_XDECREF(method);
+  }
 }
 
 py::object item_failed_object(const item_error& error) {

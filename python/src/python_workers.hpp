@@ -86,7 +86,22 @@ void enter_worker_process() noexcept;
 /// The worker process holds the GIL throughout (it is its only thread).
 class process_worker {
 public:
-  process_worker(ref callable) : callable_(std::move(callable)) {}
+  explicit process_worker(ref callable) : callable_(std::move(callable)) {}
+  process_worker(process_worker&&) noexcept = default;
+  process_worker& operator=(process_worker&&) noexcept = default;
+  /// The worker process is ending (it leaves with `_exit`, which flushes no Python stream): what
+  /// the worker printed is flushed now.
+  ~process_worker() {
+    if (!callable_) return;
+    gil held;
+    for (const char* name : {"stdout", "stderr"}) {
+      PyObject* stream = PySys_GetObject(name); // borrowed
+      if (stream == nullptr || stream == Py_None) continue;
+      PyObject* flushed = PyObject_CallMethod(stream, "flush", nullptr);
+      if (flushed == nullptr) PyErr_Clear();
+      Py_XDECREF(flushed);
+    }
+  }
   /// The pickled result of `callable(unpickled item)`; throws `python_error` (carrying the
   /// pickled exception) when unpickling, the call or pickling the result raises.
   std::string operator()(std::string& item) {

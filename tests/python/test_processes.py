@@ -135,8 +135,21 @@ def test_workers_are_other_processes_and_the_callers_state_is_copied(process_bac
     assert os.getpid() not in pids and 1 <= len(pids) <= process_backend.workers
 
 
-def test_print_in_a_worker_is_not_duplicated(process_backend, capfd):
-    print("before the run", flush=False)
-    list(parmill.map(lambda x: x, range(20), backend=process_backend))
-    out = capfd.readouterr().out
-    assert out.count("before the run") == 1
+PRINTING = r"""
+import sys
+import parmill
+print("before the run")  # buffered: stdout is a pipe
+list(parmill.map(lambda x: print(f"item {x}"), range(20), backend=parmill.processes(int(sys.argv[1]))))
+"""
+
+
+def test_print_before_the_run_is_not_duplicated_and_print_in_a_worker_is_not_lost(process_backend):
+    import subprocess
+
+    env = {name: value for name, value in os.environ.items() if name != "PYTHONUNBUFFERED"}
+    done = subprocess.run([sys.executable, "-c", PRINTING, str(process_backend.workers)], capture_output=True,
+                          text=True, timeout=60, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("before the run") == 1
+    assert sorted(line for line in done.stdout.splitlines() if line.startswith("item ")) == sorted(
+        f"item {x}" for x in range(20))
