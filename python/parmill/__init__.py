@@ -11,6 +11,8 @@ I/O and code that releases the GIL) and ``parmill.processes(n)`` (forked worker 
 ``os._exit`` or a hang costs the item it hit, never the run). See ``map`` for the promises.
 """
 
+import atexit
+import functools
 import math
 import operator
 import pickle
@@ -18,7 +20,6 @@ import signal
 import sys
 import threading
 import traceback
-import weakref
 
 from . import _native
 
@@ -61,11 +62,8 @@ def _format_exception(exception):
     return "".join(traceback.format_exception(type(exception), exception, exception.__traceback__))
 
 
-def _dumps(value):
-    return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-
-
-_native.configure(_format_exception, _dumps, pickle.loads, _item_failed)
+_native.configure(_format_exception, functools.partial(pickle.dumps, protocol=pickle.HIGHEST_PROTOCOL),
+                  pickle.loads, _item_failed)
 
 
 class _Backend:
@@ -156,17 +154,8 @@ class per_worker:
         return handler
 
 
-_open_results = weakref.WeakSet()
-
-
-def _close_all_at_exit():
-    for results in list(_open_results):
-        results.close()
-
-
-import atexit  # noqa: E402  (registered once the module is complete)
-
-atexit.register(_close_all_at_exit)
+# No thread of a map may outlive the interpreter: maps still open at exit are closed first.
+atexit.register(_native.close_all)
 
 
 class Results:
@@ -176,22 +165,17 @@ class Results:
     every worker process is gone. Leaving a ``for`` loop early does the same as soon as the
     iterator is dropped (at once in CPython when the loop held the only reference)."""
 
-    __slots__ = ("_native", "_length", "_indexed", "__weakref__")
+    __slots__ = ("_native", "_length")
 
-    def __init__(self, native, length, indexed):
+    def __init__(self, native, length):
         self._native = native
         self._length = length
-        self._indexed = indexed
-        _open_results.add(self)
 
     def __iter__(self):
-        return self
+        return self._native  # the native iterator itself: no Python call per result
 
     def __next__(self):
-        value = self._native.next()
-        if self._indexed:
-            return (self._native.index, value)
-        return value
+        return next(self._native)
 
     def __len__(self):
         if self._length is None:
@@ -298,5 +282,6 @@ def map(fn, iterable, *, backend=None, order="input", window=None, chunk=None, o
     native = _native.start_map(iterator, make_worker, backend.kind, backend.workers, order, window or 0,
                                chunk or 0, on_error == "yield",
                                max_failures if max_failures is not None else (1 << 64) - 1,
-                               retries, float(timeout or 0.0), max_items_per_worker or 0, label, watch_sigint)
-    return Results(native, length, indexed)
+                               retries, float(timeout or 0.0), max_items_per_worker or 0, label, watch_sigint,
+                               bool(indexed))
+    return Results(native, length)

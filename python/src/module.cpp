@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <exception>
+#include <set>
 #include <string>
 
 #include <parmill/backend.hpp>
@@ -36,6 +37,24 @@ void enter_worker_process() noexcept {
     Py_XDECREF(empty);
     Py_XDECREF(keywords);
     Py_XDECREF(method);
+  }
+}
+
+namespace {
+std::set<closable*>& open_maps() { // guarded by the GIL
+  static std::set<closable*> maps;
+  return maps;
+}
+} // namespace
+
+closable::closable() noexcept { open_maps().insert(this); }
+closable::~closable() { open_maps().erase(this); }
+
+void close_all_maps() {
+  while (!open_maps().empty()) {
+    closable* map = *open_maps().begin();
+    open_maps().erase(open_maps().begin());
+    map->close();
   }
 }
 
@@ -85,7 +104,8 @@ template <class Kind>
 void bind_map(py::module_& m, const char* name) {
   using map = native_map<Kind>;
   py::class_<map>(m, name)
-      .def("next", &map::next, "The next result; StopIteration at the end.")
+      .def("__iter__", [](py::object self) { return self; })
+      .def("__next__", &map::next_yielded, "The next result (or (index, result)); StopIteration at the end.")
       .def("close", &map::close, "Stops the run and waits for every thread and process.")
       .def_property_readonly("index", &map::index, "The index of the item last returned.");
 }
@@ -110,6 +130,7 @@ PYBIND11_MODULE(_native, m) {
       },
       "Hands over the Python functions the native code calls (once, from parmill/__init__.py).");
 
+  m.def("close_all", &close_all_maps, "Closes every map still open (at the interpreter's exit).");
   bind_map<local_kind>(m, "LocalMap");
   bind_map<process_kind>(m, "ProcessMap");
 
@@ -118,7 +139,7 @@ PYBIND11_MODULE(_native, m) {
       [](py::object iterator, py::object make_worker, const std::string& backend_name, std::size_t workers,
          const std::string& order_name, std::size_t window, std::size_t chunk, bool yield_failures,
          std::size_t max_failures, std::size_t retries, double timeout, std::size_t max_items_per_worker,
-         const std::string& progress, bool watch_sigint) -> py::object {
+         const std::string& progress, bool watch_sigint, bool indexed) -> py::object {
         const parmill::map_options options =
             options_from(order_name, window, chunk, yield_failures, max_failures, retries, timeout,
                          max_items_per_worker, progress);
@@ -127,6 +148,7 @@ PYBIND11_MODULE(_native, m) {
               std::make_unique<native_map<process_kind>>(std::move(iterator), std::move(make_worker),
                                                          parmill::processes(workers), options, watch_sigint);
           made->set_yields_failures(yield_failures);
+          made->set_indexed(indexed);
           return py::cast(std::move(made));
         }
         const parmill::backend where =
@@ -134,6 +156,7 @@ PYBIND11_MODULE(_native, m) {
         auto made = std::make_unique<native_map<local_kind>>(std::move(iterator), std::move(make_worker),
                                                              where, options, watch_sigint);
         made->set_yields_failures(yield_failures);
+        made->set_indexed(indexed);
         return py::cast(std::move(made));
       },
       "Makes a map (nothing runs before the first next()); arguments as checked by parmill.map.");

@@ -47,11 +47,26 @@ struct process_kind {
 /// it can be brought back.
 pybind11::object item_failed_object(const item_error& error);
 
+/// What every open map can do, so that the maps still open when the interpreter exits can be
+/// closed first (`close_all_maps`).
+class closable {
+public:
+  virtual void close() = 0;
+
+protected:
+  closable() noexcept;
+  ~closable();
+};
+
+/// Closes every map not closed yet (the GIL is held): called at the interpreter's exit, before it
+/// finalizes, so that no thread of a map outlives it.
+void close_all_maps();
+
 /// One run of `parmill::map` over a Python iterator, iterated from Python. The GIL is released
 /// whenever the consumer waits for the core (for an outcome, or for the run to end); the core's
 /// threads take it only to read the input, call Python, and drop references.
 template <class Kind>
-class native_map {
+class native_map final : public closable {
   using view = python_input<typename Kind::convert>;
   using worker = per_worker_factory<typename Kind::factory>;
   using range = map_range<view, worker>;
@@ -70,7 +85,7 @@ public:
     range_.emplace(parmill::map(where, view(ref::borrow(iterator.ptr())),
                                 parmill::per_worker(typename Kind::factory{run_}), std::move(options)));
   }
-  ~native_map() { close(); }
+  ~native_map() { close(); } // NOLINT: close() is final here
   native_map(const native_map&) = delete;
   native_map& operator=(const native_map&) = delete;
 
@@ -135,7 +150,7 @@ public:
   }
 
   /// Stops the run and waits for it: every thread joined, every worker process reaped. Idempotent.
-  void close() {
+  void close() override {
     if (closed_) return;
     closed_ = true;
     run_->stop = nullptr; // a worker's Ctrl-C must not reach a range being destroyed (GIL held)
@@ -147,6 +162,14 @@ public:
 
   /// The index (in the input) of the item whose result `next()` returned last.
   [[nodiscard]] std::size_t index() const noexcept { return index_; }
+  /// The next result, or `(index, result)` when the map is indexed (see `next`).
+  pybind11::object next_yielded() {
+    pybind11::object value = next();
+    if (!indexed_) return value;
+    return pybind11::make_tuple(index_, std::move(value));
+  }
+  /// Yields `(index, result)` pairs from `next_yielded`.
+  void set_indexed(bool indexed) noexcept { indexed_ = indexed; }
   /// Marks failures as yielded (on_error="yield"), so a result that cannot be unpickled is too.
   void set_yields_failures(bool yields) noexcept { yields_failures_ = yields; }
 
@@ -198,6 +221,7 @@ private:
   std::optional<sigint_watch> watch_;
   bool watch_sigint_ = false;
   bool yields_failures_ = false;
+  bool indexed_ = false;
   bool closed_ = false;
   std::size_t index_ = 0;
 };
