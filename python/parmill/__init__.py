@@ -12,7 +12,6 @@ I/O and code that releases the GIL) and ``parmill.processes(n)`` (forked worker 
 """
 
 import atexit
-import functools
 import math
 import operator
 import pickle
@@ -62,8 +61,11 @@ def _format_exception(exception):
     return "".join(traceback.format_exception(type(exception), exception, exception.__traceback__))
 
 
-_native.configure(_format_exception, functools.partial(pickle.dumps, protocol=pickle.HIGHEST_PROTOCOL),
-                  pickle.loads, _item_failed)
+def _dumps(value):
+    return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+_native.configure(_format_exception, _dumps, pickle.loads, _item_failed)
 
 
 class _Backend:

@@ -36,10 +36,7 @@ struct process_kind {
   using factory = process_factory;
   /// The unpickled result (the GIL is held); throws `python_error` when it cannot be unpickled.
   static pybind11::object value_of(const std::string& result) {
-    ref data = ref::steal(PyBytes_FromStringAndSize(result.data(), static_cast<Py_ssize_t>(result.size())));
-    ref object = data ? ref::steal(call1(python_helpers().loads, data.get())) : ref();
-    if (!object) throw python_error::fetch();
-    return pybind11::reinterpret_steal<pybind11::object>(object.release());
+    return pybind11::reinterpret_steal<pybind11::object>(decode_value(result).release());
   }
 };
 
@@ -78,7 +75,7 @@ public:
   /// main thread and Python's default SIGINT handler is installed).
   native_map(pybind11::object iterator, pybind11::object make_worker, const backend& where,
              map_options options, bool watch_sigint)
-      : run_(std::make_shared<run_state>()), watch_sigint_(watch_sigint) {
+      : run_(std::make_shared<run_state>()), where_(where.kind()), watch_sigint_(watch_sigint) {
     run_->make_worker = ref::borrow(make_worker.ptr());
     run_->stop = &stop_trampoline;
     run_->stop_context = this;
@@ -98,7 +95,9 @@ public:
     if (!iterator_) start();
     outcome_type* current = nullptr;
     try {
-      pybind11::gil_scoped_release released;
+      // Inline, the item runs right here: the GIL stays (no other thread of the run needs it).
+      std::optional<pybind11::gil_scoped_release> released;
+      if (where_ != backend_kind::inline_) released.emplace();
       current = advance();
     } catch (const item_failed& failed) {
       raise_abort_if_any();
@@ -219,6 +218,7 @@ private:
   std::optional<range> range_;
   std::optional<typename range::iterator> iterator_;
   std::optional<sigint_watch> watch_;
+  backend_kind where_;
   bool watch_sigint_ = false;
   bool yields_failures_ = false;
   bool indexed_ = false;

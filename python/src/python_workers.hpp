@@ -11,6 +11,7 @@
 
 #include <parmill/worker_context.hpp>
 
+#include "python_codec.hpp"
 #include "python_error.hpp"
 #include "python_ref.hpp"
 
@@ -82,7 +83,8 @@ struct local_factory {
 /// the interpreter's locks must be reset, as after `os.fork()`.
 void enter_worker_process() noexcept;
 
-/// The object of one worker process: unpickles each item, calls its callable, pickles the result.
+/// The object of one worker process: decodes each item, calls its callable, encodes the result
+/// (python_codec.hpp: pickles, but for plain ints, floats, str, bytes, None and bools).
 /// The worker process holds the GIL throughout (it is its only thread).
 class process_worker {
 public:
@@ -102,19 +104,14 @@ public:
       Py_XDECREF(flushed);
     }
   }
-  /// The pickled result of `callable(unpickled item)`; throws `python_error` (carrying the
-  /// pickled exception) when unpickling, the call or pickling the result raises.
+  /// The encoded result of `callable(decoded item)`; throws `python_error` (carrying the pickled
+  /// exception) when decoding, the call or encoding the result raises.
   std::string operator()(std::string& item) {
     gil held;
-    ref data = ref::steal(PyBytes_FromStringAndSize(item.data(), static_cast<Py_ssize_t>(item.size())));
-    ref object = data ? ref::steal(call1(python_helpers().loads, data.get())) : ref();
-    if (!object) throw python_error::fetch(true);
+    ref object = decode_value(item, true);
     ref result = ref::steal(call1(callable_.get(), object.get()));
     if (!result) throw python_error::fetch(true);
-    ref bytes = ref::steal(call1(python_helpers().dumps, result.get()));
-    if (!bytes) throw python_error::fetch(true);
-    return std::string(PyBytes_AS_STRING(bytes.get()),
-                       static_cast<std::size_t>(PyBytes_GET_SIZE(bytes.get())));
+    return encode_value(result.get(), true);
   }
 
 private:

@@ -156,3 +156,18 @@ def test_print_before_the_run_is_not_duplicated_and_print_in_a_worker_is_not_los
     assert done.stdout.count("before the run") == 1
     assert sorted(line for line in done.stdout.splitlines() if line.startswith("item ")) == sorted(
         f"item {x}" for x in range(20))
+
+
+class Colour(int):  # a subclass of int: must come back as itself, not as a plain int
+    pass
+
+
+VALUES = [0, 1, -5, 2**63 - 1, -2**63, 2**63, -2**64, 10**30, 2.5, -0.0, float("inf"), "", "x", "é\U0001F600",
+          "\udc80", b"", b"\x00\xff", None, True, False, (1, "a"), [1.5, None], {"k": b"v"}, Colour(3)]
+
+
+def test_values_cross_to_worker_processes_and_back_exactly(process_backend):
+    for sent, received in zip(VALUES, parmill.map(lambda x: (x, type(x).__name__), VALUES, backend=process_backend)):
+        value, type_name = received
+        assert type(value) is type(sent) and type_name == type(sent).__name__
+        assert value == sent and repr(value) == repr(sent)
