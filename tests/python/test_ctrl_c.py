@@ -10,7 +10,7 @@ import time
 import pytest
 
 CHILD = r'''
-import itertools, json, os, sys, time
+import itertools, json, os, subprocess, sys, time
 sys.path.insert(0, os.environ["PARMILL_TEST_DIR"])
 import parmill
 from conftest import descendants
@@ -19,8 +19,12 @@ backend = eval(sys.argv[1], {"parmill": parmill})
 
 def slow(x):
     if x > 0:
-        # Processes are killed, whatever they do; threads finish the item they run.
-        time.sleep(60 if backend.kind == "processes" else 0.05)
+        # Processes are killed, whatever they do, with what they started; threads finish the item
+        # they run.
+        if backend.kind == "processes":
+            subprocess.Popen(["sleep", "60"])
+            time.sleep(60)
+        time.sleep(0.05)
     return x
 
 try:

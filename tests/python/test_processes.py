@@ -111,6 +111,20 @@ def test_a_timeout_kills_the_item_and_the_run_goes_on(process_backend):
     assert [r for x, r in enumerate(results) if x != 4] == [0, 1, 2, 3, 5, 6, 7, 8, 9]
 
 
+def test_retries_run_a_timed_out_item_again(process_backend, tmp_path):
+    def slow_once(x):
+        marker = tmp_path / f"slow-{x}"
+        if x == 3 and not marker.exists():
+            marker.touch()
+            time.sleep(60)
+        return x
+
+    started = time.monotonic()
+    assert list(parmill.map(slow_once, range(6), backend=process_backend, timeout=0.5, retries=1,
+                            chunk=1)) == list(range(6))
+    assert time.monotonic() - started < 20
+
+
 def test_leaving_early_kills_running_items_within_seconds(process_backend):
     def hang_after_first(x):
         if x > 0:
