@@ -92,7 +92,10 @@ def test_ctrl_c_interrupts_within_half_a_second_and_leaves_nothing(backend, tmp_
         _, status = os.waitpid(pid, 0)
         os.close(terminal)
     text = output.decode(errors="replace")
-    assert took < 0.5, f"KeyboardInterrupt took {took:.3f} s"
+    # Half a second; a sanitizer's build slows every step down (measured under TSan with 8
+    # processes on 2 busy cores: 0.54 s, against at most 0.05 s in a release build).
+    limit = 0.5 * float(os.environ.get("PARMILL_TEST_TIME_SCALE", "1"))
+    assert took < limit, f"KeyboardInterrupt took {took:.3f} s"
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, text
     assert "Traceback" not in text, text
     assert "INTERRUPTED []" in text, text  # no worker or spawner left when the caller got it
