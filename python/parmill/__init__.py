@@ -12,6 +12,8 @@ I/O and code that releases the GIL) and ``parmill.processes(n)`` (forked worker 
 """
 
 import atexit
+import concurrent.futures
+import queue
 import math
 import operator
 import pickle
@@ -22,7 +24,8 @@ import traceback
 
 from . import _native
 
-__all__ = ["map", "inline", "threads", "processes", "per_worker", "ItemFailed", "WorkerContext", "Results"]
+__all__ = ["map", "inline", "threads", "processes", "per_worker", "ItemFailed", "WorkerContext", "Results",
+           "Executor"]
 
 _KINDS = ("exception", "crashed", "timed_out", "cancelled")
 
@@ -287,3 +290,90 @@ def map(fn, iterable, *, backend=None, order="input", window=None, chunk=None, o
                                retries, float(timeout or 0.0), max_items_per_worker or 0, label, watch_sigint,
                                bool(indexed))
     return Results(native, length)
+
+
+def _run_call(call):
+    fn, args, kwargs = call
+    return fn(*args, **kwargs)
+
+
+class Executor(concurrent.futures.Executor):
+    """A ``concurrent.futures.Executor`` over a parmill backend (default ``threads()``), for any
+    API that takes an executor (``loop.run_in_executor``, ``executor=`` parameters).
+
+    ``submit`` returns a ``concurrent.futures.Future``. Calls are handed to workers only as they
+    free up (one map, in completion order, with a window of one call per worker), so a call not
+    yet started can be cancelled. A failed call's ``future.exception()`` is the original exception
+    when it can be brought back, else an ``ItemFailed`` (kind "crashed" when its worker process
+    died). On ``processes(n)`` the function and its arguments are pickled (they cross to a worker
+    process started earlier); ``map`` and ``shutdown`` have the standard semantics."""
+
+    def __init__(self, backend=None):
+        if backend is None:
+            backend = threads()
+        if not isinstance(backend, _Backend):
+            raise TypeError(f"parmill.Executor: backend must be parmill.inline(), threads(n) or processes(n), not {backend!r}")
+        self._backend = backend
+        self._calls = queue.SimpleQueue()  # (future, fn, args, kwargs), then None at shutdown
+        self._lock = threading.Lock()
+        self._started = {}  # index in the map -> its future
+        self._shutdown = False
+        self._thread = None
+
+    def submit(self, fn, /, *args, **kwargs):
+        with self._lock:
+            if self._shutdown:
+                raise RuntimeError("cannot schedule new futures after shutdown")
+            future = concurrent.futures.Future()
+            self._calls.put((future, fn, args, kwargs))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._serve, name="parmill.Executor", daemon=True)
+                self._thread.start()
+                threading._register_atexit(self._at_exit)  # as concurrent.futures does
+        return future
+
+    def shutdown(self, wait=True, *, cancel_futures=False):
+        with self._lock:
+            if cancel_futures:
+                while True:
+                    try:
+                        call = self._calls.get_nowait()
+                    except queue.Empty:
+                        break
+                    if call is not None:
+                        call[0].cancel()
+            if not self._shutdown:
+                self._shutdown = True
+                self._calls.put(None)
+            thread = self._thread
+        if wait and thread is not None:
+            thread.join()
+
+    def _at_exit(self):
+        self.shutdown(wait=True)
+
+    def _pending_calls(self):
+        """The map's input: each call as a worker frees up; ends at shutdown."""
+        index = 0
+        while True:
+            call = self._calls.get()
+            if call is None:
+                return
+            future, fn, args, kwargs = call
+            if not future.set_running_or_notify_cancel():
+                continue  # cancelled before a worker took it
+            self._started[index] = future
+            index += 1
+            yield (fn, args, kwargs)
+
+    def _serve(self):
+        results = map(_run_call, self._pending_calls(), backend=self._backend, order="completion", chunk=1,
+                      window=self._backend.workers, on_error="yield", indexed=True)
+        with results:
+            for index, value in results:
+                future = self._started.pop(index)
+                if isinstance(value, ItemFailed):
+                    cause = value.__cause__
+                    future.set_exception(cause if value.kind == "exception" and cause is not None else value)
+                else:
+                    future.set_result(value)
