@@ -362,11 +362,36 @@ class Executor(concurrent.futures.Executor):
             future, fn, args, kwargs = call
             if not future.set_running_or_notify_cancel():
                 continue  # cancelled before a worker took it
+            if self._backend.kind == "processes":
+                try:  # a call that cannot cross fails alone (as an input it would end the map)
+                    pickle.dumps((fn, args, kwargs), protocol=pickle.HIGHEST_PROTOCOL)
+                except Exception as error:
+                    future.set_exception(error)
+                    continue
             self._started[index] = future
             index += 1
             yield (fn, args, kwargs)
 
     def _serve(self):
+        try:
+            self._serve_calls()
+        except BaseException as error:  # the executor itself failed: no future may wait for ever
+            with self._lock:
+                self._shutdown = True
+                stranded = list(self._started.values())
+                self._started.clear()
+                while True:
+                    try:
+                        call = self._calls.get_nowait()
+                    except queue.Empty:
+                        break
+                    if call is not None:
+                        stranded.append(call[0])
+            for future in stranded:
+                if not future.done() and (future.running() or future.set_running_or_notify_cancel()):
+                    future.set_exception(error)
+
+    def _serve_calls(self):
         results = map(_run_call, self._pending_calls(), backend=self._backend, order="completion", chunk=1,
                       window=self._backend.workers, on_error="yield", indexed=True)
         with results:

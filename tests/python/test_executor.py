@@ -111,3 +111,11 @@ def test_asyncio_run_in_executor(executor_backend):
 
     with parmill.Executor(executor_backend) as executor:
         assert asyncio.run(main(executor)) == [x * x for x in range(8)]
+
+
+def test_a_call_that_cannot_be_pickled_fails_alone():
+    with parmill.Executor(parmill.processes(2)) as executor:
+        bad = executor.submit(lambda: 1)  # a lambda cannot cross to a process started earlier
+        good = executor.submit(square, 5)
+        assert "pickle" in repr(bad.exception(timeout=30)).lower()
+        assert good.result(timeout=30) == 25
