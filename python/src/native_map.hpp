@@ -92,6 +92,12 @@ public:
   /// every process reaped).
   pybind11::object next() {
     if (closed_) throw pybind11::stop_iteration();
+    if (reading_) throw pybind11::value_error("parmill.map: the results are being read by another thread");
+    reading_ = true;
+    struct done_reading {
+      bool& flag;
+      ~done_reading() { flag = false; }
+    } reading{reading_};
     if (!iterator_) start();
     outcome_type* current = nullptr;
     try {
@@ -116,6 +122,10 @@ public:
       throw;
     }
     raise_abort_if_any();
+    if (close_asked_) { // close() was called by another thread while this one waited
+      close();
+      throw pybind11::stop_iteration();
+    }
     if (current == nullptr) {
       const bool interrupted = range_->stop_requested();
       close();
@@ -149,8 +159,15 @@ public:
   }
 
   /// Stops the run and waits for it: every thread joined, every worker process reaped. Idempotent.
+  /// Called while another thread waits in `next()`, it stops the run and returns at once; that
+  /// `next()` then closes the run and ends the iteration.
   void close() override {
     if (closed_) return;
+    if (reading_) { // another thread waits in next() (without the GIL): it closes when it returns
+      close_asked_ = true;
+      if (range_) range_->stop();
+      return;
+    }
     closed_ = true;
     run_->stop = nullptr; // a worker's Ctrl-C must not reach a range being destroyed (GIL held)
     watch_.reset();       // no signal handler uses this map after this
@@ -223,6 +240,8 @@ private:
   bool yields_failures_ = false;
   bool indexed_ = false;
   bool closed_ = false;
+  bool reading_ = false;     // a thread is in next() (guarded by the GIL)
+  bool close_asked_ = false; // close() was called during a next(); that next() closes
   std::size_t index_ = 0;
 };
 

@@ -237,3 +237,21 @@ def test_bad_arguments_are_refused_at_once(arguments, error):
 def test_fn_must_be_callable():
     with pytest.raises(TypeError):
         parmill.map(3, range(3))
+
+
+def test_close_from_another_thread_ends_a_waiting_loop(parallel_backend):
+    read_end, write_end = os.pipe()
+    try:
+        results = parmill.map(lambda x: os.read(read_end, 1) if x == 1 else x, range(3), backend=parallel_backend,
+                              chunk=1)
+        assert next(iter(results)) == 0
+        got = []
+        reader = threading.Thread(target=lambda: got.extend(results))  # waits for item 1
+        reader.start()
+        results.close()  # stops the run; a reader waiting in it closes it when it wakes, and ends
+        os.write(write_end, b"!" * 8)  # on threads, the item running must finish
+        reader.join(timeout=30)
+        assert not reader.is_alive()
+    finally:
+        os.close(read_end)
+        os.close(write_end)
