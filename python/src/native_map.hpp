@@ -82,7 +82,7 @@ public:
     range_.emplace(parmill::map(where, view(ref::borrow(iterator.ptr())),
                                 parmill::per_worker(typename Kind::factory{run_}), std::move(options)));
   }
-  ~native_map() { close(); } // NOLINT: close() is final here
+  ~native_map() { finish(); }
   native_map(const native_map&) = delete;
   native_map& operator=(const native_map&) = delete;
 
@@ -107,28 +107,28 @@ public:
       current = advance();
     } catch (const item_failed& failed) {
       raise_abort_if_any();
-      close();
+      finish();
       pybind11::object error = item_failed_object(failed.error());
       PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(error.ptr())), error.ptr());
       throw pybind11::error_already_set();
     } catch (const python_error& input_error) {
       raise_abort_if_any();
-      close();
+      finish();
       input_error.restore();
       throw pybind11::error_already_set();
     } catch (...) {
       raise_abort_if_any();
-      close();
+      finish();
       throw;
     }
     raise_abort_if_any();
     if (close_asked_) { // close() was called by another thread while this one waited
-      close();
+      finish();
       throw pybind11::stop_iteration();
     }
     if (current == nullptr) {
       const bool interrupted = range_->stop_requested();
-      close();
+      finish();
       if (interrupted) {
         if (PyErr_CheckSignals() != 0) throw pybind11::error_already_set();
         PyErr_SetNone(PyExc_KeyboardInterrupt); // the signal was handled elsewhere: still say so
@@ -147,7 +147,7 @@ public:
                          .message = unreadable.what(),
                          .exception = std::make_exception_ptr(unreadable)};
         if (!yields_failures_) {
-          close();
+          finish();
           pybind11::object failed = item_failed_object(error);
           PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(failed.ptr())), failed.ptr());
           throw pybind11::error_already_set();
@@ -168,12 +168,7 @@ public:
       if (range_) range_->stop();
       return;
     }
-    closed_ = true;
-    run_->stop = nullptr; // a worker's Ctrl-C must not reach a range being destroyed (GIL held)
-    watch_.reset();       // no signal handler uses this map after this
-    pybind11::gil_scoped_release released;
-    iterator_.reset();
-    range_.reset();
+    finish();
   }
 
   /// The index (in the input) of the item whose result `next()` returned last.
@@ -190,6 +185,17 @@ public:
   void set_yields_failures(bool yields) noexcept { yields_failures_ = yields; }
 
 private:
+  /// Ends the run now (the GIL is held, and no other thread is in `next()`).
+  void finish() {
+    if (closed_) return;
+    closed_ = true;
+    run_->stop = nullptr; // a worker's Ctrl-C must not reach a range being destroyed (GIL held)
+    watch_.reset();       // no signal handler uses this map after this
+    pybind11::gil_scoped_release released;
+    iterator_.reset();
+    range_.reset();
+  }
+
   static void stop_trampoline(void* self) noexcept {
     auto* map = static_cast<native_map*>(self);
     if (map->range_) map->range_->stop();
@@ -226,7 +232,7 @@ private:
   void raise_abort_if_any() {
     if (!run_->abort) return;
     ref abort = std::move(run_->abort);
-    close();
+    finish();
     PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(abort.get())), abort.get());
     throw pybind11::error_already_set();
   }

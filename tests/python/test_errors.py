@@ -6,6 +6,7 @@ import threading
 
 import parmill
 import pytest
+from conftest import descendants
 
 
 class Unlucky(ValueError):
@@ -19,11 +20,14 @@ def fail_on_multiples_of_7(x):
 
 
 def test_raise_yields_every_result_before_the_failed_item_then_raises(backend):
+    threads_before = threading.active_count()
     seen = []
     with pytest.raises(parmill.ItemFailed) as caught:
         for value in parmill.map(fail_on_multiples_of_7, range(100), backend=backend):
             seen.append(value)
     assert seen == [0, 1, 2, 3, 4, 5]
+    assert threading.active_count() == threads_before  # the run was joined before it raised
+    assert descendants() == []
     failure = caught.value
     assert isinstance(failure, Exception)
     assert failure.index == 6 and failure.kind == "exception"
