@@ -22,7 +22,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Debian packages needed to build and test; benchmarks add their peers.
 DEPS := cmake ninja-build g++ make ccache pkg-config libgtest-dev libgmock-dev libcli11-dev \
-        libpcre2-dev libopenmpi-dev openmpi-bin
+        libpcre2-dev libopenmpi-dev openmpi-bin pybind11-dev python3-dev python3-pytest python3-tqdm
 FUZZ_DEPS := clang libfuzzer-14-dev
 FUZZ_SECONDS ?= 60
 SOAK_SECONDS ?= 600
@@ -81,7 +81,8 @@ fuzz:
 	@$(MAKE) --no-print-directory deps EXTRA_DEPS="$(FUZZ_DEPS)"
 	CC=clang CXX=clang++ cmake -S . -G Ninja -Wno-dev -B $(BUILD_DIR)/fuzz -DCMAKE_BUILD_TYPE=Debug \
 	  -DCMAKE_CXX_FLAGS="-O1 -g -fsanitize=fuzzer-no-link" -DPARMILL_SANITIZE=address,undefined \
-	  -DPARMILL_BUILD_SHARED=OFF -DPARMILL_BUILD_FUZZ=ON -DPARMILL_BUILD_CLI=OFF -DPARMILL_BUILD_TESTS=OFF -DPARMILL_BUILD_BENCH=OFF -DPARMILL_BUILD_EXAMPLES=OFF
+	  -DPARMILL_BUILD_SHARED=OFF -DPARMILL_BUILD_FUZZ=ON -DPARMILL_BUILD_CLI=OFF -DPARMILL_BUILD_TESTS=OFF -DPARMILL_BUILD_BENCH=OFF -DPARMILL_BUILD_EXAMPLES=OFF \
+	  -DPARMILL_BUILD_PYTHON=OFF
 	cmake --build $(BUILD_DIR)/fuzz
 	fuzz/run.sh $(BUILD_DIR)/fuzz $(FUZZ_SECONDS)
 

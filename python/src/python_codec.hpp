@@ -1,0 +1,108 @@
+// python/src/python_codec.hpp: how Python values cross to worker processes and back: one tag
+// byte, then the value. Exact ints (64-bit), floats, str, bytes, None and bools are written
+// directly; anything else is pickled (highest protocol).
+#pragma once
+
+#include <Python.h>
+
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <string_view>
+
+#include "python_error.hpp"
+#include "python_ref.hpp"
+
+namespace parmill::python {
+
+namespace tag {
+inline constexpr char pickled = 'p', integer = 'i', real = 'f', text = 's', bytes = 'b', none = 'n',
+                      yes = 't', no = 'F';
+}
+
+/// The encoding of `object` (the GIL is held); throws `python_error` when it cannot be pickled.
+/// `pickled_errors`: a `python_error` carries the pickled exception (in a worker process).
+inline std::string encode_value(PyObject* object, bool pickled_errors = false) {
+  std::string out;
+  const auto raw = [&out](char t, const void* data, std::size_t size) {
+    out.reserve(size + 1);
+    out.push_back(t);
+    out.append(static_cast<const char*>(data), size);
+    return out;
+  };
+  if (object == Py_None) return raw(tag::none, nullptr, 0);
+  if (object == Py_True) return raw(tag::yes, nullptr, 0);
+  if (object == Py_False) return raw(tag::no, nullptr, 0);
+  if (PyLong_CheckExact(object)) {
+    int overflow = 0;
+    const long long value = PyLong_AsLongLongAndOverflow(object, &overflow);
+    if (overflow == 0 && !(value == -1 && PyErr_Occurred() != nullptr)) {
+      const auto fixed = static_cast<std::int64_t>(value);
+      return raw(tag::integer, &fixed, sizeof fixed);
+    }
+    PyErr_Clear();
+  } else if (PyFloat_CheckExact(object)) {
+    const double value = PyFloat_AS_DOUBLE(object);
+    return raw(tag::real, &value, sizeof value);
+  } else if (PyBytes_CheckExact(object)) {
+    return raw(tag::bytes, PyBytes_AS_STRING(object), static_cast<std::size_t>(PyBytes_GET_SIZE(object)));
+  } else if (PyUnicode_CheckExact(object)) {
+    Py_ssize_t size = 0;
+    if (const char* utf8 = PyUnicode_AsUTF8AndSize(object, &size))
+      return raw(tag::text, utf8, static_cast<std::size_t>(size));
+    PyErr_Clear(); // lone surrogates: pickle keeps them
+  }
+  ref pickled = ref::steal(call1(python_helpers().dumps, object));
+  if (!pickled) throw python_error::fetch(pickled_errors);
+  return raw(tag::pickled, PyBytes_AS_STRING(pickled.get()),
+             static_cast<std::size_t>(PyBytes_GET_SIZE(pickled.get())));
+}
+
+/// The value `encode_value` encoded (a new reference; the GIL is held); throws `python_error` when
+/// it cannot be decoded.
+inline ref decode_value(std::string_view data, bool pickled_errors = false) {
+  const auto fail = [pickled_errors]() -> ref { throw python_error::fetch(pickled_errors); };
+  if (data.empty()) {
+    PyErr_SetString(PyExc_ValueError, "parmill: an empty encoded value");
+    return fail();
+  }
+  const char* body = data.data() + 1;
+  const std::size_t size = data.size() - 1;
+  ref value;
+  switch (data[0]) {
+  case tag::none: return ref::borrow(Py_None);
+  case tag::yes: return ref::borrow(Py_True);
+  case tag::no: return ref::borrow(Py_False);
+  case tag::integer:
+    if (size == sizeof(std::int64_t)) {
+      std::int64_t fixed = 0;
+      std::memcpy(&fixed, body, sizeof fixed);
+      value = ref::steal(PyLong_FromLongLong(fixed));
+    }
+    break;
+  case tag::real:
+    if (size == sizeof(double)) {
+      double real = 0;
+      std::memcpy(&real, body, sizeof real);
+      value = ref::steal(PyFloat_FromDouble(real));
+    }
+    break;
+  case tag::bytes: value = ref::steal(PyBytes_FromStringAndSize(body, static_cast<Py_ssize_t>(size))); break;
+  case tag::text:
+    value = ref::steal(PyUnicode_DecodeUTF8(body, static_cast<Py_ssize_t>(size), "strict"));
+    break;
+  case tag::pickled: {
+    ref bytes = ref::steal(PyBytes_FromStringAndSize(body, static_cast<Py_ssize_t>(size)));
+    if (bytes) value = ref::steal(call1(python_helpers().loads, bytes.get()));
+    break;
+  }
+  default: break;
+  }
+  if (!value) {
+    if (PyErr_Occurred() == nullptr) PyErr_SetString(PyExc_ValueError, "parmill: a malformed encoded value");
+    return fail();
+  }
+  return value;
+}
+
+} // namespace parmill::python
