@@ -103,7 +103,8 @@ bench: bench-deps $(BUILD_DIR)/release/build.ninja
 package:
 	@$(MAKE) --no-print-directory deps EXTRA_DEPS="$(PACKAGE_DEPS)"
 	$(CONFIGURE) -B $(BUILD_DIR)/release -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=/usr
-	cmake --build $(BUILD_DIR)/release --target parmill parmill_mpi parmill_command parmill_docs
+	cmake --build $(BUILD_DIR)/release --target parmill parmill_mpi parmill_command parmill_docs \
+	  $$(ninja -C $(BUILD_DIR)/release -t targets all | grep -q '^parmill_python:' && echo parmill_python)
 	rm -rf $(BUILD_DIR)/release/packages
 	cd $(BUILD_DIR)/release && cpack -G DEB
 	@ls -l $(BUILD_DIR)/release/packages/*.deb

@@ -120,6 +120,15 @@ cmake -S "$source_dir/tests/consumer" -B "$work/consumer" -G Ninja -Wno-dev > "$
 grep -q "^parmill_DIR:PATH=/usr/lib/.*/cmake/parmill$" "$work/consumer/CMakeCache.txt" ||
   fail "the consumer did not find the installed parmill"
 
+if [[ " ${packages[*]} " == *" python3-parmill "* ]]; then
+  step "import parmill with Debian's python3"
+  (cd "$work" && env -u PYTHONPATH /usr/bin/python3 -c '
+import parmill
+assert parmill.__file__.startswith("/usr/lib/python3/dist-packages/"), parmill.__file__
+assert list(parmill.map(abs, [-1, -2, -3], backend=parmill.processes(2))) == [1, 2, 3]
+') || fail "python3 -c 'import parmill' with the installed python3-parmill"
+fi
+
 if [[ " ${packages[*]} " == *" libparmill-mpi-dev "* ]]; then
   step "find_package(parmill COMPONENTS mpi) against /usr"
   mkdir -p "$work/mpi_consumer"
