@@ -335,19 +335,25 @@ class Executor(concurrent.futures.Executor):
     def shutdown(self, wait=True, *, cancel_futures=False):
         with self._lock:
             if cancel_futures:
-                while True:
-                    try:
-                        call = self._calls.get_nowait()
-                    except queue.Empty:
-                        break
-                    if call is not None:
-                        call[0].cancel()
+                for future in self._drain_waiting_futures():
+                    future.cancel()
             if not self._shutdown:
                 self._shutdown = True
                 self._calls.put(None)
             thread = self._thread
         if wait and thread is not None:
             thread.join()
+
+    def _drain_waiting_futures(self):
+        """Takes every call not yet handed to a worker off the queue; returns their futures."""
+        futures = []
+        while True:
+            try:
+                call = self._calls.get_nowait()
+            except queue.Empty:
+                return futures
+            if call is not None:
+                futures.append(call[0])
 
     def _at_exit(self):
         self.shutdown(wait=True)
@@ -380,13 +386,7 @@ class Executor(concurrent.futures.Executor):
                 self._shutdown = True
                 stranded = list(self._started.values())
                 self._started.clear()
-                while True:
-                    try:
-                        call = self._calls.get_nowait()
-                    except queue.Empty:
-                        break
-                    if call is not None:
-                        stranded.append(call[0])
+                stranded.extend(self._drain_waiting_futures())
             for future in stranded:
                 if not future.done() and (future.running() or future.set_running_or_notify_cancel()):
                     future.set_exception(error)
