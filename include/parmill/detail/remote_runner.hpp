@@ -205,7 +205,6 @@ public:
       auto loop = std::make_shared<slot_loop>(slots_, limits_.timeout.count() > 0);
       loop->w = w;
       loop->tag = first_tag(w);
-      loop->holder = std::make_unique<typename Slots::holder>();
       loops.push_back(loop);
     }
     for (auto& loop : loops)
@@ -282,7 +281,6 @@ private:
     std::size_t timeouts = 0; // of the item at `next`, for `.retries`
     result_batch<Result> out; // results not sent yet
     std::chrono::steady_clock::time_point chunk_started = std::chrono::steady_clock::now();
-    std::unique_ptr<typename Slots::holder> holder; // the per-worker object of the thread running it
     std::thread thread;
     bool done = false; // the loop has ended (guarded by watch_mutex_)
     // generation * 4 + call state: which thread owns the loop, and whether it is in a call (since
@@ -317,10 +315,12 @@ private:
     // Once a call has started, this thread touches only what `shared` owns and its own locals: the
     // watchdog may take the call over, and the runner may be gone by the time it returns.
     Slots& slots = *s.slots;
+    // This thread's per-worker object (a thread that takes the loop over builds its own): it is
+    // destroyed here, on this thread, when the loop ends or when a call taken over returns.
+    auto holder = std::make_unique<typename Slots::holder>();
     for (;;) {
       if (!s.in_chunk && !start_chunk(s)) break;
       while (s.next < s.items.size()) {
-        typename Slots::holder& holder = *s.holder;
         // Under a time limit the call gets an item of its own: one that is taken over goes on using
         // it while the loop moves on (and, for a retry, keeps the original).
         std::optional<In> own;
@@ -336,7 +336,7 @@ private:
           s.call_started.store(now_ns(), std::memory_order_relaxed);
           s.state.store(generation * 4 + in_call, std::memory_order_release);
         }
-        auto ran = run_item<Result>([&] { return slots.call_with(holder, context, item); }, retries);
+        auto ran = run_item<Result>([&] { return slots.call_with(*holder, context, item); }, retries);
         std::uint64_t expected = generation * 4 + in_call;
         if (per_item &&
             !s.state.compare_exchange_strong(expected, generation * 4 + idle, std::memory_order_acq_rel))
@@ -349,7 +349,7 @@ private:
       flush(s, true);
       s.in_chunk = false;
     }
-    s.holder.reset(); // the per-worker object is destroyed on its own thread
+    holder.reset(); // before the loop is done: the per-worker object dies with its thread's work
     std::lock_guard lock(watch_mutex_);
     s.done = true;
     watch_cv_.notify_all();
@@ -443,9 +443,8 @@ private:
     if (ran_for <= limits_.timeout) return;
     if (!s.state.compare_exchange_strong(state, state + (abandoned - in_call), std::memory_order_acq_rel))
       return; // the call has just returned
-    // The call's thread still runs it, with its per-worker object: both are left to it.
-    (void)s.holder.release(); // NOLINT(bugprone-unused-return-value): deliberately never destroyed
-    s.holder = std::make_unique<typename Slots::holder>();
+    // The call's thread still runs it, with its per-worker object: both are left to it (the thread
+    // destroys the object if the call ever returns).
     s.thread.detach();
     if (s.timeouts < limits_.retries && std::is_copy_constructible_v<In>) {
       ++s.timeouts; // the new thread tries the item again (a move-only item went to the late call)
