@@ -28,12 +28,17 @@ struct run_state {
   void (*stop)(void*) = nullptr;
   void* stop_context = nullptr;
 
+  /// `make_worker(...)` for the worker of `context`: its callable, or null with the Python error
+  /// set (the GIL is held).
+  ref make_worker_for(const worker_context& context) const {
+    const std::string backend(to_string(context.backend));
+    return ref::steal(PyObject_CallFunction(make_worker.get(), "nns", static_cast<Py_ssize_t>(context.index),
+                                            static_cast<Py_ssize_t>(context.count), backend.c_str()));
+  }
+
   /// The callable of the worker of `context`; throws `python_error` (the GIL is held).
   ref callable_for(const worker_context& context) {
-    const std::string backend(to_string(context.backend));
-    ref made =
-        ref::steal(PyObject_CallFunction(make_worker.get(), "nns", static_cast<Py_ssize_t>(context.index),
-                                         static_cast<Py_ssize_t>(context.count), backend.c_str()));
+    ref made = make_worker_for(context);
     if (!made) throw failure();
     return made;
   }
@@ -124,10 +129,8 @@ struct process_factory {
   process_worker operator()(const worker_context& context) const {
     enter_worker_process();
     gil held;
-    ref made = ref::steal(PyObject_CallFunction(run->make_worker.get(), "nns",
-                                                static_cast<Py_ssize_t>(context.index),
-                                                static_cast<Py_ssize_t>(context.count), "processes"));
-    if (!made) throw python_error::fetch(true);
+    ref made = run->make_worker_for(context);
+    if (!made) throw python_error::fetch(true); // carries the pickled exception to the caller
     return process_worker(std::move(made));
   }
 };
