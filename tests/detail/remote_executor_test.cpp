@@ -1,9 +1,9 @@
-// The mpi backend's logic (parmill/detail/remote_runner.hpp: rank 0's proxies, the other ranks'
+// The mpi backend's logic (parmill/detail/remote_executor.hpp: rank 0's proxies, the other ranks'
 // worker slots) on a loopback transport: ranks as threads of this process, so that it is tested on
 // every build, without MPI. tests/mpi/mpi_test.cpp runs the same backend under mpirun.
 #include "helpers/loopback_transport.hpp"
 
-#include <parmill/detail/remote_runner.hpp>
+#include <parmill/detail/remote_executor.hpp>
 #include <parmill/map.hpp>
 #include <parmill/mpi.hpp>
 #include <parmill/workers.hpp>

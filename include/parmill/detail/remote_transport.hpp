@@ -58,6 +58,11 @@ public:
   /// Notes that a rank is lost (it stopped answering): the job must then end with MPI_Abort, since
   /// finalising would wait for that rank forever.
   virtual void mark_lost() noexcept = 0;
+  /// The other ranks of this job that live in this process as rank 0's own threads (a loopback
+  /// job, in the tests): rank 0's executor serves their worker slots itself, on threads of its
+  /// own, for each run, so that code written for one rank runs unchanged. Empty (the default) when
+  /// every rank is a process of its own that runs the program, as under mpirun.
+  [[nodiscard]] virtual std::vector<remote_transport*> ranks_served_here() { return {}; }
 };
 
 } // namespace parmill::detail
