@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <thread>
+#include <variant>
 
 namespace {
 
@@ -31,6 +32,20 @@ TEST(Backend, APoolIsABackendWithOneWorkerPerThread) {
   EXPECT_EQ(b.kind(), parmill::backend_kind::threads);
   EXPECT_EQ(b.workers(), 2U);
   EXPECT_EQ(b.pool(), &pool);
+}
+
+TEST(Backend, EachKindIsDescribedByItsOwnSmallValue) {
+  EXPECT_TRUE(std::holds_alternative<parmill::backends::in_caller>(parmill::inline_backend().describe()));
+  const parmill::backend three_threads = parmill::threads(3);
+  const auto* threads = std::get_if<parmill::backends::on_threads>(&three_threads.describe());
+  ASSERT_NE(threads, nullptr);
+  EXPECT_EQ(threads->workers, 3U);
+  EXPECT_EQ(threads->pool, nullptr);
+  const parmill::backend processes = parmill::processes(4);
+  const auto* in_processes = std::get_if<parmill::backends::in_processes>(&processes.describe());
+  ASSERT_NE(in_processes, nullptr);
+  EXPECT_EQ(in_processes->workers, 4U);
+  EXPECT_EQ(processes.kind(), parmill::backend_kind::processes);
 }
 
 } // namespace

@@ -204,7 +204,6 @@ private:
   std::unique_ptr<detail::pool_core> core_;
 };
 
-inline backend::backend(thread_pool& pool) noexcept
-    : kind_(backend_kind::threads), workers_(pool.size()), pool_(&pool) {}
+inline backend::backend(thread_pool& pool) noexcept : where_(backends::on_threads{pool.size(), &pool}) {}
 
 } // namespace parmill
