@@ -42,7 +42,8 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(where{parmill::backend_kind::inline_, 1}, where{parmill::backend_kind::threads, 1},
                       where{parmill::backend_kind::threads, 2}, where{parmill::backend_kind::threads, 8},
                       where{parmill::backend_kind::processes, 1}, where{parmill::backend_kind::processes, 2},
-                      where{parmill::backend_kind::processes, 8}),
+                      where{parmill::backend_kind::processes, 8}, where{parmill::backend_kind::mpi, 1},
+                      where{parmill::backend_kind::mpi, 2}, where{parmill::backend_kind::mpi, 8}),
     parmill_test::sweep_name);
 
 std::vector<int> iota_vector(int n) {
@@ -93,7 +94,7 @@ TEST(MapCompletionOrder, LetsAFastItemOvertakeASlowOne) {
 
 // A thread that runs too long cannot be stopped safely, so a time limit is refused where items run
 // on threads (inline, threads) before any item starts; the processes backend enforces it.
-TEST_P(Map, ATimeoutIsRefusedBeforeAnyItemStartsUnlessWorkersAreProcesses) {
+TEST_P(Map, ATimeoutIsRefusedBeforeAnyItemStartsOnInlineAndThreads) {
   std::atomic<int> calls{0};
   auto results = parmill::map(backend(), iota_vector(10),
                               [&calls](int x) {
@@ -101,7 +102,7 @@ TEST_P(Map, ATimeoutIsRefusedBeforeAnyItemStartsUnlessWorkersAreProcesses) {
                                 return x;
                               },
                               {.timeout = std::chrono::seconds(30)});
-  if (GetParam().kind == parmill::backend_kind::processes) {
+  if (GetParam().crosses_processes()) { // processes and mpi enforce a time limit
     std::size_t n = 0;
     for (auto& r : results)
       n += r.has_value() ? 1 : 0;
@@ -453,7 +454,7 @@ TEST_P(Map, MoveOnlyItemsAndResultsMoveThrough) {
          parmill::map(backend(), std::move(input), [](std::unique_ptr<int>& p) { return std::move(p); }))
       sum += *r.value();
   };
-  if (GetParam().kind == parmill::backend_kind::processes) {
+  if (GetParam().crosses_processes()) {
     // A unique_ptr cannot cross a process boundary: a clear error, not a crash.
     EXPECT_THROW(run(), std::logic_error);
     return;

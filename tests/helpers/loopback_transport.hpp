@@ -134,12 +134,42 @@ public:
   }
   void note_held(std::size_t, int, std::size_t, std::size_t) noexcept override {}
   void mark_lost() noexcept override { hub_.lost_.store(true); }
+  [[nodiscard]] std::vector<parmill::detail::remote_transport*> ranks_served_here() override {
+    return served_;
+  }
+
+  /// Rank 0 of a job whose other ranks are `others`, served by rank 0's own runs.
+  void serve_here(std::vector<parmill::detail::remote_transport*> others) { served_ = std::move(others); }
 
 private:
   loopback_hub& hub_;
   int rank_;
+  std::vector<parmill::detail::remote_transport*> served_;
   std::size_t opened_ = 0;
   std::string host_ = "loopback";
+};
+
+/// A loopback job of `ranks` ranks whose ranks but 0 live in rank 0's runs: `backend()` is an mpi
+/// backend that code written for one process runs on unchanged, as a point of a conformance sweep.
+class loopback_job {
+public:
+  loopback_job(int ranks, std::size_t slots_per_rank) : hub_(ranks), per_rank_(slots_per_rank) {
+    std::vector<parmill::detail::remote_transport*> others;
+    for (int r = 0; r < ranks; ++r) {
+      transports_.push_back(std::make_unique<loopback_transport>(hub_, r));
+      if (r > 0) others.push_back(transports_.back().get());
+    }
+    transports_.front()->serve_here(std::move(others));
+  }
+  /// The job's ranks but 0 as a backend, `slots_per_rank` worker slots on each.
+  [[nodiscard]] parmill::backend backend() {
+    return {*transports_.front(), per_rank_, static_cast<std::size_t>(hub_.ranks() - 1) * per_rank_};
+  }
+
+private:
+  loopback_hub hub_;
+  std::size_t per_rank_;
+  std::vector<std::unique_ptr<loopback_transport>> transports_;
 };
 
 /// Runs `body(backend, rank)` on every rank of a loopback job of `ranks` ranks (rank 0 on this
