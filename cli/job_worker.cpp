@@ -168,6 +168,9 @@ void job_worker::run_attempts(spawn_request& request, job_outcome& out) {
       out.result.err = std::string("parmill: cannot start the job: ") + e.what() + "\n";
     }
     if (!out.result.failed() || s_.registry.terminating()) break;
+    if (s_.timeline != nullptr && attempt + 1 < attempts) // --timeline: a bar for the failed attempt
+      s_.timeline->record(out.values.seq, out.values.slot, host_, out.command, out.result,
+                          span_outcome::retried);
   }
 }
 

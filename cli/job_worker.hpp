@@ -23,6 +23,7 @@
 #include "ordered_lines.hpp"
 #include "output.hpp"
 #include "parmill/worker_context.hpp"
+#include "timeline_jobs.hpp"
 
 namespace parmill::cli {
 
@@ -80,6 +81,9 @@ struct shared_state {
   ordered_lines* in_order_lines = nullptr; ///< -k --line-buffer (not under MPI): lines in the output's order
   std::mutex log_failure_mutex;            ///< guards log_failure
   std::exception_ptr log_failure;          ///< the first line a job slot could not write: the run stops
+  /// --timeline: where the job slots record the attempts that --retries runs again (the consumer
+  /// records each job's last one); null without --timeline, and under MPI on the other ranks.
+  timeline_recorder* timeline = nullptr;
 };
 
 /// A finished job, as the consumer sees it.

@@ -1,0 +1,345 @@
+// --timeline and parmill-timeline: lanes by start time, jobs as bars, the job log reader on any
+// bytes, the pages of real runs (parmill's and GNU parallel's), and what a person sees in them.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <fstream>
+#include <map>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "run_helpers.hpp"
+#include "timeline_job_log.hpp"
+#include "timeline_jobs.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using parmill::span_outcome;
+using parmill::timeline;
+using parmill::cli::assign_lanes;
+using parmill::cli::job_log_timeline;
+using parmill::cli::lane_interval;
+using parmill::cli::process_result;
+using parmill_test::scratch;
+
+const std::string header = "Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand\n";
+
+/// The most intervals that overlap at one time, an interval that ends at t and one that starts at
+/// t not overlapping (an empty interval at t overlaps those that hold t but not those that start
+/// there): the fewest lanes they can be drawn on.
+std::size_t most_at_once(const std::vector<lane_interval>& intervals) {
+  enum kind { end, point, start }; // at one time: ends first, then empty intervals, then starts
+  std::vector<std::pair<std::chrono::nanoseconds, kind>> events;
+  for (const lane_interval& i : intervals) {
+    if (i.duration == 0ns) {
+      events.emplace_back(i.start, point);
+    } else {
+      events.emplace_back(i.start, start);
+      events.emplace_back(i.start + i.duration, end);
+    }
+  }
+  std::sort(events.begin(), events.end());
+  std::size_t now = 0, most = 0;
+  for (const auto& [at, what] : events) {
+    if (what == end) --now;
+    if (what == start) ++now;
+    most = std::max(most, what == point ? now + 1 : now);
+  }
+  return most;
+}
+
+/// True when no two intervals on one lane overlap (by more than `tolerance`).
+bool lanes_never_overlap(const std::vector<lane_interval>& intervals, const std::vector<std::size_t>& lane,
+                         std::chrono::nanoseconds tolerance = {}) {
+  for (std::size_t a = 0; a < intervals.size(); ++a)
+    for (std::size_t b = a + 1; b < intervals.size(); ++b) {
+      if (lane[a] != lane[b]) continue;
+      const auto& x = intervals[a];
+      const auto& y = intervals[b];
+      if (x.start + tolerance < y.start + y.duration && y.start + tolerance < x.start + x.duration)
+        return false;
+    }
+  return true;
+}
+
+std::size_t lanes_used(const std::vector<std::size_t>& lane) {
+  return lane.empty() ? 0 : *std::max_element(lane.begin(), lane.end()) + 1;
+}
+
+process_result ended(int exit_value, int signal = 0, bool timed_out = false) {
+  process_result r;
+  r.exit_value = exit_value;
+  r.signal = signal;
+  r.timed_out = timed_out;
+  r.started = std::chrono::system_clock::now();
+  r.runtime = 10ms;
+  return r;
+}
+
+/// The timeline of the job log `text`, and the warnings of reading it.
+timeline from_log(const std::string& text, std::vector<std::string>* warnings = nullptr) {
+  job_log_timeline logs;
+  std::istringstream in(text);
+  logs.add(in, "test.log");
+  if (warnings != nullptr) *warnings = logs.warnings();
+  return logs.take("test");
+}
+
+std::string row(const std::string& seq, const std::string& start, const std::string& runtime,
+                const std::string& exit_value = "0", const std::string& signal = "0",
+                const std::string& command = "") {
+  return seq + "\t:\t" + start + "\t" + runtime + "\t0\t0\t" + exit_value + "\t" + signal + "\t" +
+         (command.empty() ? "echo " + seq : command) + "\n";
+}
+
+const parmill::timeline_span& span_of(const timeline& run, std::uint64_t seq) {
+  for (const auto& s : run.spans)
+    if (s.first_item == seq) return s;
+  throw std::runtime_error("no span for job " + std::to_string(seq));
+}
+
+} // namespace
+
+// --- lanes ---------------------------------------------------------------------------------------
+
+TEST(TimelineLanes, AJobThatStartsWhenAnotherEndsTakesItsLane) {
+  const std::vector<lane_interval> jobs{{0ms, 10ms}, {10ms, 5ms}, {15ms, 5ms}};
+  EXPECT_EQ(assign_lanes(jobs), (std::vector<std::size_t>{0, 0, 0}));
+}
+
+TEST(TimelineLanes, TheLaneThatFreedEarliestIsReused) {
+  // Lane 0 frees at 30, lane 1 at 20: the job starting at 40 takes lane 1.
+  const std::vector<lane_interval> jobs{{0ms, 30ms}, {5ms, 15ms}, {40ms, 1ms}};
+  EXPECT_EQ(assign_lanes(jobs), (std::vector<std::size_t>{0, 1, 1}));
+}
+
+TEST(TimelineLanes, ExactlyAsManyLanesAsJobsRanAtOnceOnRandomIntervals) {
+  std::mt19937 random(18);
+  for (int round = 0; round < 500; ++round) {
+    std::vector<lane_interval> jobs(random() % 60);
+    for (auto& job : jobs) // small integer times: many equal starts and ends, and empty jobs
+      job = {std::chrono::milliseconds(random() % 40), std::chrono::milliseconds(random() % 10)};
+    const std::vector<std::size_t> lane = assign_lanes(jobs);
+    ASSERT_TRUE(lanes_never_overlap(jobs, lane)) << "round " << round;
+    ASSERT_EQ(lanes_used(lane), most_at_once(jobs)) << "round " << round;
+  }
+}
+
+TEST(TimelineLanes, AJobLogsMillisecondRoundingNeedsNoExtraLane) {
+  // One slot, two jobs one after the other; rounded to milliseconds, the first seems to end 1 ms
+  // after the second started (start 1.0005 -> 1.001, runtime 0.4999 -> 0.500; next start 1.5004 ->
+  // 1.500).
+  std::vector<std::string> warnings;
+  const timeline run =
+      from_log(header + row("1", "1000.001", "0.500") + row("2", "1000.500", "0.100"), &warnings);
+  EXPECT_TRUE(warnings.empty());
+  EXPECT_EQ(run.lanes, (std::vector<std::string>{"slot 1"}));
+}
+
+// --- jobs as bars ----------------------------------------------------------------------------------
+
+TEST(TimelineJobs, EachWayAJobEndsHasItsOutcome) {
+  using parmill::cli::job_outcome_of;
+  EXPECT_EQ(job_outcome_of(ended(0), false, false), span_outcome::ok);
+  EXPECT_EQ(job_outcome_of(ended(3), false, false), span_outcome::failed);
+  EXPECT_EQ(job_outcome_of(ended(0, 9), false, false), span_outcome::crashed);
+  EXPECT_EQ(job_outcome_of(ended(-1, 15, true), false, false), span_outcome::timed_out);
+  EXPECT_EQ(job_outcome_of(ended(3), false, true), span_outcome::retried);
+  EXPECT_EQ(job_outcome_of(ended(-1, 15, true), false, true), span_outcome::retried);
+  EXPECT_EQ(job_outcome_of(ended(-1, 15), true, false), span_outcome::cancelled);
+}
+
+TEST(TimelineJobs, ALanePerSlotAndABarPerAttemptWithItsJobsNumbersAndCommand) {
+  const auto start = std::chrono::system_clock::now();
+  parmill::cli::timeline_recorder recorder("parmill echo", start);
+  process_result r = ended(0);
+  r.started = start + 5ms;
+  recorder.record(1, 2, ":", "echo a", r, span_outcome::ok);
+  recorder.record(2, 1, ":", "echo b", ended(3), span_outcome::retried);
+  recorder.record(2, 1, ":", "echo b", ended(3), span_outcome::failed);
+  const timeline run = recorder.snapshot();
+  EXPECT_EQ(run.title, "parmill echo");
+  EXPECT_EQ(run.lanes, (std::vector<std::string>{"slot 1", "slot 2"}));
+  ASSERT_EQ(run.spans.size(), 3U);
+  const auto& first = span_of(run, 1);
+  EXPECT_EQ(first.lane, 1U);
+  EXPECT_EQ(first.start, 5ms);
+  EXPECT_EQ(first.duration, 10ms);
+  EXPECT_EQ(first.label, "echo a");
+  EXPECT_EQ(first.items, 1U);
+  EXPECT_EQ(recorder.recorded(), 3U);
+  EXPECT_GE(run.wall, 15ms);
+  ASSERT_FALSE(run.summary.empty());
+  EXPECT_EQ(run.summary[0], "job attempts: 3 (1 ok, 1 failed, 1 retried)");
+}
+
+TEST(TimelineJobs, ALongRunKeepsTheNewestBarsAndEveryFailureWithinItsLimit) {
+  parmill::cli::timeline_recorder recorder("t", std::chrono::system_clock::now(), 10);
+  recorder.record(1, 1, ":", "fails", ended(1), span_outcome::failed);
+  for (std::uint64_t seq = 2; seq <= 100; ++seq)
+    recorder.record(seq, 1, ":", "ok", ended(0), span_outcome::ok);
+  const timeline run = recorder.snapshot();
+  ASSERT_EQ(run.spans.size(), 10U);
+  EXPECT_EQ(span_of(run, 1).outcome, span_outcome::failed);
+  for (std::uint64_t seq = 92; seq <= 100; ++seq)
+    EXPECT_EQ(span_of(run, seq).outcome, span_outcome::ok);
+  ASSERT_EQ(run.summary.size(), 2U);
+  EXPECT_EQ(run.summary[0], "job attempts: 100 (99 ok, 1 failed)");
+  EXPECT_NE(run.summary[1].find("not drawn: 90 of the oldest (90 ok)"), std::string::npos) << run.summary[1];
+}
+
+TEST(TimelineJobs, ALongCommandIsCutNeverInsideACharacter) {
+  const std::string e_acute = "\xc3\xa9";
+  std::string command;
+  for (int i = 0; i < 200; ++i)
+    command += e_acute;
+  const std::string label = parmill::cli::timeline_label(command);
+  EXPECT_LE(label.size(), parmill::cli::max_timeline_label);
+  ASSERT_TRUE(label.ends_with("..."));
+  const std::string kept = label.substr(0, label.size() - 3);
+  EXPECT_EQ(kept.size() % 2, 0U);
+  EXPECT_EQ(kept.find_first_not_of(e_acute), std::string::npos);
+  EXPECT_EQ(parmill::cli::timeline_label("echo short"), "echo short");
+}
+
+TEST(TimelineJobs, AnotherHostsSlotsAreLanesOfTheirOwn) {
+  parmill::cli::timeline_recorder recorder("t", std::chrono::system_clock::now());
+  recorder.record(1, 1, "node2", "a", ended(0), span_outcome::ok);
+  recorder.record(2, 1, ":", "b", ended(0), span_outcome::ok);
+  EXPECT_EQ(recorder.snapshot().lanes, (std::vector<std::string>{"slot 1", "node2 slot 1"}));
+}
+
+// --- the job log reader ------------------------------------------------------------------------
+
+TEST(TimelineJobLog, EveryOutcomeAJobLogCanTell) {
+  const timeline run =
+      from_log(header + row("1", "100.000", "1.000") + row("2", "100.000", "1.000", "2") +
+               row("3", "100.000", "1.000", "0", "9") + row("4", "100.000", "1.000", "-1", "15") +
+               row("5", "100.000", "1.000", "1") + row("5", "101.000", "0.500"));
+  EXPECT_EQ(span_of(run, 1).outcome, span_outcome::ok);
+  EXPECT_EQ(span_of(run, 2).outcome, span_outcome::failed);
+  EXPECT_EQ(span_of(run, 2).exit_status, 2);
+  EXPECT_EQ(span_of(run, 3).outcome, span_outcome::crashed);
+  EXPECT_EQ(span_of(run, 3).signal, 9);
+  EXPECT_EQ(span_of(run, 4).outcome, span_outcome::timed_out);
+  std::map<span_outcome, int> of_job_5;
+  for (const auto& s : run.spans)
+    if (s.first_item == 5) ++of_job_5[s.outcome];
+  EXPECT_EQ(of_job_5, (std::map<span_outcome, int>{{span_outcome::ok, 1}, {span_outcome::retried, 1}}));
+  EXPECT_EQ(run.lanes.size(), 5U); // five jobs at once at 100.000
+  EXPECT_EQ(run.wall, 1500ms);
+  EXPECT_EQ(run.summary.at(0), "jobs in the log: 6 (2 ok, 1 failed, 1 retried, 1 timed_out, 1 crashed)");
+}
+
+TEST(TimelineJobLog, TimesComeExactlyFromTheDecimalsAndCountFromTheFirstStart) {
+  const timeline run =
+      from_log(header + row("1", "1796308894.661", "     0.106") + row("2", "1796308894.666", "0.2"));
+  EXPECT_EQ(span_of(run, 1).start, 0ns);
+  EXPECT_EQ(span_of(run, 1).duration, 106ms);
+  EXPECT_EQ(span_of(run, 2).start, 5ms);
+  EXPECT_EQ(span_of(run, 2).duration, 200ms);
+}
+
+TEST(TimelineJobLog, ACommandsNulBytesAreItsNewlines) {
+  const timeline run = from_log(header + row("1", "1.0", "1.0", "0", "0", std::string("echo a\0echo b", 13)));
+  EXPECT_EQ(span_of(run, 1).label, "echo a\necho b");
+}
+
+TEST(TimelineJobLog, NotAJobLogIsRefusedNamingIt) {
+  for (const std::string& text :
+       std::vector<std::string>{"hello\n", "Seq\tHost\n1\t:\n", std::string("\0\0\0\n", 4), "{not json"}) {
+    try {
+      (void)from_log(text);
+      ADD_FAILURE() << "accepted " << text;
+    } catch (const parmill::cli::timeline_input_error& e) {
+      EXPECT_NE(std::string(e.what()).find("'test.log' is not a job log"), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST(TimelineJobLog, AnEmptyLogOrAHeaderAloneHoldsNoJobs) {
+  for (const std::string& text : {std::string(), header, header + header}) {
+    const timeline run = from_log(text);
+    EXPECT_TRUE(run.spans.empty());
+    EXPECT_TRUE(run.lanes.empty());
+    EXPECT_EQ(run.summary.at(0), "jobs in the log: 0 (none)");
+  }
+}
+
+TEST(TimelineJobLog, MalformedLinesAreSkippedWithAWarningNamingTheLine) {
+  const std::string huge(400, '9');
+  std::vector<std::string> warnings;
+  const timeline run = from_log(header + row("1", "10.0", "1.0") + "2\t:\t10.0\n" + // missing columns
+                                    row("3", huge, "1.0") + row("4", "10.0", "-1.0") + row("0", "10", "1") +
+                                    row("6", "10.0", "1e3") + row("7", "10.0", "1.0", "99999999999") +
+                                    row("8", "10.0", huge) + std::string(5000, 'x') + "\n" +
+                                    row("10", "10.0", "1.0") + "11\t:\t10.0\t1.0\t0\t0\t0\t0\tcut short",
+                                &warnings);
+  std::vector<std::uint64_t> drawn;
+  for (const auto& s : run.spans)
+    drawn.push_back(s.first_item);
+  std::sort(drawn.begin(), drawn.end());
+  EXPECT_EQ(drawn, (std::vector<std::uint64_t>{1, 10, 11})); // a last line without newline: read
+  ASSERT_EQ(warnings.size(), 8U);
+  EXPECT_EQ(warnings[0],
+            "job log 'test.log' line 3: it has 3 columns, not 9 or more; that line is not drawn");
+  EXPECT_NE(warnings[1].find("line 4: Starttime '999"), std::string::npos) << warnings[1];
+  EXPECT_NE(warnings[2].find("line 5: JobRuntime '-1.0' is not"), std::string::npos) << warnings[2];
+  EXPECT_NE(warnings[3].find("line 6: Seq '0' is not a positive integer"), std::string::npos) << warnings[3];
+  EXPECT_NE(warnings[4].find("line 7: JobRuntime '1e3'"), std::string::npos) << warnings[4];
+  EXPECT_NE(warnings[5].find("line 8: Exitval '99999999999' is not an integer"), std::string::npos);
+  EXPECT_NE(warnings[6].find("line 9: JobRuntime '999"), std::string::npos) << warnings[6];
+  EXPECT_NE(warnings[7].find("line 10: its first eight columns are longer than 4096 bytes"),
+            std::string::npos)
+      << warnings[7];
+}
+
+TEST(TimelineJobLog, ManyMalformedLinesGiveTenWarningsAndACount) {
+  std::string text = header;
+  for (int i = 0; i < 25; ++i)
+    text += "garbage\n";
+  std::vector<std::string> warnings;
+  (void)from_log(text, &warnings);
+  ASSERT_EQ(warnings.size(), 11U);
+  EXPECT_EQ(warnings.back(), "job log 'test.log': 15 more malformed lines, not drawn");
+}
+
+TEST(TimelineJobLog, AnyBytesAfterTheHeaderNeverCrashAndNeverDrawMoreLanesThanJobs) {
+  std::mt19937 random(18);
+  const std::string pieces[] = {"\t", "\n", "1", "0", ".", "-", ":", "9999999999999", "\0", "\xff", " ", "x"};
+  for (int round = 0; round < 2000; ++round) {
+    std::string text = header;
+    for (int n = random() % 80; n > 0; --n)
+      text += pieces[random() % std::size(pieces)];
+    const timeline run = from_log(text);
+    EXPECT_LE(run.lanes.size(), run.spans.size());
+    for (const auto& s : run.spans) {
+      EXPECT_LT(s.lane, run.lanes.size());
+      EXPECT_GE(s.start, 0ns);
+      EXPECT_LE(s.start + s.duration, run.wall);
+    }
+  }
+}
+
+TEST(TimelineJobLog, JobsOnAnotherHostGetLanesOfTheirOwn) {
+  const timeline run = from_log(header + "1\tnode2\t10.0\t1.0\t0\t0\t0\t0\ta\n" + row("2", "10.0", "1.0") +
+                                row("3", "10.5", "1.0"));
+  EXPECT_EQ(run.lanes, (std::vector<std::string>{"slot 1", "slot 2", "node2 slot 1"}));
+}
+
+TEST(TimelineJobLog, AtMostTheLimitOfBarsTheNewestSuccessfulOnesAndEveryFailure) {
+  std::string text = header + row("1", "0", "0.001", "5");
+  const std::size_t jobs = parmill::cli::max_timeline_spans + 50;
+  for (std::size_t seq = 2; seq <= jobs; ++seq)
+    text += row(std::to_string(seq), std::to_string(seq) + ".0", "0.5");
+  const timeline run = from_log(text);
+  ASSERT_EQ(run.spans.size(), parmill::cli::max_timeline_spans);
+  EXPECT_EQ(span_of(run, 1).outcome, span_outcome::failed);
+  EXPECT_EQ(span_of(run, jobs).outcome, span_outcome::ok);
+  EXPECT_THROW((void)span_of(run, 2), std::runtime_error); // among the oldest successful ones
+  EXPECT_NE(run.summary.at(1).find("not drawn: 50 of the oldest jobs"), std::string::npos)
+      << run.summary.at(1);
+}
