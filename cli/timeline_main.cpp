@@ -145,6 +145,8 @@ parmill::timeline read_inputs(const invocation& how) {
       throw failure("cannot read '" + shown + "': " + std::strerror(errno));
     } catch (const failure&) {
       throw;
+    } catch (const parmill::cli::timeline_input_error& e) { // names the input already
+      throw failure(e.what());
     } catch (const std::runtime_error& e) {
       throw failure("'" + shown + "': " + e.what());
     }

@@ -3,13 +3,17 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <random>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "helpers/headless_browser.hpp"
+#include "helpers/timeline_samples.hpp"
 #include "run_helpers.hpp"
 #include "timeline_job_log.hpp"
 #include "timeline_jobs.hpp"
@@ -342,4 +346,263 @@ TEST(TimelineJobLog, AtMostTheLimitOfBarsTheNewestSuccessfulOnesAndEveryFailure)
   EXPECT_THROW((void)span_of(run, 2), std::runtime_error); // among the oldest successful ones
   EXPECT_NE(run.summary.at(1).find("not drawn: 50 of the oldest jobs"), std::string::npos)
       << run.summary.at(1);
+}
+
+// --- the command and the converter, run as users run them ---------------------------------------
+
+namespace {
+
+namespace fs = std::filesystem;
+using parmill_test::ran;
+
+ran run_parmill(std::vector<std::string> args, const std::string& input = "") {
+  args.insert(args.begin(), PARMILL_BINARY);
+  return parmill_test::run_program(std::move(args), input);
+}
+
+ran run_converter(std::vector<std::string> args, const std::string& input = "") {
+  args.insert(args.begin(), PARMILL_TIMELINE_BINARY);
+  return parmill_test::run_program(std::move(args), input);
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+
+/// The page at `page` as headless Chromium shows it: its DOM once the page's script has drawn it.
+std::string dom_of(const std::string& page, const scratch& s) {
+  const auto browser =
+      parmill_test::dump_dom(page, s.dir / "browser", {.deadline = std::chrono::seconds(60)});
+  EXPECT_TRUE(browser.ok()) << "chromium: status " << browser.status << "\n" << browser.log.substr(0, 3000);
+  EXPECT_EQ(parmill_test::element_attribute(browser.dom, "timeline", "data-rendered"), "true");
+  return browser.dom;
+}
+
+/// The attribute `name` of the drawn timeline in `dom`.
+std::string drawn(const std::string& dom, const std::string& name) {
+  return parmill_test::element_attribute(dom, "timeline", name).value_or("(no " + name + ")");
+}
+
+/// The text of the `data-key="key"` cell of the summary's totals in `dom`.
+std::string total(const std::string& dom, const std::string& key) {
+  const std::size_t from = dom.find("id=\"totals\"");
+  const std::string marker = "data-key=\"" + key + "\">";
+  const std::size_t at = from == std::string::npos ? from : dom.find(marker, from);
+  if (at == std::string::npos) return "(no " + key + ")";
+  const std::size_t start = at + marker.size();
+  return dom.substr(start, dom.find('<', start) - start);
+}
+
+/// Job log lines (after the header) of `log`, split into columns.
+std::vector<std::vector<std::string>> log_rows(const std::string& log) {
+  std::vector<std::vector<std::string>> rows;
+  std::istringstream in(read_file(log));
+  std::string line;
+  std::getline(in, line);
+  while (std::getline(in, line)) {
+    std::vector<std::string> columns;
+    std::istringstream fields(line);
+    for (std::string column; std::getline(fields, column, '\t');)
+      columns.push_back(column);
+    rows.push_back(columns);
+  }
+  return rows;
+}
+
+/// How many rows of a job log failed (Exitval or Signal not 0).
+std::size_t failed_rows(const std::vector<std::vector<std::string>>& rows) {
+  return static_cast<std::size_t>(std::count_if(
+      rows.begin(), rows.end(), [](const auto& r) { return r.at(6) != "0" || r.at(7) != "0"; }));
+}
+
+bool gnu_parallel_installed() { return fs::exists("/usr/bin/parallel"); }
+
+} // namespace
+
+TEST(TimelineCommand, ThePageHasALanePerSlotABarPerJobEachFailureInItsColourAndTheRunsNumbers) {
+  scratch s;
+  // Four jobs that wait for each other (so that four slots are used), each ending its own way.
+  const std::string wait_all =
+      "n=0; touch " + s / "{}" + "; while [ $(ls " + s.dir.string() +
+      " | grep -c '^[a-d]$') -lt 4 ] && [ $n -lt 500 ]; do n=$((n+1)); sleep 0.01; done; ";
+  const ran r = run_parmill({"-j4", "--timeline", s / "page.html", "--joblog", s / "log", "--timeout", "5",
+                             wait_all + "echo slot {%}; case {} in b) exit 3;; c) kill -9 $$;; esac",
+                             ":::", "a", "b", "c", "d"});
+  EXPECT_EQ(r.status, 2) << r.err;
+  std::set<std::string> slots;
+  for (const std::string& line : parmill_test::lines(r.out))
+    slots.insert(line);
+  const auto rows = log_rows(s / "log");
+  ASSERT_EQ(rows.size(), 4U);
+  const std::string dom = dom_of(s / "page.html", s);
+  EXPECT_EQ(drawn(dom, "data-lanes"), std::to_string(slots.size()));
+  EXPECT_EQ(parmill_test::count_of(dom, "class=\"lane-name\""), slots.size());
+  EXPECT_EQ(drawn(dom, "data-bars-drawn"), "4");
+  EXPECT_EQ(drawn(dom, "data-drawn-ok"), "2");
+  EXPECT_EQ(drawn(dom, "data-drawn-failed"), "1");
+  EXPECT_EQ(drawn(dom, "data-drawn-crashed"), "1");
+  const std::size_t legend = dom.find("data-outcome=\"failed\" data-color=\"");
+  ASSERT_NE(legend, std::string::npos);
+  const std::string failed_colour = dom.substr(legend + 34, 7);
+  EXPECT_NE(drawn(dom, "data-drawn-colors").find("&quot;" + failed_colour + "&quot;:1"), std::string::npos)
+      << drawn(dom, "data-drawn-colors");
+  EXPECT_EQ(total(dom, "spans"), std::to_string(rows.size()));
+  EXPECT_EQ(total(dom, "failed-spans"), std::to_string(failed_rows(rows)));
+  EXPECT_EQ(total(dom, "lanes"), std::to_string(slots.size()));
+  EXPECT_NE(dom.find("job attempts: 4 (2 ok, 1 failed, 1 crashed)"), std::string::npos);
+}
+
+TEST(TimelineCommand, EachAttemptOfARetriedJobAndATimeoutAreBarsOfTheirOwn) {
+  scratch s;
+  const std::string count = s / "attempts";
+  // Fails twice, then succeeds; the second job times out on each of its three attempts.
+  const ran r = run_parmill(
+      {"-j1", "--retries", "3", "--timeout", "0.3", "--timeline", s / "page.html",
+       "echo x >> " + count + "; case {} in a) [ $(wc -l < " + count + ") -ge 3 ];; b) sleep 10;; esac",
+       ":::", "a", "b"});
+  EXPECT_EQ(r.status, 1) << r.err;
+  const std::string dom = dom_of(s / "page.html", s);
+  EXPECT_EQ(drawn(dom, "data-drawn-retried"), "4");
+  EXPECT_EQ(drawn(dom, "data-drawn-ok"), "1");
+  EXPECT_EQ(drawn(dom, "data-drawn-timed_out"), "1");
+  EXPECT_EQ(drawn(dom, "data-lanes"), "1");
+}
+
+TEST(TimelineCommand, APageThatCannotBeWrittenStopsTheRunBeforeAnyJob) {
+  scratch s;
+  fs::create_directory(s / "dir");
+  for (const std::string& page : {s / "missing/page.html", s / "dir", std::string()}) {
+    SCOPED_TRACE(page);
+    const ran r = run_parmill({"--timeline", page, "touch", s / "ran", ":::", "1"});
+    EXPECT_EQ(r.status, 255);
+    EXPECT_NE(r.err.find("parmill: Error: --timeline: "), std::string::npos) << r.err;
+    if (!page.empty()) {
+      EXPECT_NE(r.err.find("'" + page + "'"), std::string::npos) << r.err;
+    }
+    EXPECT_FALSE(fs::exists(s / "ran"));
+  }
+}
+
+TEST(TimelineCommand, ThePageIsRewrittenWhileJobsRunAndNeverSeenHalfWritten) {
+  scratch s;
+  const std::string page = s / "page.html", release = s / "release";
+  parmill_test::background parmill{
+      parmill_test::start_program({PARMILL_BINARY, "-j2", "--timeline", page,
+                                   "[ {} = fast ] && exit 0; n=0; while [ ! -e " + release +
+                                       " ] && [ $n -lt 2000 ]; do n=$((n+1)); sleep 0.01; done",
+                                   ":::", "fast", "slow"})};
+  ASSERT_GT(parmill.pid, 0);
+  // The first page (written before any job) has no bar; a later one has the fast job's.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(8);
+  bool rewritten = false;
+  std::size_t reads = 0;
+  while (!rewritten && std::chrono::steady_clock::now() < deadline) {
+    const std::string html = read_file(page);
+    if (!html.empty()) {
+      ++reads;
+      ASSERT_NE(html.find("</html>"), std::string::npos) << "a page seen half written";
+      rewritten = html.find("[ fast = fast ]") != std::string::npos; // the fast job's bar (not the title)
+    }
+    ::poll(nullptr, 0, 20); // the page changes in its own time: look again
+  }
+  EXPECT_TRUE(rewritten) << "after " << reads << " reads";
+  EXPECT_TRUE(parmill_test::process_running(parmill.pid)) << "the slow job was still running";
+  std::ofstream(release).put('\n');
+  EXPECT_EQ(parmill.wait(), 0);
+  std::vector<std::string> left;
+  for (const auto& entry : fs::directory_iterator(s.dir))
+    left.push_back(entry.path().filename().string());
+  std::sort(left.begin(), left.end());
+  EXPECT_EQ(left, (std::vector<std::string>{"page.html", "release"})) << "no temporary file is left";
+  EXPECT_NE(read_file(page).find("job attempts: 2 (2 ok)"), std::string::npos);
+}
+
+TEST(TimelineCommand, HelpNamesTheOptionAndTheConverter) {
+  const ran r = run_parmill({"--help"});
+  EXPECT_NE(r.out.find("--timeline FILE.html"), std::string::npos);
+  EXPECT_NE(r.out.find("parmill-timeline LOG -o FILE.html"), std::string::npos);
+}
+
+TEST(TimelineConverter, GnuParallelsOwnJobLogGetsExactlyAsManyLanesAsJobsRanAtOnce) {
+  if (!gnu_parallel_installed()) GTEST_SKIP() << "GNU parallel (/usr/bin/parallel) is not installed";
+  scratch s;
+  // -j3, six jobs of 0.3 s: three at a time, twice; job 5 fails.
+  const ran gnu =
+      parmill_test::run_program({"/usr/bin/parallel", "--will-cite", "-j3", "--joblog", s / "gnu.log",
+                                 "sleep 0.3; [ {} != 5 ]", ":::", "1", "2", "3", "4", "5", "6"},
+                                "");
+  ASSERT_EQ(gnu.status, 1) << gnu.err;
+  const auto rows = log_rows(s / "gnu.log");
+  ASSERT_EQ(rows.size(), 6U);
+  const ran r = run_converter({s / "gnu.log", "-o", s / "page.html"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.err, "");
+  const std::string dom = dom_of(s / "page.html", s);
+  EXPECT_EQ(drawn(dom, "data-lanes"), "3");
+  EXPECT_EQ(drawn(dom, "data-bars-drawn"), "6");
+  EXPECT_EQ(drawn(dom, "data-drawn-failed"), "1");
+  EXPECT_EQ(total(dom, "spans"), "6");
+  EXPECT_EQ(total(dom, "failed-spans"), std::to_string(failed_rows(rows)));
+}
+
+TEST(TimelineConverter, ParmillsJobLogFromStandardInputAndATraceFile) {
+  scratch s;
+  const ran run = run_parmill({"-j2", "--joblog", s / "log", "exit {}", ":::", "0", "0", "4"});
+  ASSERT_EQ(run.status, 1);
+  ran r = run_converter({"-", "-o", s / "log.html", "--title", "from stdin"}, read_file(s / "log"));
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::string html = read_file(s / "log.html");
+  EXPECT_NE(html.find("from stdin"), std::string::npos);
+  EXPECT_NE(html.find("jobs in the log: 3 (2 ok, 1 failed)"), std::string::npos);
+  {
+    std::ofstream trace(s / "run.json", std::ios::binary);
+    parmill::write_chrome_trace(trace, parmill_test::sample_timeline());
+  }
+  r = run_converter({"-o", s / "trace.html", s / "run.json"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(read_file(s / "trace.html").find("sample run"), std::string::npos);
+}
+
+TEST(TimelineConverter, HelpVersionAndEveryBadInvocationSayWhatIsWrong) {
+  scratch s;
+  const ran help = run_converter({"--help"});
+  EXPECT_EQ(help.status, 0);
+  EXPECT_NE(help.out.find("parmill-timeline [--title TEXT] INPUT... -o PAGE.html"), std::string::npos);
+  const ran version = run_converter({"--version"});
+  EXPECT_EQ(version.status, 0);
+  EXPECT_EQ(version.out.rfind("parmill-timeline ", 0), 0U) << version.out;
+  std::ofstream(s / "not-a-log") << "hello\n";
+  std::ofstream(s / "bad.json") << "{\"traceEvents\": [";
+  std::ofstream(s / "log") << header;
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases{
+      {{}, "no input"},
+      {{s / "log"}, "no page to write: give -o PAGE.html"},
+      {{s / "log", "-o"}, "-o needs a value"},
+      {{"--frobnicate", s / "log", "-o", s / "p.html"}, "unknown option '--frobnicate'"},
+      {{s / "missing", "-o", s / "p.html"}, "cannot read '" + s / "missing" + "': No such file or directory"},
+      {{s / "not-a-log", "-o", s / "p.html"}, "'" + s / "not-a-log" + "' is not a job log"},
+      {{s / "bad.json", "-o", s / "p.html"}, "'" + s / "bad.json" + "': "},
+      {{s / "log", s / "bad.json", "-o", s / "p.html"}, "give one trace alone, or one or more job logs"},
+      {{s / "log", "-o", s / "missing/p.html"}, "cannot write '" + s / "missing/p.html" + "'"},
+  };
+  for (const auto& [args, message] : cases) {
+    const ran r = run_converter(args);
+    EXPECT_EQ(r.status, 255) << message;
+    EXPECT_EQ(r.err.rfind("parmill-timeline: Error: ", 0), 0U) << r.err;
+    EXPECT_NE(r.err.find(message), std::string::npos) << r.err;
+  }
+  EXPECT_FALSE(fs::exists(s / "p.html"));
+}
+
+TEST(TimelineConverter, AHostileJobLogIsDrawnWithAWarningPerBadLine) {
+  scratch s;
+  std::ofstream(s / "log", std::ios::binary)
+      << header << row("1", "10.0", "1.0") << std::string("\xff\x00\t\t\n", 5)
+      << "3\t:\t10\t1\t0\t0\t0\t0\tcut";
+  const ran r = run_converter({s / "log", "-o", s / "page.html"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.err, "parmill-timeline: Warning: job log '" + s / "log" +
+                       "' line 3: it has 3 columns, not 9 or more; that line is not drawn\n");
+  EXPECT_NE(read_file(s / "page.html").find("jobs in the log: 2 (2 ok)"), std::string::npos);
 }
