@@ -200,8 +200,8 @@ the median runtime of the successful jobs so far)",
     option("--timeline", required, progress, "--timeline FILE.html",
            R"(write a picture of the run: a lane per job slot, a bar per job coloured
 by how it ended, and a summary; rewritten every few seconds while jobs
-run. parmill-timeline LOG -o FILE.html draws one from any job log
-(parmill's or GNU parallel's --joblog))",
+run. The program parmill-timeline draws the same page from any job log
+(parmill's or GNU parallel's --joblog): see parmill-timeline --help)",
            &options::timeline),
 
     // --- Other ----------------------------------------------------------------------------------
