@@ -469,6 +469,21 @@ TEST(TimelineCommand, EachAttemptOfARetriedJobAndATimeoutAreBarsOfTheirOwn) {
   EXPECT_EQ(drawn(dom, "data-lanes"), "1");
 }
 
+TEST(TimelineCommand, AJobThatHaltNowKillsIsDrawnAsCancelled) {
+  scratch s;
+  const std::string started = s / "started";
+  // Job b runs until killed (at most 20 s); job a fails once b has started, and --halt now kills b.
+  const ran r =
+      run_parmill({"-j2", "--halt", "now,fail=1", "--timeline", s / "page.html",
+                   "n=0; case {} in a) while [ ! -e " + started +
+                       " ] && [ $n -lt 2000 ]; do n=$((n+1)); sleep 0.01; done; exit 1;; b) touch " +
+                       started + "; while [ $n -lt 2000 ]; do n=$((n+1)); sleep 0.01; done;; esac",
+                   ":::", "a", "b"});
+  EXPECT_EQ(r.status, 1) << r.err;
+  EXPECT_NE(read_file(s / "page.html").find("job attempts: 2 (1 failed, 1 cancelled)"), std::string::npos)
+      << r.err;
+}
+
 TEST(TimelineCommand, APageThatCannotBeWrittenStopsTheRunBeforeAnyJob) {
   scratch s;
   fs::create_directory(s / "dir");
