@@ -261,7 +261,7 @@ void finish_timeline(run_timeline* timeline, output_writer& writer) {
 /// Runs the jobs and returns the exit status. `total` is the number of jobs, when read already.
 int run_jobs(const options& o, const cluster* ranks, job_stream& jobs, shared_state& shared,
              stop_control& control, std::optional<std::size_t> total) {
-  const std::unique_ptr<run_timeline> timeline = start_timeline(o); // before any input is read
+  const std::unique_ptr<run_timeline> timeline = start_timeline(o); // before any job starts
   shared.timeline = timeline ? &timeline->recorder : nullptr;
   std::optional<results_directory> results;
   if (o.results_dir) results.emplace(*o.results_dir, jobs.column_names());

@@ -76,7 +76,7 @@ void write_page_atomically(const std::filesystem::path& page, const timeline& ru
 live_timeline_page::live_timeline_page(std::filesystem::path page, const timeline_recorder& recorder,
                                        std::chrono::milliseconds interval)
     : page_(std::move(page)), recorder_(recorder), interval_(interval) {
-  write_page_atomically(page_, recorder_.snapshot());
+  write_page_atomically(page_, running_snapshot());
   thread_ = std::jthread([this](std::stop_token stop) { rewrite_while_running(stop); });
 }
 
@@ -96,6 +96,12 @@ std::string live_timeline_page::first_error() const {
   return first_error_;
 }
 
+timeline live_timeline_page::running_snapshot() const {
+  timeline run = recorder_.snapshot();
+  run.summary.emplace_back(still_running_line);
+  return run;
+}
+
 void live_timeline_page::rewrite_while_running(std::stop_token stop) {
   using clock = std::chrono::steady_clock;
   std::uint64_t written = recorder_.recorded();
@@ -111,7 +117,7 @@ void live_timeline_page::rewrite_while_running(std::stop_token stop) {
     if (recorded == written) continue;
     const auto began = clock::now();
     try {
-      write_page_atomically(page_, recorder_.snapshot());
+      write_page_atomically(page_, running_snapshot());
       written = recorded;
     } catch (const std::exception& e) {
       std::lock_guard lock(mutex_);

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <stop_token>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include "parmill/timeline.hpp"
@@ -24,7 +25,12 @@ void write_page_atomically(const std::filesystem::path& page, const timeline& ru
 /// The page of a running command: written when this is made (an empty run), rewritten from
 /// `recorder` by a thread of its own while jobs end (at most every `interval`, and never taking
 /// more than about a tenth of the time: the pause after a write is at least ten times as long as
-/// the write took), and a last time by `finish`.
+/// the write took), and a last time by `finish`. Until then, the page's summary ends with
+/// `still_running_line`.
+/// The summary line of a page written while its run goes on.
+inline constexpr std::string_view still_running_line =
+    "the run is still going on: this page is rewritten every few seconds (reload it to see more)";
+
 class live_timeline_page {
 public:
   /// Writes the first page. Throws `std::runtime_error` (see `write_page_atomically`) if it
@@ -46,6 +52,8 @@ public:
 
 private:
   void rewrite_while_running(std::stop_token stop);
+  /// The run so far, saying that it is still going on.
+  [[nodiscard]] timeline running_snapshot() const;
 
   const std::filesystem::path page_;
   const timeline_recorder& recorder_;

@@ -18,6 +18,7 @@
 #include "run_helpers.hpp"
 #include "timeline_job_log.hpp"
 #include "timeline_jobs.hpp"
+#include "timeline_page.hpp"
 
 namespace {
 
@@ -519,6 +520,7 @@ TEST(TimelineCommand, ThePageIsRewrittenWhileJobsRunAndNeverSeenHalfWritten) {
       ++reads;
       ASSERT_NE(html.find("</html>"), std::string::npos) << "a page seen half written";
       rewritten = html.find("[ fast = fast ]") != std::string::npos; // the fast job's bar (not the title)
+      ASSERT_NE(html.find(parmill::cli::still_running_line), std::string::npos);
     }
     ::poll(nullptr, 0, 20); // the page changes in its own time: look again
   }
@@ -532,6 +534,7 @@ TEST(TimelineCommand, ThePageIsRewrittenWhileJobsRunAndNeverSeenHalfWritten) {
   std::sort(left.begin(), left.end());
   EXPECT_EQ(left, (std::vector<std::string>{"page.html", "release"})) << "no temporary file is left";
   EXPECT_NE(read_file(page).find("job attempts: 2 (2 ok)"), std::string::npos);
+  EXPECT_EQ(read_file(page).find(parmill::cli::still_running_line), std::string::npos);
 }
 
 TEST(TimelineCommand, HelpNamesTheOptionAndTheConverter) {
