@@ -169,7 +169,7 @@ public:
     if (log_ != nullptr && s_.log == nullptr && !done.stopped)
       log_->record(done.values.seq, done.host, done.result, done.command);
     if (timeline_ != nullptr)
-      timeline_->record(done.values.seq, done.values.slot, done.host, done.command, done.result,
+      timeline_->record(done.values.seq, {done.host, done.rank, done.values.slot}, done.command, done.result,
                         job_outcome_of(done.result, done.stopped, false));
     if (bar_ != nullptr) {
       if (done.result.failed())

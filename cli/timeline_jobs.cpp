@@ -9,10 +9,10 @@ namespace {
 /// True for a byte that continues a UTF-8 character (10xxxxxx).
 bool continues_character(char byte) { return (static_cast<unsigned char>(byte) & 0xC0) == 0x80; }
 
-/// The name of the lane of `slot` on `host`.
-std::string lane_name(const std::pair<std::string, std::size_t>& lane) {
-  const std::string slot = "slot " + std::to_string(lane.second);
-  return lane.first == ":" ? slot : lane.first + " " + slot;
+/// The name of `lane`: "slot 2", or under MPI "HOST rank 1 slot 2".
+std::string lane_name(const job_lane& lane) {
+  const std::string slot = "slot " + std::to_string(lane.slot);
+  return lane.host == ":" ? slot : lane.host + " rank " + std::to_string(lane.rank) + " " + slot;
 }
 
 } // namespace
@@ -59,9 +59,9 @@ timeline_recorder::timeline_recorder(std::string title, std::chrono::system_cloc
                                      std::size_t max_spans)
     : title_(std::move(title)), run_start_(run_start), max_spans_(std::max<std::size_t>(1, max_spans)) {}
 
-void timeline_recorder::record(std::uint64_t seq, std::size_t slot, const std::string& host,
-                               std::string_view command, const process_result& result, span_outcome outcome) {
-  kept_span bar{.lane = {host, slot},
+void timeline_recorder::record(std::uint64_t seq, const job_lane& lane, std::string_view command,
+                               const process_result& result, span_outcome outcome) {
+  kept_span bar{.lane = lane,
                 .span = {.lane = 0,
                          .start = since(run_start_, result.started),
                          .duration = std::chrono::duration_cast<std::chrono::nanoseconds>(result.runtime),
@@ -106,7 +106,7 @@ timeline timeline_recorder::snapshot() const {
   timeline run;
   run.title = title_;
   std::lock_guard lock(mutex_);
-  std::map<std::pair<std::string, std::size_t>, std::size_t> lane_of;
+  std::map<job_lane, std::size_t> lane_of;
   for (const auto& lane : lanes_) {
     lane_of.emplace(lane, run.lanes.size());
     run.lanes.push_back(lane_name(lane));

@@ -37,6 +37,15 @@ inline constexpr std::size_t max_timeline_label = 160;
 /// when cut. Any bytes.
 [[nodiscard]] std::string timeline_label(std::string_view text);
 
+/// Where a job ran: its job slot, and under MPI its machine and rank (rank 0 runs no job; several
+/// ranks may share a machine, each with slots from 1).
+struct job_lane {
+  std::string host = ":"; ///< the job log's Host: ":" for this machine (without MPI)
+  int rank = 0;           ///< under MPI, the rank that ran it
+  std::size_t slot = 1;   ///< `{%}`, from 1
+  auto operator<=>(const job_lane&) const = default;
+};
+
 /// "3 ok, 1 failed": the non-zero counts of `counts`, in span_outcome's order; "none" if none.
 [[nodiscard]] std::string outcome_counts(const std::map<span_outcome, std::uint64_t>& counts);
 
@@ -51,23 +60,23 @@ public:
   timeline_recorder(std::string title, std::chrono::system_clock::time_point run_start,
                     std::size_t max_spans = max_timeline_spans);
 
-  /// Records one attempt of job `seq` in slot `slot` (from 1) on `host` (":" for this machine),
-  /// which ran `command` and ended as `result` says, with `outcome`.
-  void record(std::uint64_t seq, std::size_t slot, const std::string& host, std::string_view command,
-              const process_result& result, span_outcome outcome);
+  /// Records one attempt of job `seq` on `lane`, which ran `command` and ended as `result` says,
+  /// with `outcome`.
+  void record(std::uint64_t seq, const job_lane& lane, std::string_view command, const process_result& result,
+              span_outcome outcome);
 
-  /// The run so far: a lane per job slot seen ("slot 1", ...; under MPI "HOST slot 1"), sorted by
-  /// host then slot; the bars kept; `wall` from the run's start to now (at least the last bar's
-  /// end); and summary lines with the run's counts, saying which bars were left out, if any.
+  /// The run so far: a lane per job slot seen ("slot 1", ...; under MPI "HOST rank R slot 1"),
+  /// sorted by host, rank and slot; the bars kept; `wall` from the run's start to now (at least the last
+  /// bar's end); and summary lines with the run's counts, saying which bars were left out, if any.
   [[nodiscard]] timeline snapshot() const;
 
   /// How many attempts have been recorded: changes whenever a bar is added.
   [[nodiscard]] std::uint64_t recorded() const;
 
 private:
-  /// A bar with its lane named by (host, slot) until a snapshot numbers the lanes.
+  /// A bar with its lane until a snapshot numbers the lanes.
   struct kept_span {
-    std::pair<std::string, std::size_t> lane;
+    job_lane lane;
     timeline_span span;
   };
   void keep(kept_span&& bar);
@@ -77,11 +86,11 @@ private:
   const std::chrono::system_clock::time_point run_start_;
   const std::size_t max_spans_;
   mutable std::mutex mutex_;
-  std::deque<kept_span> ok_, not_ok_;                   // the kept bars: successful ones, and the others
-  std::set<std::pair<std::string, std::size_t>> lanes_; // every (host, slot) seen: at most -j per host
-  std::map<span_outcome, std::uint64_t> counts_;        // every attempt recorded, by outcome
-  std::map<span_outcome, std::uint64_t> dropped_;       // those left out, by outcome
-  std::chrono::nanoseconds last_end_{};                 // the latest end of any bar
+  std::deque<kept_span> ok_, not_ok_;             // the kept bars: successful ones, and the others
+  std::set<job_lane> lanes_;                      // every lane seen: at most -j per rank
+  std::map<span_outcome, std::uint64_t> counts_;  // every attempt recorded, by outcome
+  std::map<span_outcome, std::uint64_t> dropped_; // those left out, by outcome
+  std::chrono::nanoseconds last_end_{};           // the latest end of any bar
   std::uint64_t recorded_ = 0;
 };
 

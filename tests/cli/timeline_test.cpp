@@ -163,9 +163,9 @@ TEST(TimelineJobs, ALanePerSlotAndABarPerAttemptWithItsJobsNumbersAndCommand) {
   parmill::cli::timeline_recorder recorder("parmill echo", start);
   process_result r = ended(0);
   r.started = start + 5ms;
-  recorder.record(1, 2, ":", "echo a", r, span_outcome::ok);
-  recorder.record(2, 1, ":", "echo b", ended(3), span_outcome::retried);
-  recorder.record(2, 1, ":", "echo b", ended(3), span_outcome::failed);
+  recorder.record(1, {.host = ":", .rank = 0, .slot = 2}, "echo a", r, span_outcome::ok);
+  recorder.record(2, {.host = ":", .rank = 0, .slot = 1}, "echo b", ended(3), span_outcome::retried);
+  recorder.record(2, {.host = ":", .rank = 0, .slot = 1}, "echo b", ended(3), span_outcome::failed);
   const timeline run = recorder.snapshot();
   EXPECT_EQ(run.title, "parmill echo");
   EXPECT_EQ(run.lanes, (std::vector<std::string>{"slot 1", "slot 2"}));
@@ -184,9 +184,9 @@ TEST(TimelineJobs, ALanePerSlotAndABarPerAttemptWithItsJobsNumbersAndCommand) {
 
 TEST(TimelineJobs, ALongRunKeepsTheNewestBarsAndEveryFailureWithinItsLimit) {
   parmill::cli::timeline_recorder recorder("t", std::chrono::system_clock::now(), 10);
-  recorder.record(1, 1, ":", "fails", ended(1), span_outcome::failed);
+  recorder.record(1, {.host = ":", .rank = 0, .slot = 1}, "fails", ended(1), span_outcome::failed);
   for (std::uint64_t seq = 2; seq <= 100; ++seq)
-    recorder.record(seq, 1, ":", "ok", ended(0), span_outcome::ok);
+    recorder.record(seq, {.host = ":", .rank = 0, .slot = 1}, "ok", ended(0), span_outcome::ok);
   const timeline run = recorder.snapshot();
   ASSERT_EQ(run.spans.size(), 10U);
   EXPECT_EQ(span_of(run, 1).outcome, span_outcome::failed);
@@ -211,11 +211,13 @@ TEST(TimelineJobs, ALongCommandIsCutNeverInsideACharacter) {
   EXPECT_EQ(parmill::cli::timeline_label("echo short"), "echo short");
 }
 
-TEST(TimelineJobs, AnotherHostsSlotsAreLanesOfTheirOwn) {
+TEST(TimelineJobs, EachRanksSlotsAreLanesOfTheirOwnEvenOnOneMachine) {
   parmill::cli::timeline_recorder recorder("t", std::chrono::system_clock::now());
-  recorder.record(1, 1, "node2", "a", ended(0), span_outcome::ok);
-  recorder.record(2, 1, ":", "b", ended(0), span_outcome::ok);
-  EXPECT_EQ(recorder.snapshot().lanes, (std::vector<std::string>{"slot 1", "node2 slot 1"}));
+  recorder.record(1, {.host = "node2", .rank = 1, .slot = 1}, "a", ended(0), span_outcome::ok);
+  recorder.record(2, {.host = ":", .rank = 0, .slot = 1}, "b", ended(0), span_outcome::ok);
+  recorder.record(3, {.host = "node2", .rank = 2, .slot = 1}, "c", ended(0), span_outcome::ok);
+  EXPECT_EQ(recorder.snapshot().lanes,
+            (std::vector<std::string>{"slot 1", "node2 rank 1 slot 1", "node2 rank 2 slot 1"}));
 }
 
 // --- the job log reader ------------------------------------------------------------------------
@@ -639,3 +641,29 @@ TEST(TimelineConverter, AHostileJobLogIsDrawnWithAWarningPerBadLine) {
                        "' line 3: it has 3 columns, not 9 or more; that line is not drawn\n");
   EXPECT_NE(read_file(s / "page.html").find("jobs in the log: 2 (2 ok)"), std::string::npos);
 }
+
+#ifdef PARMILL_MPIEXEC
+TEST(TimelineCommand, UnderMpiEachRanksSlotsAreLanesOfTheirOwnEvenOnOneMachine) {
+  scratch s;
+  // Two worker ranks on this machine, one slot each: each rank's slot 1 is a lane of its own.
+  const ran r = parmill_test::run_program(
+      {PARMILL_MPIEXEC, "-np", "3", PARMILL_BINARY, "-j1", "--timeline", s / "page.html",
+       "sleep 0.2; echo $OMPI_COMM_WORLD_RANK {%}", ":::", "1", "2", "3", "4", "5", "6"},
+      "",
+      {"OMPI_ALLOW_RUN_AS_ROOT=1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1", "OMPI_MCA_rmaps_base_oversubscribe=1",
+       "OMPI_MCA_btl=self,vader", "OMPI_MCA_oob_tcp_if_include=lo",
+       "ASAN_OPTIONS=detect_leaks=0:abort_on_error=1"},
+      std::chrono::steady_clock::now() + std::chrono::seconds(40));
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::set<std::string> lanes; // "RANK SLOT" of each job
+  for (const std::string& line : parmill_test::lines(r.out))
+    lanes.insert(line);
+  ASSERT_FALSE(lanes.empty());
+  const std::string html = read_file(s / "page.html");
+  for (const std::string& lane : lanes) {
+    const std::string rank = lane.substr(0, lane.find(' ')), slot = lane.substr(lane.find(' ') + 1);
+    EXPECT_NE(html.find(" rank " + rank + " slot " + slot), std::string::npos) << "no lane for rank " << rank;
+  }
+  EXPECT_EQ(html.find("rank 0 slot"), std::string::npos) << "rank 0 runs no job";
+}
+#endif
