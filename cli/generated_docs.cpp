@@ -11,7 +11,8 @@ namespace parmill::cli {
 namespace {
 
 /// The options whose value is a file or a directory: shells complete paths after them.
-constexpr std::string_view file_options[] = {"-a", "--arg-file", "--argfile", "--joblog", "--jl"};
+constexpr std::string_view file_options[] = {"-a",       "--arg-file", "--argfile",
+                                             "--joblog", "--jl",       "--timeline"};
 constexpr std::string_view directory_options[] = {"--results", "--res", "--result"};
 
 /// The lines of `text`, without their '\n' (a last line without one is a line too).

@@ -103,6 +103,7 @@ job_outcome job_worker::operator()(job& j) {
   if (s_.stop->load()) return out; // the run halted, or was stopped, during the delay
   out.ran = true;
   out.host = host_;
+  out.rank = rank_;
   out.values = std::move(j.values);
   const job_slots::lease slot_taken(s_.slots); // the lowest free slot, until the job has ended
   out.values.slot = slot_taken.slot;
@@ -168,6 +169,9 @@ void job_worker::run_attempts(spawn_request& request, job_outcome& out) {
       out.result.err = std::string("parmill: cannot start the job: ") + e.what() + "\n";
     }
     if (!out.result.failed() || s_.registry.terminating()) break;
+    if (s_.timeline != nullptr && attempt + 1 < attempts) // --timeline: a bar for the failed attempt
+      s_.timeline->record(out.values.seq, {out.host, out.rank, out.values.slot}, out.command, out.result,
+                          span_outcome::retried);
   }
 }
 

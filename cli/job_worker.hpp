@@ -23,6 +23,7 @@
 #include "ordered_lines.hpp"
 #include "output.hpp"
 #include "parmill/worker_context.hpp"
+#include "timeline_jobs.hpp"
 
 namespace parmill::cli {
 
@@ -80,6 +81,9 @@ struct shared_state {
   ordered_lines* in_order_lines = nullptr; ///< -k --line-buffer (not under MPI): lines in the output's order
   std::mutex log_failure_mutex;            ///< guards log_failure
   std::exception_ptr log_failure;          ///< the first line a job slot could not write: the run stops
+  /// --timeline: where the job slots record the attempts that --retries runs again (the consumer
+  /// records each job's last one); null without --timeline, and under MPI on the other ranks.
+  timeline_recorder* timeline = nullptr;
 };
 
 /// A finished job, as the consumer sees it.
@@ -94,10 +98,11 @@ struct job_outcome {
   /// GNU parallel 20221122 logs no line for such jobs). A timed-out job is not `stopped`.
   bool stopped = false;
   std::string host = ":"; ///< the job log's Host: ":" here, the rank's machine under MPI
+  int rank = 0;           ///< under MPI, the rank that ran it (--timeline's lanes)
   /// Crosses to rank 0 under MPI (parmill/codec.hpp).
   static constexpr auto parmill_fields =
-      std::tuple{&job_outcome::values, &job_outcome::command, &job_outcome::tag, &job_outcome::result,
-                 &job_outcome::ran,    &job_outcome::stopped, &job_outcome::host};
+      std::tuple{&job_outcome::values, &job_outcome::command, &job_outcome::tag,  &job_outcome::result,
+                 &job_outcome::ran,    &job_outcome::stopped, &job_outcome::host, &job_outcome::rank};
 };
 
 /// The shell code of a job: its command rendered, or the input itself when there is no command.
@@ -123,7 +128,7 @@ void save_results(shared_state& s, job_outcome& done);
 /// found or not runnable gets 127 or 126, as from the shell).
 class job_worker {
 public:
-  job_worker(shared_state& s, std::string host) : s_(s), host_(std::move(host)) {}
+  job_worker(shared_state& s, std::string host, int rank = 0) : s_(s), host_(std::move(host)), rank_(rank) {}
   /// Runs `j` (taking its values and block) unless the run is stopping (then `ran` is false).
   job_outcome operator()(job& j);
 
@@ -138,12 +143,14 @@ private:
 
   shared_state& s_;
   std::string host_;
+  int rank_;
 };
 
 /// Builds each worker slot's job_worker, inside its worker (its thread, or its rank's thread).
 inline auto job_worker_factory(shared_state& shared) {
   return [&shared](const worker_context& context) {
-    return job_worker(shared, context.backend == backend_kind::mpi ? context.host : ":");
+    const bool mpi = context.backend == backend_kind::mpi;
+    return job_worker(shared, mpi ? context.host : ":", mpi ? context.rank : 0);
   };
 }
 

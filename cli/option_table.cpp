@@ -197,6 +197,12 @@ the median runtime of the successful jobs so far)",
            "a progress bar with the count, rate and ETA on standard error", &options::bar),
     alias_of_previous_row("--eta", none, progress, &options::eta),
     alias_of_previous_row("--progress", none, progress, &options::progress),
+    option("--timeline", required, progress, "--timeline FILE.html",
+           R"(write a picture of the run: a lane per job slot, a bar per job coloured
+by how it ended, and a summary; rewritten every few seconds while jobs
+run. The program parmill-timeline draws the same page from any job log
+(parmill's or GNU parallel's --joblog): see parmill-timeline --help)",
+           &options::timeline),
 
     // --- Other ----------------------------------------------------------------------------------
     option("-h,--help", none, other, "-h, --help", "this text", &raw::help),

@@ -123,6 +123,7 @@ struct output_options {
   bool verbose = false;       ///< `-t`/`--verbose`: print each command on standard error as it starts
   bool print_command = false; ///< `-v`: print each command on standard output, with its job's output
   bool bar = false, eta = false, progress = false;
+  std::optional<std::string> timeline; ///< `--timeline FILE.html`: the run's page, rewritten as it goes
 };
 
 /// What happens when jobs fail or hang, and the job log that --resume reads back.

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <exception>
+#include <filesystem>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -23,6 +24,8 @@
 #include "parmill/progress.hpp"
 #include "parmill/workers.hpp"
 #include "signals.hpp"
+#include "timeline_jobs.hpp"
+#include "timeline_page.hpp"
 
 namespace parmill::cli {
 namespace {
@@ -148,8 +151,9 @@ int print_commands(job_stream& jobs, shared_state& shared, std::size_t slots, co
 /// or on standard output), and advances the bar.
 class outcome_consumer {
 public:
-  outcome_consumer(shared_state& shared, results_directory* results, job_log* log, progress_bar* bar)
-      : s_(shared), results_(results), log_(log), bar_(bar) {}
+  outcome_consumer(shared_state& shared, results_directory* results, job_log* log, progress_bar* bar,
+                   timeline_recorder* timeline)
+      : s_(shared), results_(results), log_(log), bar_(bar), timeline_(timeline) {}
 
   void operator()(outcome<job_outcome>& outcome) {
     if (s_.in_order_lines != nullptr) s_.in_order_lines->ended(outcome.index());
@@ -164,6 +168,9 @@ public:
     print(done);
     if (log_ != nullptr && s_.log == nullptr && !done.stopped)
       log_->record(done.values.seq, done.host, done.result, done.command);
+    if (timeline_ != nullptr)
+      timeline_->record(done.values.seq, {done.host, done.rank, done.values.slot}, done.command, done.result,
+                        job_outcome_of(done.result, done.stopped, false));
     if (bar_ != nullptr) {
       if (done.result.failed())
         bar_->fail();
@@ -201,11 +208,61 @@ private:
   results_directory* results_;
   job_log* log_;
   progress_bar* bar_;
+  timeline_recorder* timeline_;
 };
+
+/// --timeline: the recorder of the run's jobs and its page, written once before any job starts
+/// (so that a path that cannot be written stops the run first) and then as jobs end.
+struct run_timeline {
+  timeline_recorder recorder;
+  live_timeline_page page;
+
+  run_timeline(const std::string& path, const options& o)
+      : recorder(title_of(o), std::chrono::system_clock::now()), page(checked_path(path), recorder) {}
+
+  /// The page's title: "parmill" and the command's words (or "(each input is a command)").
+  static std::string title_of(const template_options& o) {
+    std::string title = "parmill";
+    for (const std::string& word : o.command)
+      title += " " + word;
+    return o.command.empty() ? title + " (each input is a command)" : title;
+  }
+
+  static std::filesystem::path checked_path(const std::string& path) {
+    if (path.empty()) throw usage_error("--timeline: the file name is empty");
+    return path;
+  }
+};
+
+/// Makes the --timeline page, or nothing without --timeline. Throws `usage_error` if it cannot be
+/// written.
+std::unique_ptr<run_timeline> start_timeline(const options& o) {
+  if (!o.timeline) return nullptr;
+  try {
+    return std::make_unique<run_timeline>(*o.timeline, o);
+  } catch (const usage_error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw usage_error(std::string("--timeline: ") + e.what());
+  }
+}
+
+/// Writes the last --timeline page; a page that cannot be written is reported, and the exit
+/// status stays the jobs'.
+void finish_timeline(run_timeline* timeline, output_writer& writer) {
+  if (timeline == nullptr) return;
+  try {
+    timeline->page.finish();
+  } catch (const std::exception& e) {
+    writer.message(std::string("parmill: Warning: --timeline: ") + e.what() + "\n");
+  }
+}
 
 /// Runs the jobs and returns the exit status. `total` is the number of jobs, when read already.
 int run_jobs(const options& o, const cluster* ranks, job_stream& jobs, shared_state& shared,
              stop_control& control, std::optional<std::size_t> total) {
+  const std::unique_ptr<run_timeline> timeline = start_timeline(o); // before any job starts
+  shared.timeline = timeline ? &timeline->recorder : nullptr;
   std::optional<results_directory> results;
   if (o.results_dir) results.emplace(*o.results_dir, jobs.column_names());
   shared.results = results ? &*results : nullptr;
@@ -225,13 +282,15 @@ int run_jobs(const options& o, const cluster* ranks, job_stream& jobs, shared_st
   if (o.keep_order && o.line_buffer && ranks == nullptr) shared.in_order_lines = &in_order_lines;
 
   {
-    outcome_consumer consume(shared, results ? &*results : nullptr, log ? &*log : nullptr, bar.get());
+    outcome_consumer consume(shared, results ? &*results : nullptr, log ? &*log : nullptr, bar.get(),
+                             shared.timeline);
     auto outcomes = parmill::map(ranks != nullptr ? ranks->where : threads(o.jobs), jobs,
                                  per_worker(job_worker_factory(shared)), job_map_options(o));
     for (auto& outcome : outcomes)
       consume(outcome);
   }
   if (bar) bar->finish();
+  finish_timeline(timeline.get(), shared.writer);
   if (shared.log_failure) std::rethrow_exception(shared.log_failure);
   if (control.interrupted || shared.writer.broken()) return 255;
   std::lock_guard lock(shared.halt_mutex);

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # make package-check: checks the Debian packages in DIR (built by `make package`) as a user meets
 # them. Runs lintian on them (no errors allowed), installs them with `apt-get install ./*.deb`,
-# then checks `parmill --version`, `man -w parmill`, bash completion of `parmill --jo<TAB>`, the zsh
-# completion, `pkg-config --cflags --libs parmill` building and running a program, and
-# find_package(parmill) consumers (parmill::parmill, and parmill::mpi when its package is there)
-# building against /usr; then purges what it installed and checks that the installed packages
-# (`dpkg -l`) are what they were before. Needs root or sudo; refuses to start if a parmill package
-# is installed already (removing it at the end would not leave the machine as it was).
+# then checks `parmill --version`, `parmill-timeline` on a job log and its man page, `man -w
+# parmill`, bash completion of `parmill --jo<TAB>`, the zsh completion, `pkg-config --cflags --libs
+# parmill` building and running a program, and find_package(parmill) consumers (parmill::parmill,
+# and parmill::mpi when its package is there) building against /usr; then purges what it installed
+# and checks that the installed packages (`dpkg -l`) are what they were before. Needs root or sudo;
+# refuses to start if a parmill package is installed already (removing it at the end would not
+# leave the machine as it was).
 #
 #   packaging/check.sh DIR
 set -euo pipefail
@@ -71,6 +72,15 @@ library=$(ldd /usr/bin/parmill | awk '$1 == "libparmill.so.0" { print $3 }')
 [[ $(realpath "$library") == /usr/lib/*/libparmill.so.${version%-*} ]] ||
   fail "parmill uses '$library', not the installed libparmill.so.0"
 [ "$(command -v parmill)" = /usr/bin/parmill ] || fail "parmill is not /usr/bin/parmill"
+
+step "parmill-timeline"
+[ "$(parmill-timeline --version)" = "parmill-timeline ${version%-*}" ] ||
+  fail "parmill-timeline --version says '$(parmill-timeline --version)'"
+parmill --joblog "$work/jobs.log" true ::: 1 2 3 &&
+  parmill-timeline "$work/jobs.log" -o "$work/jobs.html" && grep -q '</html>' "$work/jobs.html" ||
+  fail "parmill-timeline could not draw a job log of parmill's"
+[ "$(man -w parmill-timeline)" = /usr/share/man/man1/parmill-timeline.1.gz ] ||
+  fail "man -w parmill-timeline says '$(man -w parmill-timeline)'"
 
 step "man -w parmill"
 [ "$(man -w parmill)" = /usr/share/man/man1/parmill.1.gz ] || fail "man -w parmill says '$(man -w parmill)'"
