@@ -68,7 +68,7 @@ def _dumps(value):
     return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
 
 
-_native.configure(_format_exception, _dumps, pickle.loads, _item_failed)
+_native.configure(_format_exception, _dumps, pickle.loads, _item_failed, ItemFailed)
 
 
 class _Backend:
@@ -170,17 +170,18 @@ class Results:
     every worker process is gone. Leaving a ``for`` loop early does the same as soon as the
     iterator is dropped (at once in CPython when the loop held the only reference)."""
 
-    __slots__ = ("_native", "_length")
+    __slots__ = ("_native", "_length", "_results")
 
     def __init__(self, native, length):
         self._native = native
         self._length = length
+        self._results = _yield_batches(native.take)
 
     def __iter__(self):
-        return self._native  # the native iterator itself: no Python call per result
+        return self._results  # a generator: no call into the native module per result
 
     def __next__(self):
-        return next(self._native)
+        return next(self._results)
 
     def __len__(self):
         if self._length is None:
@@ -198,6 +199,14 @@ class Results:
     def __exit__(self, *exc):
         self.close()
         return False
+
+
+def _yield_batches(take):
+    """Yields the results of each batch ``take()`` returns (a chunk's worth: the native side is
+    called once per chunk, not per result), until an empty one. A generator, so a second thread
+    reading at once gets ValueError."""
+    while batch := take():
+        yield from batch
 
 
 def _count(value, name, allow_none=True, minimum=0):
@@ -284,11 +293,16 @@ def map(fn, iterable, *, backend=None, order="input", window=None, chunk=None, o
                 stream.flush()
             except Exception:
                 pass
+    # Items travel in packs (many pickled together: native/python_input.hpp) on processes with the
+    # default chunks, window and progress, no timeout nor quota, when the input is a built-in
+    # container or range() (reading it ahead cannot be seen); elsewhere one by one.
+    packs = (backend.kind == "processes" and chunk is None and window is None and not label and timeout is None
+             and max_items_per_worker is None)
     native = _native.start_map(iterator, make_worker, backend.kind, backend.workers, order, window or 0,
                                chunk or 0, on_error == "yield",
                                max_failures if max_failures is not None else (1 << 64) - 1,
                                retries, float(timeout or 0.0), max_items_per_worker or 0, label, watch_sigint,
-                               bool(indexed))
+                               bool(indexed), packs)
     return Results(native, length)
 
 

@@ -17,7 +17,8 @@ namespace parmill::python {
 
 namespace tag {
 inline constexpr char pickled = 'p', integer = 'i', real = 'f', text = 's', bytes = 'b', none = 'n',
-                      yes = 't', no = 'F';
+                      yes = 't', no = 'F',
+                      pack = 'P'; // many items (python_input.hpp), or their results (python_workers.hpp)
 }
 
 /// The encoding of `object` (the GIL is held); throws `python_error` when it cannot be pickled.

@@ -22,6 +22,7 @@ struct helpers {
   PyObject* dumps = nullptr;            ///< object -> bytes (pickle, highest protocol)
   PyObject* loads = nullptr;            ///< bytes -> object
   PyObject* item_failed = nullptr;      ///< (index, kind, worker, message, cause) -> ItemFailed
+  PyObject* item_failed_type = nullptr; ///< the class ItemFailed
 };
 
 /// The helpers set by `configure` (all null before).
