@@ -68,7 +68,25 @@ def _dumps(value):
     return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
 
 
-_native.configure(_format_exception, _dumps, pickle.loads, _item_failed, ItemFailed)
+def _dumps_out_of_band(value):
+    """``value`` pickled with protocol 5, and its out-of-band buffers (a NumPy array's data, say) as
+    contiguous memoryviews, which the native side copies once, straight from their memory."""
+    buffers = []
+    data = pickle.dumps(value, protocol=5, buffer_callback=buffers.append)
+    if not buffers:
+        return data, buffers
+    try:
+        return data, [buffer.raw() for buffer in buffers]
+    except BufferError:  # a buffer that is not contiguous: in band, then
+        return pickle.dumps(value, protocol=5), []
+
+
+def _loads_out_of_band(data, buffers):
+    return pickle.loads(data, buffers=buffers)
+
+
+_native.configure(_format_exception, _dumps, pickle.loads, _item_failed, ItemFailed, _dumps_out_of_band,
+                  _loads_out_of_band)
 
 
 class _Backend:

@@ -120,7 +120,7 @@ PYBIND11_MODULE(_native, m) {
   m.def(
       "configure",
       [](py::object format_exception, py::object dumps, py::object loads, py::object item_failed,
-         py::object item_failed_type) {
+         py::object item_failed_type, py::object dumps_oob, py::object loads_oob) {
         helpers& h = python_helpers();
         // Kept for the life of the process on purpose: see `helpers`.
         h.format_exception = format_exception.release().ptr();
@@ -128,9 +128,18 @@ PYBIND11_MODULE(_native, m) {
         h.loads = loads.release().ptr();
         h.item_failed = item_failed.release().ptr();
         h.item_failed_type = item_failed_type.release().ptr();
+        h.dumps_oob = dumps_oob.release().ptr();
+        h.loads_oob = loads_oob.release().ptr();
       },
       "Hands over the Python functions the native code calls (once, from parmill/__init__.py).");
 
+  m.def(
+      "encoded",
+      [](py::handle value) {
+        const std::string bytes = encode_value(value.ptr());
+        return py::bytes(bytes.data(), bytes.size());
+      },
+      "The bytes `value` crosses to a worker process as (python_codec.hpp; for tests).");
   m.def("close_all", &close_all_maps, "Closes every map still open (at the interpreter's exit).");
   bind_map<local_kind>(m, "LocalMap");
   bind_map<process_kind>(m, "ProcessMap");

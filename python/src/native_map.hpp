@@ -305,9 +305,7 @@ private:
     std::memcpy(&took, data.data() + 1, sizeof took);
     input_->sizing.adapt(count, took);
     const std::string_view pickled = std::string_view(data).substr(1 + sizeof took);
-    ref bytes =
-        ref::steal(PyBytes_FromStringAndSize(pickled.data(), static_cast<Py_ssize_t>(pickled.size())));
-    ref pair = bytes ? ref::steal(call1(python_helpers().loads, bytes.get())) : ref();
+    ref pair = load_pickled(pickled);
     if (!pair || !PyTuple_Check(pair.get()) || PyTuple_GET_SIZE(pair.get()) != 2) {
       if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "parmill: a malformed pack of results");
       python_error unreadable = python_error::fetch();
@@ -354,11 +352,9 @@ private:
 
   /// Runs the items of `pack` again, one at a time, on one worker process of their own (forked
   /// now; its per-worker factory sees index 0 of 1), and appends their results to `batch` as
-  /// `expand_pack` does, the failures named as items of this map on worker `worker`.
+  /// `expand_pack` does, the failures named as items of this map on worker `crashed_worker`.
   void rerun(const pack_header& pack, std::size_t crashed_worker, pybind11::list& batch) {
-    ref bytes = ref::steal(
-        PyBytes_FromStringAndSize(pack.pickled.data(), static_cast<Py_ssize_t>(pack.pickled.size())));
-    ref items = bytes ? ref::steal(call1(python_helpers().loads, bytes.get())) : ref();
+    ref items = load_pickled(pack.pickled);
     ref iterator = items ? ref::steal(PyObject_GetIter(items.get())) : ref();
     if (!iterator) throw pybind11::error_already_set();
     map_options options = options_;

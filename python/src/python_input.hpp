@@ -65,23 +65,20 @@ struct pack_sizing {
 };
 
 /// A pack's encoding: `tag::pack`, the index of its first item and its item count (8 bytes each),
-/// then the pickled list of its items.
-inline std::string encode_pack(std::uint64_t first, std::uint64_t count, PyObject* pickled) {
-  std::string out;
-  const auto size = static_cast<std::size_t>(PyBytes_GET_SIZE(pickled));
-  out.reserve(1 + 2 * sizeof(std::uint64_t) + size);
+/// then the list of its items, pickled (`append_pickled`). False, with the Python error set, when
+/// the list cannot be pickled.
+inline bool encode_pack(std::string& out, std::uint64_t first, std::uint64_t count, PyObject* list) {
   out.push_back(tag::pack);
   out.append(reinterpret_cast<const char*>(&first), sizeof first);
   out.append(reinterpret_cast<const char*>(&count), sizeof count);
-  out.append(PyBytes_AS_STRING(pickled), size);
-  return out;
+  return append_pickled(out, list);
 }
 
 /// The first index and the count of the pack `data` (encoded by `encode_pack`), and its pickle.
 struct pack_header {
   std::uint64_t first = 0;
   std::uint64_t count = 0;
-  std::string_view pickled;
+  std::string_view pickled; ///< as `append_pickled` wrote it
   static std::optional<pack_header> of(std::string_view data) {
     constexpr std::size_t header = 1 + 2 * sizeof(std::uint64_t);
     if (data.size() < header || data[0] != tag::pack) return std::nullopt;
@@ -180,8 +177,9 @@ public:
         }
         auto count = static_cast<std::size_t>(PyList_GET_SIZE(list.get()));
         if (count == 0) return;
-        ref pickled = ref::steal(call1(python_helpers().dumps, list.get()));
-        if (!pickled) { // some item cannot be pickled: the items before it, then its error
+        std::string pack;
+        if (!encode_pack(pack, items_read, count,
+                         list.get())) { // an item cannot be pickled: the items before it, then its error
           PyErr_Clear();
           std::size_t good = 0;
           std::exception_ptr bad;
@@ -197,14 +195,14 @@ public:
           r.error = bad ? bad : std::make_exception_ptr(python_error::fetch());
           if (good == 0) return;
           ref prefix = ref::steal(PyList_GetSlice(list.get(), 0, static_cast<Py_ssize_t>(good)));
-          pickled = prefix ? ref::steal(call1(python_helpers().dumps, prefix.get())) : ref();
-          if (!pickled) {
+          pack.clear();
+          if (!prefix || !encode_pack(pack, items_read, good, prefix.get())) {
             PyErr_Clear();
             return;
           }
           count = good;
         }
-        r.items.push_back(encode_pack(items_read, count, pickled.get()));
+        r.items.push_back(std::move(pack));
         items_read += count;
       }
     }

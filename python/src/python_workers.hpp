@@ -130,7 +130,8 @@ public:
 
 private:
   /// Runs every item of a pack, each tried again up to `retries_` more times when it raises, and
-  /// returns `tag::pack`, the nanoseconds the calls took, then the pickled `(values, failures)`:
+  /// returns `tag::pack`, the nanoseconds the calls took, then `(values, failures)` pickled
+  /// (`append_pickled`):
   /// `values` has one entry per item (None for a failed one), `failures` a `(position, worker,
   /// message)` per failed item (an exception, or a result that cannot be pickled), the message
   /// carrying the pickled exception as `python_error::fetch(true)` does. Throws `python_error`
@@ -141,9 +142,7 @@ private:
       PyErr_SetString(PyExc_ValueError, "parmill: a malformed pack of items");
       throw python_error::fetch(true);
     }
-    ref bytes = ref::steal(
-        PyBytes_FromStringAndSize(header->pickled.data(), static_cast<Py_ssize_t>(header->pickled.size())));
-    ref items = bytes ? ref::steal(call1(python_helpers().loads, bytes.get())) : ref();
+    ref items = load_pickled(header->pickled);
     if (!items || !PyList_Check(items.get())) {
       if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "parmill: a malformed pack of items");
       throw python_error::fetch(true);
@@ -170,8 +169,11 @@ private:
         std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - started);
     ref pair = ref::steal(PyTuple_Pack(2, values.get(), failures.get()));
     if (!pair) throw python_error::fetch(true);
-    ref pickled = ref::steal(call1(python_helpers().dumps, pair.get()));
-    if (!pickled) { // some result cannot be pickled: it fails alone
+    std::string out;
+    const auto nanoseconds = static_cast<std::int64_t>(took.count());
+    out.push_back(tag::pack);
+    out.append(reinterpret_cast<const char*>(&nanoseconds), sizeof nanoseconds);
+    if (!append_pickled(out, pair.get())) { // some result cannot be pickled: it fails alone
       PyErr_Clear();
       for (Py_ssize_t k = 0; k < n; ++k) {
         ref one = ref::steal(call1(python_helpers().dumps, PyList_GET_ITEM(values.get(), k)));
@@ -180,16 +182,9 @@ private:
         PyList_SetItem(values.get(), k, Py_NewRef(Py_None));
       }
       if (PyList_Sort(failures.get()) != 0) throw python_error::fetch(true);
-      pickled = ref::steal(call1(python_helpers().dumps, pair.get()));
-      if (!pickled) throw python_error::fetch(true);
+      out.resize(1 + sizeof nanoseconds);
+      if (!append_pickled(out, pair.get())) throw python_error::fetch(true);
     }
-    std::string out;
-    const auto size = static_cast<std::size_t>(PyBytes_GET_SIZE(pickled.get()));
-    const auto nanoseconds = static_cast<std::int64_t>(took.count());
-    out.reserve(1 + sizeof nanoseconds + size);
-    out.push_back(tag::pack);
-    out.append(reinterpret_cast<const char*>(&nanoseconds), sizeof nanoseconds);
-    out.append(PyBytes_AS_STRING(pickled.get()), size);
     return out;
   }
 
