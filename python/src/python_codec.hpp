@@ -63,7 +63,9 @@ inline ref load_pickled(std::string_view data) {
     PyErr_SetString(PyExc_ValueError, "parmill: a malformed pickle");
     return ref();
   }
-  ref pickle = ref::steal(PyBytes_FromStringAndSize(data.data(), static_cast<Py_ssize_t>(size)));
+  // A view, not a copy: `data` outlives the unpickling (what is kept is in the buffers below).
+  ref pickle = ref::steal(
+      PyMemoryView_FromMemory(const_cast<char*>(data.data()), static_cast<Py_ssize_t>(size), PyBUF_READ));
   data.remove_prefix(size);
   ref buffers = ref::steal(PyList_New(0));
   if (!pickle || !buffers) return ref();
