@@ -195,10 +195,13 @@ class Results:
     def __init__(self, native, length):
         self._native = native
         self._length = length
-        self._results = _yield_batches(native.take)
+        # Each take() is a chunk's results (an empty list at the end), flattened in C: no call into
+        # the native module, and no Python frame, per result. A second thread reading at once
+        # gets ValueError from take().
+        self._results = itertools.chain.from_iterable(iter(native.take, []))
 
     def __iter__(self):
-        return self._results  # a generator: no call into the native module per result
+        return self._results
 
     def __next__(self):
         return next(self._results)
@@ -219,14 +222,6 @@ class Results:
     def __exit__(self, *exc):
         self.close()
         return False
-
-
-def _yield_batches(take):
-    """Yields the results of each batch ``take()`` returns (a chunk's worth: the native side is
-    called once per chunk, not per result), until an empty one. A generator, so a second thread
-    reading at once gets ValueError."""
-    while batch := take():
-        yield from batch
 
 
 def _count(value, name, allow_none=True, minimum=0):
