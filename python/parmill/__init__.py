@@ -642,10 +642,12 @@ class Pipeline:
         def run(item):
             return item if isinstance(item, _Passed) else timed(item)
 
-        results = map(run, counted(items), backend=where, order=step["order"], chunk=step["chunk"],
-                      window=step["window"], retries=step["retries"], timeout=step["timeout"], on_error="yield",
-                      _watch_sigint=self._watch_sigint)
-        with self._lock:
+        with self._lock:  # a stage starts when the one after it first reads: maybe after stop()
+            if self._stopped:
+                return
+            results = map(run, counted(items), backend=where, order=step["order"], chunk=step["chunk"],
+                          window=step["window"], retries=step["retries"], timeout=step["timeout"],
+                          on_error="yield", _watch_sigint=self._watch_sigint)
             self._maps.append(results)
         for result in results:
             if isinstance(result, _Passed):
@@ -733,8 +735,8 @@ class Pipeline:
     def stop(self):
         """Ends the loop quietly (it raises StopIteration at its next step, or at once if it waits)
         and stops every stage. Callable from any thread, any number of times."""
-        self._stopped = True
         with self._lock:
+            self._stopped = True
             maps = list(self._maps)
         for results in maps:
             results.close()
