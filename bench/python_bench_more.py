@@ -123,8 +123,11 @@ def ctrl_c_seconds(which):
     """Seconds from SIGINT (sent once both workers run an item) until the program has exited."""
     child = subprocess.Popen([sys.executable, "-c", CTRL_C_CHILD[which]], stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, env=dict(os.environ))
-    for _ in range(2):
-        assert child.stdout.readline().strip() == b"running"
+    seen = b""
+    while seen.count(b"running") < 2:  # both workers run an item
+        line = child.stdout.readline()
+        assert line, f"the {which} child ended: {seen!r} {child.stderr.read()!r}"
+        seen += line
     started = time.perf_counter()
     child.send_signal(signal.SIGINT)
     child.wait(timeout=60)
