@@ -194,6 +194,10 @@ public:
   /// True once `stop()` has been called on this range (even after the run had ended). Leaving the
   /// loop early does not make it true.
   [[nodiscard]] bool stop_requested() const noexcept { return run_ && run_->engine_.stop_was_asked(); }
+  /// True when the next increment of the iterator moves to an outcome that is already there (no
+  /// lock, no wait: the rest of the chunk being yielded), so a consumer that must not block (one
+  /// holding a lock others need) can take several at once. False says nothing.
+  [[nodiscard]] bool next_is_ready() const noexcept { return run_ && run_->engine_.next_is_ready(); }
 
 private:
   // The engine and the iterator that holds the run, at an address that moving the range keeps.

@@ -13,6 +13,7 @@ I/O and code that releases the GIL) and ``parmill.processes(n)`` (forked worker 
 
 import atexit
 import concurrent.futures
+import itertools
 import queue
 import math
 import operator
@@ -20,12 +21,13 @@ import pickle
 import signal
 import sys
 import threading
+import time
 import traceback
 
 from . import _native
 
 __all__ = ["map", "inline", "threads", "processes", "per_worker", "ItemFailed", "WorkerContext", "Results",
-           "Executor"]
+           "Executor", "pipeline", "Pipeline", "PipelineReport", "StageReport"]
 
 _KINDS = ("exception", "crashed", "timed_out", "cancelled")
 
@@ -68,7 +70,25 @@ def _dumps(value):
     return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
 
 
-_native.configure(_format_exception, _dumps, pickle.loads, _item_failed)
+def _dumps_out_of_band(value):
+    """``value`` pickled with protocol 5, and its out-of-band buffers (a NumPy array's data, say) as
+    contiguous memoryviews, which the native side copies once, straight from their memory."""
+    buffers = []
+    data = pickle.dumps(value, protocol=5, buffer_callback=buffers.append)
+    if not buffers:
+        return data, buffers
+    try:
+        return data, [buffer.raw() for buffer in buffers]
+    except BufferError:  # a buffer that is not contiguous: in band, then
+        return pickle.dumps(value, protocol=5), []
+
+
+def _loads_out_of_band(data, buffers):
+    return pickle.loads(data, buffers=buffers)
+
+
+_native.configure(_format_exception, _dumps, pickle.loads, _item_failed, ItemFailed, _dumps_out_of_band,
+                  _loads_out_of_band)
 
 
 class _Backend:
@@ -170,17 +190,21 @@ class Results:
     every worker process is gone. Leaving a ``for`` loop early does the same as soon as the
     iterator is dropped (at once in CPython when the loop held the only reference)."""
 
-    __slots__ = ("_native", "_length")
+    __slots__ = ("_native", "_length", "_results")
 
     def __init__(self, native, length):
         self._native = native
         self._length = length
+        # Each take() is a chunk's results (an empty list at the end), flattened in C: no call into
+        # the native module, and no Python frame, per result. A second thread reading at once
+        # gets ValueError from take().
+        self._results = itertools.chain.from_iterable(iter(native.take, []))
 
     def __iter__(self):
-        return self._native  # the native iterator itself: no Python call per result
+        return self._results
 
     def __next__(self):
-        return next(self._native)
+        return next(self._results)
 
     def __len__(self):
         if self._length is None:
@@ -209,7 +233,8 @@ def _count(value, name, allow_none=True, minimum=0):
 
 
 def map(fn, iterable, *, backend=None, order="input", window=None, chunk=None, on_error="raise",
-        max_failures=None, retries=0, timeout=None, max_items_per_worker=None, progress=None, indexed=False):
+        max_failures=None, retries=0, timeout=None, max_items_per_worker=None, progress=None, indexed=False,
+        _watch_sigint=None):
     """Runs ``fn`` over every item of ``iterable`` on ``backend`` (default ``inline()``) and
     returns a ``Results`` iterator, with one result per item.
 
@@ -275,8 +300,9 @@ def map(fn, iterable, *, backend=None, order="input", window=None, chunk=None, o
             return fn
     # Ctrl-C is watched when the main thread iterates with Python's own handler in place: another
     # handler (or another thread) means the program handles SIGINT itself.
-    watch_sigint = (threading.current_thread() is threading.main_thread()
-                    and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+    # (get_ident, not current_thread: on a thread of parmill's, as a pipeline's stage may be, the
+    # latter would register a dummy Thread that is never removed.)
+    watch_sigint = _watch_sigint if _watch_sigint is not None else _main_thread_watches_sigint()
     if backend.kind == "processes":
         # Nothing buffered in Python's streams may be written twice (by a forked worker).
         for stream in (sys.stdout, sys.stderr):
@@ -284,12 +310,23 @@ def map(fn, iterable, *, backend=None, order="input", window=None, chunk=None, o
                 stream.flush()
             except Exception:
                 pass
+    # Items travel in packs (many pickled together: native/python_input.hpp) on processes with the
+    # default chunks, window and progress, no timeout nor quota, when the input is a built-in
+    # container or range() (reading it ahead cannot be seen); elsewhere one by one.
+    packs = (backend.kind == "processes" and chunk is None and window is None and not label and timeout is None
+             and max_items_per_worker is None)
     native = _native.start_map(iterator, make_worker, backend.kind, backend.workers, order, window or 0,
                                chunk or 0, on_error == "yield",
                                max_failures if max_failures is not None else (1 << 64) - 1,
                                retries, float(timeout or 0.0), max_items_per_worker or 0, label, watch_sigint,
-                               bool(indexed))
+                               bool(indexed), packs)
     return Results(native, length)
+
+
+def _main_thread_watches_sigint():
+    """True when this is the main thread and Python's own SIGINT handler is installed."""
+    return (threading.get_ident() == threading.main_thread().ident
+            and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
 
 
 def _run_call(call):
@@ -402,3 +439,364 @@ class Executor(concurrent.futures.Executor):
                     future.set_exception(cause if value.kind == "exception" and cause is not None else value)
                 else:
                     future.set_result(value)
+
+
+# ---------------------------------------------------------------------------------------------
+# pipeline: stages joined lazily, each a parmill.map over the stage before it.
+
+
+class StageReport:
+    """One stage's counters: ``name``, ``backend`` ("inline", "threads", "processes"),
+    ``concurrency``, ``items_in`` (read by the stage), ``items_out`` (passed on), ``failures``,
+    ``in_flight`` (inside the stage now: items_in - items_out - failures), ``busy_seconds`` (time
+    in the stage's function, all workers, measured where it runs) and ``mean_seconds`` (per item)."""
+
+    __slots__ = ("name", "backend", "concurrency", "items_in", "items_out", "failures", "busy_seconds")
+
+    def __init__(self, name, backend, concurrency):
+        self.name = name
+        self.backend = backend
+        self.concurrency = concurrency
+        self.items_in = 0
+        self.items_out = 0
+        self.failures = 0
+        self.busy_seconds = 0.0
+
+    @property
+    def in_flight(self):
+        return self.items_in - self.items_out - self.failures
+
+    @property
+    def mean_seconds(self):
+        return self.busy_seconds / self.items_out if self.items_out else 0.0
+
+    def _copy(self):
+        copy = StageReport(self.name, self.backend, self.concurrency)
+        for field in StageReport.__slots__:
+            setattr(copy, field, getattr(self, field))
+        return copy
+
+    def __repr__(self):
+        return (f"StageReport({self.name!r}, {self.backend}, concurrency={self.concurrency}, in={self.items_in}, "
+                f"out={self.items_out}, failures={self.failures}, busy={self.busy_seconds:.3f}s)")
+
+
+class PipelineReport:
+    """What every stage has done: ``stages`` (``StageReport`` s in pipeline order),
+    ``elapsed_seconds`` (since the pipeline started) and ``outputs`` (results the loop has had).
+    ``str()`` is a table, one line per stage, as in C++."""
+
+    __slots__ = ("stages", "elapsed_seconds", "outputs")
+
+    def __init__(self, stages, elapsed_seconds, outputs):
+        self.stages = stages
+        self.elapsed_seconds = elapsed_seconds
+        self.outputs = outputs
+
+    def __str__(self):
+        lines = [f"pipeline: {self.outputs} outputs in {self.elapsed_seconds:.2f}s"]
+        for s in self.stages:
+            rate = s.items_out / self.elapsed_seconds if self.elapsed_seconds > 0 else 0.0
+            lines.append(f"  {s.name:<16} {s.backend}({s.concurrency})  in {s.items_in}  out {s.items_out}  "
+                         f"failed {s.failures}  inside {s.in_flight}  busy {s.busy_seconds:.2f}s  "
+                         f"{rate:.0f}/s  mean {s.mean_seconds * 1e3:.3f} ms")
+        return "\n".join(lines)
+
+
+def _timed(fn):
+    """``fn`` returning ``(seconds it took, result)``: the stage's time is measured where it runs."""
+
+    def timed(item):
+        started = time.perf_counter()
+        value = fn(item)
+        return time.perf_counter() - started, value
+
+    return timed
+
+
+def _with_workers(backend, concurrency):
+    if backend.kind == "inline":
+        return backend
+    return _Backend(backend.kind, concurrency if concurrency else backend.workers)
+
+
+class pipeline:
+    """``parmill.pipeline().source(iterable).pipe(fn, ...).batch(n).unbatch().sink(n).build(backend)``:
+    a source, stages (each a ``parmill.map`` with its own concurrency, order and backend) and
+    batching, joined lazily and bounded (each stage reads its input only as its window allows).
+    Each step returns the builder; ``build`` makes the runnable ``Pipeline``."""
+
+    def __init__(self):
+        self._source = None
+        self._steps = []
+
+    def source(self, iterable):
+        """The items the pipeline runs on: any iterable, read lazily (endless ones too)."""
+        self._source = iterable
+        return self
+
+    def pipe(self, fn, *, concurrency=None, order="input", name=None, backend=None, chunk=None, window=None,
+             retries=0, timeout=None):
+        """A stage: ``fn(item)`` (or ``per_worker(...)``) on every item, at most ``concurrency`` calls
+        at once (default: the build backend's worker count), results in input order (default) or
+        ``order="completion"``, on ``backend`` (default: the build backend). ``name`` (default
+        "stage N") names it in the report and in its failures' messages. ``chunk``, ``window``,
+        ``retries`` and ``timeout`` are as in ``parmill.map``."""
+        if not callable(fn) and not isinstance(fn, per_worker):
+            raise TypeError(f"parmill.pipeline: fn must be callable or parmill.per_worker(...), not {fn!r}")
+        if order not in ("input", "completion"):
+            raise ValueError(f"parmill.pipeline: order must be 'input' or 'completion', not {order!r}")
+        if backend is not None and not isinstance(backend, _Backend):
+            raise TypeError(f"parmill.pipeline: backend must be parmill.inline(), threads(n) or processes(n), not {backend!r}")
+        concurrency = _count(concurrency, "concurrency", minimum=1)
+        stages = sum(1 for step in self._steps if step[0] == "pipe")
+        self._steps.append(("pipe", dict(fn=fn, concurrency=concurrency, order=order,
+                                         name=name or f"stage {stages + 1}", backend=backend, chunk=chunk,
+                                         window=window, retries=retries, timeout=timeout)))
+        return self
+
+    def batch(self, n):
+        """Groups items into lists of ``n`` (the last may be shorter)."""
+        self._steps.append(("batch", _count(n, "batch size", allow_none=False, minimum=1)))
+        return self
+
+    def unbatch(self):
+        """Passes each element of each item (a batch, or any iterable) on by itself."""
+        self._steps.append(("unbatch", None))
+        return self
+
+    def sink(self, n):
+        """Lets up to ``n`` results wait for the loop, pulled by a thread of their own, so that the
+        loop's work overlaps the pipeline's last steps. Optional; the last step before ``build``."""
+        self._steps.append(("sink", _count(n, "sink size", allow_none=False, minimum=1)))
+        return self
+
+    def build(self, backend=None, *, on_error="raise", max_failures=None):
+        """The runnable ``Pipeline``; stages without a backend of their own run on ``backend``
+        (default ``inline()``). ``on_error="raise"`` (default): the first failure ends the run and
+        the loop raises its ``ItemFailed`` after every result before it; ``"yield"``: failures come
+        out as ``ItemFailed`` results (a failed item skips the stages after its failure), until
+        ``max_failures`` have been yielded: the next is raised. Nothing runs before iteration."""
+        if self._source is None:
+            raise ValueError("parmill.pipeline: .source(iterable) first")
+        if backend is None:
+            backend = inline()
+        if not isinstance(backend, _Backend):
+            raise TypeError(f"parmill.pipeline: backend must be parmill.inline(), threads(n) or processes(n), not {backend!r}")
+        if on_error not in ("raise", "yield"):
+            raise ValueError(f"parmill.pipeline: on_error must be 'raise' or 'yield', not {on_error!r}")
+        max_failures = _count(max_failures, "max_failures")
+        if any(kind == "sink" for kind, _ in self._steps[:-1]):
+            raise ValueError("parmill.pipeline: sink(n) must be the last step")
+        return Pipeline(self._source, list(self._steps), backend, on_error, max_failures)
+
+
+class Pipeline:
+    """A runnable pipeline: an iterator with one result per item that reaches the end. ``stop()``
+    (from any thread) ends the loop quietly and stops every stage; leaving a ``with`` block,
+    ``close()`` or an exception in the loop does the same. ``report()`` gives each stage's counts
+    and timings (``PipelineReport``) at any time."""
+
+    def __init__(self, source, steps, backend, on_error, max_failures):
+        self._source = source
+        self._steps = steps
+        self._backend = backend
+        self._on_error = on_error
+        self._max_failures = max_failures
+        self._stats = []
+        self._maps = []
+        self._lock = threading.Lock()
+        self._stopped = False
+        self._started = None
+        self._outputs = 0
+        self._failures_yielded = 0
+        self._iterator = None
+        self._sink_thread = None
+        self._watch_sigint = False
+        for kind, step in steps:
+            if kind == "pipe":
+                where = _with_workers(step["backend"] or backend, step["concurrency"])
+                self._stats.append(StageReport(step["name"], where.kind, where.workers))
+
+    def _stage(self, items, step, stats):
+        where = _with_workers(step["backend"] or self._backend, step["concurrency"])
+        fn = step["fn"]
+        name = step["name"]
+        if isinstance(fn, per_worker):
+            timed = per_worker(lambda ctx, *a, **k: _timed(fn.factory(ctx, *a, **k)), *fn.args, **fn.kwargs)
+        else:
+            timed = _timed(fn)
+
+        passed = {}  # failures from earlier stages, by a key that crosses in their place
+
+        def counted(items):
+            for key, item in enumerate(items):
+                stats.items_in += 1
+                if isinstance(item, ItemFailed):  # failed upstream: passed on, not run here
+                    stats.failures += 1
+                    passed[key] = item
+                    yield _Passed(key)
+                    continue
+                yield item
+
+        def run(item):
+            return item if isinstance(item, _Passed) else timed(item)
+
+        with self._lock:  # a stage starts when the one after it first reads: maybe after stop()
+            if self._stopped:
+                return
+            results = map(run, counted(items), backend=where, order=step["order"], chunk=step["chunk"],
+                          window=step["window"], retries=step["retries"], timeout=step["timeout"],
+                          on_error="yield", _watch_sigint=self._watch_sigint)
+            self._maps.append(results)
+        for result in results:
+            if isinstance(result, _Passed):
+                yield passed.pop(result.key)
+            elif isinstance(result, ItemFailed):
+                stats.failures += 1
+                result.message = f"in {name}: {result.message}"
+                yield result
+            else:
+                seconds, value = result
+                stats.busy_seconds += seconds
+                stats.items_out += 1
+                yield value
+
+    def _chain(self):
+        items = iter(self._source)
+        stage = 0
+        for kind, step in self._steps:
+            if kind == "pipe":
+                items = self._stage(items, step, self._stats[stage])
+                stage += 1
+            elif kind == "batch":
+                items = _batches(items, step)
+            elif kind == "unbatch":
+                items = _unbatched(items)
+            elif kind == "sink":
+                items = self._sunk(items, step)
+        return items
+
+    def _sunk(self, items, size):
+        waiting = queue.Queue(maxsize=size)
+        done = object()
+
+        def pull():
+            try:
+                for item in items:
+                    waiting.put((True, item))
+                    if self._stopped:
+                        break
+                waiting.put((True, done))
+            except BaseException as error:  # reaches the loop
+                waiting.put((False, error))
+
+        self._sink_thread = threading.Thread(target=pull, name="parmill.pipeline sink", daemon=True)
+        self._sink_thread.start()
+        while True:
+            ok, item = waiting.get()
+            if not ok:
+                raise item
+            if item is done:
+                return
+            yield item
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self._iterator is None:
+            if self._stopped:
+                raise StopIteration
+            self._started = time.monotonic()
+            self._watch_sigint = _main_thread_watches_sigint()  # every stage stops at Ctrl-C
+            self._iterator = self._chain()
+        try:
+            while True:
+                if self._stopped:
+                    raise StopIteration
+                result = next(self._iterator)
+                if isinstance(result, ItemFailed):
+                    if self._on_error == "yield" and (self._max_failures is None
+                                                      or self._failures_yielded < self._max_failures):
+                        self._failures_yielded += 1
+                    else:
+                        self.close()
+                        raise result
+                self._outputs += 1
+                return result
+        except StopIteration:
+            self.close()
+            raise
+        except BaseException:
+            self.close()
+            raise
+
+    def stop(self):
+        """Ends the loop quietly (it raises StopIteration at its next step, or at once if it waits)
+        and stops every stage. Callable from any thread, any number of times."""
+        with self._lock:
+            self._stopped = True
+            maps = list(self._maps)
+        for results in maps:
+            results.close()
+
+    def close(self):
+        """Stops every stage and waits for them (threads joined, worker processes gone)."""
+        self.stop()
+        iterator, self._iterator = self._iterator, None
+        if iterator is not None:
+            try:
+                iterator.close()
+            except ValueError:  # being run by another thread: stop() ends it
+                pass
+        if self._sink_thread is not None and self._sink_thread is not threading.current_thread():
+            self._sink_thread.join(timeout=60)
+
+    def report(self):
+        """Each stage's counts and timings now (``PipelineReport``)."""
+        elapsed = time.monotonic() - self._started if self._started is not None else 0.0
+        return PipelineReport([s._copy() for s in self._stats], elapsed, self._outputs)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+
+class _Passed:
+    """Stands for a failure from an earlier stage (kept by the stage, with its cause, under
+    ``key``), carried through a stage without running it."""
+
+    __slots__ = ("key",)
+
+    def __init__(self, key):
+        self.key = key
+
+    def __reduce__(self):
+        return (_Passed, (self.key,))
+
+
+def _batches(items, size):
+    """Lists of ``size`` items (the last may be shorter); a failure passes on by itself."""
+    batch = []
+    for item in items:
+        if isinstance(item, ItemFailed):
+            yield item
+            continue
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _unbatched(items):
+    for item in items:
+        if isinstance(item, ItemFailed):
+            yield item
+        else:
+            yield from item

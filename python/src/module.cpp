@@ -104,10 +104,9 @@ template <class Kind>
 void bind_map(py::module_& m, const char* name) {
   using map = native_map<Kind>;
   py::class_<map>(m, name)
-      .def("__iter__", [](py::object self) { return self; })
-      .def("__next__", &map::next_yielded, "The next result (or (index, result)); StopIteration at the end.")
-      .def("close", &map::close, "Stops the run and waits for every thread and process.")
-      .def_property_readonly("index", &map::index, "The index of the item last returned.");
+      .def("take", &map::take,
+           "The next results (or (index, result) pairs) as a list: those of a chunk; empty at the end.")
+      .def("close", &map::close, "Stops the run and waits for every thread and process.");
 }
 
 } // namespace
@@ -120,16 +119,27 @@ PYBIND11_MODULE(_native, m) {
 
   m.def(
       "configure",
-      [](py::object format_exception, py::object dumps, py::object loads, py::object item_failed) {
+      [](py::object format_exception, py::object dumps, py::object loads, py::object item_failed,
+         py::object item_failed_type, py::object dumps_oob, py::object loads_oob) {
         helpers& h = python_helpers();
         // Kept for the life of the process on purpose: see `helpers`.
         h.format_exception = format_exception.release().ptr();
         h.dumps = dumps.release().ptr();
         h.loads = loads.release().ptr();
         h.item_failed = item_failed.release().ptr();
+        h.item_failed_type = item_failed_type.release().ptr();
+        h.dumps_oob = dumps_oob.release().ptr();
+        h.loads_oob = loads_oob.release().ptr();
       },
       "Hands over the Python functions the native code calls (once, from parmill/__init__.py).");
 
+  m.def(
+      "encoded",
+      [](py::handle value) {
+        const std::string bytes = encode_value(value.ptr());
+        return py::bytes(bytes.data(), bytes.size());
+      },
+      "The bytes `value` crosses to a worker process as (python_codec.hpp; for tests).");
   m.def("close_all", &close_all_maps, "Closes every map still open (at the interpreter's exit).");
   bind_map<local_kind>(m, "LocalMap");
   bind_map<process_kind>(m, "ProcessMap");
@@ -139,14 +149,14 @@ PYBIND11_MODULE(_native, m) {
       [](py::object iterator, py::object make_worker, const std::string& backend_name, std::size_t workers,
          const std::string& order_name, std::size_t window, std::size_t chunk, bool yield_failures,
          std::size_t max_failures, std::size_t retries, double timeout, std::size_t max_items_per_worker,
-         const std::string& progress, bool watch_sigint, bool indexed) -> py::object {
+         const std::string& progress, bool watch_sigint, bool indexed, bool packs) -> py::object {
         const parmill::map_options options =
             options_from(order_name, window, chunk, yield_failures, max_failures, retries, timeout,
                          max_items_per_worker, progress);
         if (backend_name == "processes") {
-          auto made =
-              std::make_unique<native_map<process_kind>>(std::move(iterator), std::move(make_worker),
-                                                         parmill::processes(workers), options, watch_sigint);
+          auto made = std::make_unique<native_map<process_kind>>(std::move(iterator), std::move(make_worker),
+                                                                 parmill::processes(workers), options,
+                                                                 watch_sigint, packs);
           made->set_yields_failures(yield_failures);
           made->set_indexed(indexed);
           return py::cast(std::move(made));

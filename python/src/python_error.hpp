@@ -22,6 +22,9 @@ struct helpers {
   PyObject* dumps = nullptr;            ///< object -> bytes (pickle, highest protocol)
   PyObject* loads = nullptr;            ///< bytes -> object
   PyObject* item_failed = nullptr;      ///< (index, kind, worker, message, cause) -> ItemFailed
+  PyObject* item_failed_type = nullptr; ///< the class ItemFailed
+  PyObject* dumps_oob = nullptr;        ///< object -> (pickle, [contiguous out-of-band buffers])
+  PyObject* loads_oob = nullptr;        ///< (pickle, [buffers]) -> object
 };
 
 /// The helpers set by `configure` (all null before).

@@ -3,16 +3,24 @@
 
 #include <Python.h>
 
+#include <algorithm>
+#include <condition_variable>
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
 #include <deque>
 #include <exception>
 #include <iterator>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <ranges>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "python_codec.hpp"
 #include "python_error.hpp"
@@ -38,54 +46,242 @@ struct as_pickles {
   }
 };
 
+/// How items travel in packs (processes, an input whose reading cannot be observed, default
+/// options): many items pickled together as one item of the map, so that a worker process runs
+/// them under one hold of the GIL and one pickle each way. The size follows how long items take
+/// (`adapt`), from one item up to `max_items`, so slow items still travel one by one. Guarded by
+/// the GIL.
+struct pack_sizing {
+  static constexpr std::size_t max_items = 4096;
+  static constexpr std::int64_t target_nanoseconds = 500'000;
+  std::size_t items = 1;
+  /// A pack of `count` items took `took` nanoseconds in its worker.
+  void adapt(std::size_t count, std::int64_t took) noexcept {
+    const std::int64_t per_item =
+        std::max<std::int64_t>(1, took / static_cast<std::int64_t>(std::max<std::size_t>(1, count)));
+    const auto ideal = static_cast<std::size_t>(std::max<std::int64_t>(1, target_nanoseconds / per_item));
+    items = std::clamp<std::size_t>(ideal, 1, std::min(max_items, items * 4));
+  }
+};
+
+/// A pack's encoding: `tag::pack`, the index of its first item and its item count (8 bytes each),
+/// then the list of its items, pickled (`append_pickled`). False, with the Python error set, when
+/// the list cannot be pickled.
+inline bool encode_pack(std::string& out, std::uint64_t first, std::uint64_t count, PyObject* list) {
+  out.push_back(tag::pack);
+  out.append(reinterpret_cast<const char*>(&first), sizeof first);
+  out.append(reinterpret_cast<const char*>(&count), sizeof count);
+  return append_pickled(out, list);
+}
+
+/// The first index and the count of the pack `data` (encoded by `encode_pack`), and its pickle.
+struct pack_header {
+  std::uint64_t first = 0;
+  std::uint64_t count = 0;
+  std::string_view pickled; ///< as `append_pickled` wrote it
+  static std::optional<pack_header> of(std::string_view data) {
+    constexpr std::size_t header = 1 + 2 * sizeof(std::uint64_t);
+    if (data.size() < header || data[0] != tag::pack) return std::nullopt;
+    pack_header h;
+    std::memcpy(&h.first, data.data() + 1, sizeof h.first);
+    std::memcpy(&h.count, data.data() + 1 + sizeof h.first, sizeof h.count);
+    h.pickled = data.substr(header);
+    return h;
+  }
+};
+
 /// A single-pass view over a Python iterator, read by whichever thread of the map reads the input
 /// (one at a time): each read takes the GIL, calls `next()` and converts the object with
 /// `Convert`. An item is fetched when the map compares the iterator with the end, so nothing is
 /// read ahead of what the map asks for, except from the iterators of built-in containers and
-/// range() (see `harmless_to_read_ahead`), read 64 items at a time. An exception of the iterator (or of the
-/// conversion) is thrown as `python_error`, which the map keeps and rethrows to the consumer after the items
-/// before it.
+/// range() (see `harmless_to_read_ahead`), read 64 items at a time, and topped up by the consumer
+/// (`top_up`, under the GIL it holds anyway) so that the map's threads seldom wait for the GIL.
+/// An exception of the iterator (or of the conversion) is thrown as `python_error`, which the map
+/// keeps and rethrows to the consumer after the items before it.
+///
+/// In pack mode (`as_pickles` only) each item of the map is a pack of items (`pack_sizing`); the
+/// view keeps each pack's encoding until the consumer has its outcome (`take_pack`), so that a
+/// pack whose worker crashed can be run again item by item.
 template <class Convert>
 class python_input : public std::ranges::view_base {
   using item = typename Convert::item;
 
+  /// What one read brought: items, and whether the iterator ended (or raised) after them.
+  struct read_result {
+    std::vector<item> items;
+    bool ended = false;
+    std::exception_ptr error;
+  };
+
+public:
+  struct state;
+
+  /// What the view shares with the consumer (see `shared`).
   struct state {
     ref iterator;
-    bool read_ahead = false;  // the iterator is one whose reading has no effect nor wait
+    bool read_ahead = false;      // the iterator is one whose reading has no effect nor wait
+    bool packs = false;           // items travel in packs (see pack_sizing)
+    pack_sizing sizing;           // guarded by the GIL
+    std::uint64_t items_read = 0; // guarded by the GIL (items, not packs)
+
+    std::mutex mutex; // guards what follows; never held while waiting for the GIL
+    std::condition_variable read_done;
     std::deque<item> pending; // fetched, not yet taken
+    bool reading = false;     // a thread is reading the iterator (with the GIL, without the mutex)
     bool ended = false;
     std::exception_ptr error; // of the iterator, after the items read ahead before it
+    std::uint64_t taken = 0;  // items (or packs) taken by the map: the next one's index in the map
+    std::map<std::uint64_t, std::string> packs_out; // pack mode: the packs taken, by index in the map
 
-    /// True when there is an item to take (fetching it, and a few more when reading ahead is
-    /// harmless, under one hold of the GIL).
+    /// Reads up to `count` items (or packs) from the iterator; the GIL is held. Never throws.
+    read_result read_some(std::size_t count) {
+      read_result r;
+      try {
+        for (std::size_t i = 0; i < count && !r.ended; ++i) {
+          if (packs) {
+            read_pack(r);
+            continue;
+          }
+          PyObject* object = PyIter_Next(iterator.get());
+          if (object == nullptr) {
+            r.ended = true;
+            if (PyErr_Occurred() != nullptr) r.error = std::make_exception_ptr(python_error::fetch());
+            break;
+          }
+          r.items.push_back(Convert::convert(object));
+          ++items_read;
+        }
+      } catch (...) {
+        r.ended = true;
+        r.error = std::current_exception();
+      }
+      return r;
+    }
+
+    /// Reads the next pack into `r` (the GIL is held). An item that cannot be pickled ends the
+    /// input after the items before it, as it does outside packs.
+    void read_pack(read_result& r) {
+      if constexpr (std::is_same_v<item, std::string>) {
+        ref list = ref::steal(PyList_New(0));
+        if (!list) throw python_error::fetch();
+        for (std::size_t k = 0; k < sizing.items; ++k) {
+          PyObject* object = PyIter_Next(iterator.get());
+          if (object == nullptr) {
+            r.ended = true;
+            if (PyErr_Occurred() != nullptr) r.error = std::make_exception_ptr(python_error::fetch());
+            break;
+          }
+          const int appended = PyList_Append(list.get(), object);
+          Py_DECREF(object);
+          if (appended != 0) throw python_error::fetch();
+        }
+        auto count = static_cast<std::size_t>(PyList_GET_SIZE(list.get()));
+        if (count == 0) return;
+        std::string pack;
+        if (!encode_pack(pack, items_read, count,
+                         list.get())) { // an item cannot be pickled: the items before it, then its error
+          PyErr_Clear();
+          std::size_t good = 0;
+          std::exception_ptr bad;
+          for (; good < count; ++good) {
+            try {
+              (void)encode_value(PyList_GET_ITEM(list.get(), static_cast<Py_ssize_t>(good)));
+            } catch (...) {
+              bad = std::current_exception();
+              break;
+            }
+          }
+          r.ended = true;
+          r.error = bad ? bad : std::make_exception_ptr(python_error::fetch());
+          if (good == 0) return;
+          ref prefix = ref::steal(PyList_GetSlice(list.get(), 0, static_cast<Py_ssize_t>(good)));
+          pack.clear();
+          if (!prefix || !encode_pack(pack, items_read, good, prefix.get())) {
+            PyErr_Clear();
+            return;
+          }
+          count = good;
+        }
+        r.items.push_back(std::move(pack));
+        items_read += count;
+      }
+    }
+
+    /// Adds what a read brought (the mutex is held).
+    void add(read_result&& r) {
+      for (item& i : r.items)
+        pending.push_back(std::move(i));
+      if (r.ended) ended = true;
+      if (r.error) error = std::move(r.error);
+    }
+
+    /// True when there is an item to take; reads one (or, when reading ahead is harmless, a few,
+    /// under one hold of the GIL) when none is pending. Called by the map's reader, without the
+    /// GIL.
     bool fetch() {
+      {
+        std::unique_lock lock(mutex);
+        read_done.wait(lock, [&] { return !pending.empty() || !reading; });
+        if (!pending.empty()) return true;
+        if (error) std::rethrow_exception(std::exchange(error, nullptr));
+        if (ended) return false;
+        reading = true;
+      }
+      read_result r;
+      {
+        gil held;
+        r = read_some(read_ahead ? (packs ? 4 : read_ahead_items) : 1);
+      }
+      std::lock_guard lock(mutex);
+      reading = false;
+      add(std::move(r));
+      read_done.notify_all();
       if (!pending.empty()) return true;
       if (error) std::rethrow_exception(std::exchange(error, nullptr));
-      if (ended) return false;
-      gil held;
-      const std::size_t batch = read_ahead ? read_ahead_items : 1;
-      for (std::size_t i = 0; i < batch; ++i) {
-        PyObject* object = PyIter_Next(iterator.get());
-        if (object == nullptr) {
-          ended = true;
-          if (PyErr_Occurred() == nullptr) break;
-          if (pending.empty()) throw python_error::fetch();
-          error = std::make_exception_ptr(python_error::fetch());
-          break;
-        }
-        try {
-          pending.push_back(Convert::convert(object));
-        } catch (...) {
-          ended = true;
-          if (pending.empty()) throw;
-          error = std::current_exception();
-          break;
-        }
+      return false;
+    }
+
+    /// Takes the first pending item (one is pending: `fetch` said so).
+    item take() {
+      std::lock_guard lock(mutex);
+      item taken_item = std::move(pending.front());
+      pending.pop_front();
+      if constexpr (std::is_same_v<item, std::string>) {
+        if (packs) packs_out.emplace(taken, taken_item);
       }
-      return !pending.empty();
+      ++taken;
+      return taken_item;
+    }
+
+    /// The consumer (holding the GIL) reads ahead until `target` items (or packs) are pending,
+    /// unless a reader is at it, or reading ahead could be seen.
+    void top_up(std::size_t target) {
+      {
+        std::lock_guard lock(mutex);
+        if (!read_ahead || reading || ended || error || pending.size() >= target) return;
+        reading = true;
+        target -= pending.size();
+      }
+      read_result r = read_some(target);
+      std::lock_guard lock(mutex);
+      reading = false;
+      add(std::move(r));
+      read_done.notify_all();
+    }
+
+    /// The encoding of the pack that has index `index` in the map, which the consumer has now
+    /// (forgotten here); empty when unknown.
+    std::string take_pack(std::uint64_t index) {
+      std::lock_guard lock(mutex);
+      auto found = packs_out.find(index);
+      if (found == packs_out.end()) return {};
+      std::string pack = std::move(found->second);
+      packs_out.erase(found);
+      return pack;
     }
   };
 
+private:
   /// How many items are read at once from an iterator whose reading cannot be observed.
   static constexpr std::size_t read_ahead_items = 64;
 
@@ -115,9 +311,7 @@ public:
     /// Takes the current item (fetching it if needed).
     item operator*() const {
       state_->fetch();
-      item taken = std::move(state_->pending.front());
-      state_->pending.pop_front();
-      return taken;
+      return state_->take();
     }
     iterator& operator++() noexcept { return *this; } // the next compare fetches
     void operator++(int) noexcept {}
@@ -129,15 +323,21 @@ public:
   };
 
   /// Reads `iterator` (a Python iterator; a new reference, owned here). The GIL is held.
-  explicit python_input(ref python_iterator) : state_(std::make_unique<state>()) {
+  /// `packs_wanted`: items travel in packs when reading ahead is harmless (`as_pickles` only).
+  explicit python_input(ref python_iterator, bool packs_wanted = false) : state_(std::make_shared<state>()) {
     state_->read_ahead = harmless_to_read_ahead(python_iterator.get());
+    state_->packs = packs_wanted && state_->read_ahead && std::is_same_v<item, std::string>;
     state_->iterator = std::move(python_iterator);
   }
   [[nodiscard]] iterator begin() const noexcept { return iterator(state_.get()); }
   [[nodiscard]] std::default_sentinel_t end() const noexcept { return {}; }
 
+  /// The state, for the consumer: `packs`, `top_up`, `take_pack`, `sizing` (it outlives the map's
+  /// reading of the view).
+  [[nodiscard]] std::shared_ptr<state> shared() const noexcept { return state_; }
+
 private:
-  std::unique_ptr<state> state_;
+  std::shared_ptr<state> state_;
 };
 
 } // namespace parmill::python

@@ -5,6 +5,8 @@
 #include <Python.h>
 
 #include <atomic>
+#include <chrono>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -13,6 +15,7 @@
 
 #include "python_codec.hpp"
 #include "python_error.hpp"
+#include "python_input.hpp"
 #include "python_ref.hpp"
 
 namespace parmill::python {
@@ -24,6 +27,8 @@ struct run_state {
   /// A KeyboardInterrupt or SystemExit raised by a worker on the caller's side: the run stops and
   /// the consumer raises it.
   ref abort;
+  /// How many more times an item that raised is tried, in a pack (see `process_worker::run_pack`).
+  std::size_t retries = 0;
   /// Stops the run (`map_range::stop`); empty once the map is being closed.
   void (*stop)(void*) = nullptr;
   void* stop_context = nullptr;
@@ -89,11 +94,13 @@ struct local_factory {
 void enter_worker_process() noexcept;
 
 /// The object of one worker process: decodes each item, calls its callable, encodes the result
-/// (python_codec.hpp: pickles, but for plain ints, floats, str, bytes, None and bools).
-/// The worker process holds the GIL throughout (it is its only thread).
+/// (python_codec.hpp: pickles, but for plain ints, floats, str, bytes, None and bools). A pack of
+/// items (python_input.hpp) is run whole: one unpickling, one call per item, one pickling of the
+/// results (`run_pack`). The worker process holds the GIL throughout (it is its only thread).
 class process_worker {
 public:
-  explicit process_worker(ref callable) : callable_(std::move(callable)) {}
+  process_worker(ref callable, std::size_t index, std::size_t retries)
+      : callable_(std::move(callable)), index_(index), retries_(retries) {}
   process_worker(process_worker&&) noexcept = default;
   process_worker& operator=(process_worker&&) noexcept = default;
   /// The worker process is ending (it leaves with `_exit`, which flushes no Python stream): what
@@ -109,10 +116,12 @@ public:
       Py_XDECREF(flushed);
     }
   }
-  /// The encoded result of `callable(decoded item)`; throws `python_error` (carrying the pickled
-  /// exception) when decoding, the call or encoding the result raises.
+  /// The encoded result of `callable(decoded item)`, or of a pack (see `run_pack`); throws
+  /// `python_error` (carrying the pickled exception) when decoding, the call or encoding the
+  /// result raises.
   std::string operator()(std::string& item) {
     gil held;
+    if (!item.empty() && item[0] == tag::pack) return run_pack(item);
     ref object = decode_value(item, true);
     ref result = ref::steal(call1(callable_.get(), object.get()));
     if (!result) throw python_error::fetch(true);
@@ -120,7 +129,74 @@ public:
   }
 
 private:
+  /// Runs every item of a pack, each tried again up to `retries_` more times when it raises, and
+  /// returns `tag::pack`, the nanoseconds the calls took, then `(values, failures)` pickled
+  /// (`append_pickled`):
+  /// `values` has one entry per item (None for a failed one), `failures` a `(position, worker,
+  /// message)` per failed item (an exception, or a result that cannot be pickled), the message
+  /// carrying the pickled exception as `python_error::fetch(true)` does. Throws `python_error`
+  /// only when the pack itself cannot be read or the results cannot be pickled at all.
+  std::string run_pack(const std::string& data) {
+    const auto header = pack_header::of(data);
+    if (!header) {
+      PyErr_SetString(PyExc_ValueError, "parmill: a malformed pack of items");
+      throw python_error::fetch(true);
+    }
+    ref items = load_pickled(header->pickled);
+    if (!items || !PyList_Check(items.get())) {
+      if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "parmill: a malformed pack of items");
+      throw python_error::fetch(true);
+    }
+    const Py_ssize_t n = PyList_GET_SIZE(items.get());
+    ref values = ref::steal(PyList_New(n));
+    ref failures = ref::steal(PyList_New(0));
+    if (!values || !failures) throw python_error::fetch(true);
+    const auto started = std::chrono::steady_clock::now();
+    for (Py_ssize_t k = 0; k < n; ++k) {
+      PyObject* result = nullptr;
+      for (std::size_t attempt = 0;; ++attempt) {
+        result = call1(callable_.get(), PyList_GET_ITEM(items.get(), k));
+        if (result != nullptr || attempt >= retries_) break;
+        PyErr_Clear();
+      }
+      if (result == nullptr) {
+        add_failure(failures.get(), k, python_error::fetch(true).what());
+        result = Py_NewRef(Py_None);
+      }
+      PyList_SET_ITEM(values.get(), k, result); // steals
+    }
+    const auto took =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - started);
+    ref pair = ref::steal(PyTuple_Pack(2, values.get(), failures.get()));
+    if (!pair) throw python_error::fetch(true);
+    std::string out;
+    const auto nanoseconds = static_cast<std::int64_t>(took.count());
+    out.push_back(tag::pack);
+    out.append(reinterpret_cast<const char*>(&nanoseconds), sizeof nanoseconds);
+    if (!append_pickled(out, pair.get())) { // some result cannot be pickled: it fails alone
+      PyErr_Clear();
+      for (Py_ssize_t k = 0; k < n; ++k) {
+        ref one = ref::steal(call1(python_helpers().dumps, PyList_GET_ITEM(values.get(), k)));
+        if (one) continue;
+        add_failure(failures.get(), k, python_error::fetch(true).what());
+        PyList_SetItem(values.get(), k, Py_NewRef(Py_None));
+      }
+      if (PyList_Sort(failures.get()) != 0) throw python_error::fetch(true);
+      out.resize(1 + sizeof nanoseconds);
+      if (!append_pickled(out, pair.get())) throw python_error::fetch(true);
+    }
+    return out;
+  }
+
+  /// Appends `(position, worker, message)` to `failures`.
+  void add_failure(PyObject* failures, Py_ssize_t position, const char* message) const {
+    ref entry = ref::steal(Py_BuildValue("(nns)", position, static_cast<Py_ssize_t>(index_), message));
+    if (!entry || PyList_Append(failures, entry.get()) != 0) throw python_error::fetch(true);
+  }
+
   ref callable_;
+  std::size_t index_ = 0;
+  std::size_t retries_ = 0;
 };
 
 /// Builds a `process_worker` inside its worker process, once per process.
@@ -131,7 +207,7 @@ struct process_factory {
     gil held;
     ref made = run->make_worker_for(context);
     if (!made) throw python_error::fetch(true); // carries the pickled exception to the caller
-    return process_worker(std::move(made));
+    return process_worker(std::move(made), context.index, run->retries);
   }
 };
 

@@ -28,6 +28,14 @@ def slow(x):
     return x
 
 try:
+    if sys.argv[2:] == ["pipeline"]:
+        # A pipeline's stages start one another as they are read: the with block closes every one
+        # of them wherever the KeyboardInterrupt is raised (in the loop's body too).
+        with parmill.pipeline().source(itertools.count()).pipe(abs, chunk=1).pipe(slow, chunk=1).build(
+                backend) as results:
+            for r in results:
+                if r == 0:
+                    print("READY", json.dumps(descendants()), flush=True)
     for r in parmill.map(slow, itertools.count(), backend=backend, chunk=1):
         if r == 0:
             print("READY", json.dumps(descendants()), flush=True)
@@ -71,13 +79,24 @@ def read_to_end(fd, deadline):
 @pytest.mark.parametrize("backend", ["parmill.inline()", "parmill.threads(2)", "parmill.threads(8)",
                                      "parmill.processes(1)", "parmill.processes(2)", "parmill.processes(8)"])
 def test_ctrl_c_interrupts_within_half_a_second_and_leaves_nothing(backend, tmp_path):
+    interrupt_child(tmp_path, [backend])
+
+
+@pytest.mark.parametrize("backend", ["parmill.threads(2)", "parmill.processes(2)"])
+def test_ctrl_c_interrupts_a_pipeline_within_half_a_second_and_leaves_nothing(backend, tmp_path):
+    interrupt_child(tmp_path, [backend, "pipeline"])
+
+
+def interrupt_child(tmp_path, arguments):
+    """Runs CHILD with `arguments` under a pseudo-terminal, presses Ctrl-C once it runs, and checks
+    what the issue promises."""
     script = tmp_path / "child.py"
     script.write_text(CHILD)
     env = dict(os.environ, PARMILL_TEST_DIR=os.path.dirname(os.path.abspath(__file__)))
     pid, terminal = pty.fork()
     if pid == 0:  # the child: a session of its own, the terminal's foreground group
         try:
-            os.execve(sys.executable, [sys.executable, str(script), backend], env)
+            os.execve(sys.executable, [sys.executable, str(script), *arguments], env)
         finally:
             os._exit(127)
     try:

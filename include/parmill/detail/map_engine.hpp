@@ -168,6 +168,13 @@ public:
   /// True once `ask_to_stop()` has been called.
   [[nodiscard]] bool stop_was_asked() const noexcept { return gate_.stop.asked(); }
 
+  /// True when `next()` returns the next outcome at once, with no lock and no wait: the chunk being
+  /// yielded holds another outcome to yield. False says nothing (the next may be ready elsewhere).
+  [[nodiscard]] bool next_is_ready() const noexcept {
+    return !finished_ && position_ < current_.outcomes.size() &&
+           !gate_.failures.past(current_.outcomes[position_].index()) && !gate_.stop.asked();
+  }
+
   /// The next outcome, or null at the end. Throws `item_failed` at a halting failure, and the
   /// input's own exception when reading the input threw. After `ask_to_stop()`: null, quietly.
   outcome<result>* next() {

@@ -1,0 +1,88 @@
+"""processes(n) with default options over a built-in container or range(): items travel in packs
+(many pickled together, run under one hold of the GIL), and every promise of one item at a time
+still holds: a crash, an exception or an unpicklable result deep inside a big pack fails that item
+only; results keep their order and indices; the error policies count items, not packs."""
+
+import os
+
+import parmill
+import pytest
+
+# Enough quick items for packs to grow to thousands of items before the one that fails.
+N = 30000
+BAD = 21000
+
+
+def test_a_crash_inside_a_big_pack_fails_that_item_only(process_backend):
+    def crashing(x):
+        if x == BAD:
+            os._exit(3)
+        return x + 1
+
+    results = list(parmill.map(crashing, range(N), backend=process_backend, on_error="yield"))
+    assert len(results) == N
+    failed = [r for r in results if isinstance(r, parmill.ItemFailed)]
+    assert len(failed) == 1 and failed[0].index == BAD and failed[0].kind == "crashed"
+    assert "exited with status 3" in failed[0].message
+    assert 0 <= failed[0].worker < process_backend.workers
+    assert [r for x, r in enumerate(results) if x != BAD] == [x + 1 for x in range(N) if x != BAD]
+
+
+def test_a_crash_inside_a_big_pack_raises_after_every_result_before_it(process_backend):
+    seen = 0
+    with pytest.raises(parmill.ItemFailed) as caught:
+        for value in parmill.map(lambda x: os._exit(1) if x == BAD else x, range(N), backend=process_backend):
+            assert value == seen
+            seen += 1
+    assert seen == BAD and caught.value.index == BAD and caught.value.kind == "crashed"
+
+
+def test_exceptions_and_unpicklable_results_inside_big_packs_fail_their_items(process_backend):
+    def mixed(x):
+        if x % 5000 == 4999:
+            raise KeyError(x)
+        if x == BAD:
+            return lambda: x  # cannot be pickled
+        return x
+
+    pairs = list(parmill.map(mixed, range(N), backend=process_backend, on_error="yield", indexed=True,
+                             order="completion"))
+    assert sorted(i for i, _ in pairs) == list(range(N))
+    failed = {i: r for i, r in pairs if isinstance(r, parmill.ItemFailed)}
+    assert sorted(failed) == sorted([x for x in range(N) if x % 5000 == 4999] + [BAD])
+    assert all(r.index == i and r.kind == "exception" for i, r in failed.items())
+    assert isinstance(failed[4999].__cause__, KeyError) and failed[4999].__cause__.args == (4999,)
+    assert "pickle" in failed[BAD].message.lower()
+    assert all(r == i for i, r in pairs if i not in failed)
+
+
+def test_max_failures_counts_items_inside_packs(process_backend):
+    yielded = []
+    with pytest.raises(parmill.ItemFailed) as caught:
+        for r in parmill.map(lambda x: 1 // (x % 3000 - 2999) if x % 3000 == 2999 else x, range(N),
+                             backend=process_backend, on_error="yield", max_failures=4):
+            if isinstance(r, parmill.ItemFailed):
+                yielded.append(r.index)
+    assert yielded == [2999, 5999, 8999, 11999] and caught.value.index == 14999
+
+
+def test_an_unpicklable_item_of_a_list_ends_the_input_after_the_items_before_it(process_backend):
+    items = list(range(5000)) + [lambda: 0] + list(range(10))
+    seen = []
+    with pytest.raises(Exception, match="(?i)pickle"):
+        for value in parmill.map(lambda x: x, items, backend=process_backend):
+            seen.append(value)
+    assert seen == list(range(5000))
+
+
+def test_per_worker_state_is_built_once_per_process_with_packs(process_backend):
+    def factory(ctx):
+        pid = os.getpid()
+        return lambda x: (ctx.index, pid)
+
+    results = list(parmill.map(parmill.per_worker(factory), range(N), backend=process_backend))
+    by_index = {}
+    for index, pid in results:
+        by_index.setdefault(index, set()).add(pid)
+    assert all(len(pids) == 1 for pids in by_index.values())
+    assert set(by_index) <= set(range(process_backend.workers))

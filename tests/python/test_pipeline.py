@@ -1,0 +1,172 @@
+"""parmill.pipeline: stages joined lazily, each a map with its own concurrency, order and backend;
+batch/unbatch, sink, order, errors (as map's policies), stop() and report(), on every backend."""
+
+import itertools
+import threading
+
+import parmill
+import pytest
+from conftest import descendants
+
+
+def double(x):
+    return 2 * x
+
+
+def plus_one(x):
+    return x + 1
+
+
+def test_stages_run_in_order_on_every_backend(backend):
+    p = parmill.pipeline().source(range(500)).pipe(double).pipe(plus_one).build(backend)
+    assert list(p) == [2 * x + 1 for x in range(500)]
+    assert descendants() == []
+
+
+def test_batch_and_unbatch_group_and_flatten(backend):
+    p = (parmill.pipeline().source(range(103)).pipe(double).batch(10).pipe(sum, name="sums").build(backend))
+    results = list(p)
+    assert results == [sum(2 * x for x in range(k, min(k + 10, 103))) for k in range(0, 103, 10)]
+    flat = parmill.pipeline().source(range(50)).batch(7).pipe(lambda b: [x * 3 for x in b]).unbatch().build(backend)
+    assert list(flat) == [3 * x for x in range(50)]
+
+
+@pytest.mark.parametrize("concurrency", [1, 2, 8])
+def test_each_stage_has_its_own_concurrency_and_backend(concurrency):
+    seen = set()
+    lock = threading.Lock()
+
+    def note(x):
+        with lock:
+            seen.add(threading.get_ident())
+        return x
+
+    p = (parmill.pipeline().source(range(300)).pipe(note, concurrency=concurrency, name="noted")
+         .pipe(double, backend=parmill.processes(2)).build(parmill.threads(4)))
+    assert list(p) == [2 * x for x in range(300)]
+    assert 1 <= len(seen) <= concurrency
+    stages = p.report().stages
+    assert [(s.name, s.backend, s.concurrency) for s in stages] == [
+        ("noted", "threads", concurrency), ("stage 2", "processes", 2)]
+
+
+def test_completion_order_yields_every_item_once(parallel_backend):
+    p = parmill.pipeline().source(range(400)).pipe(double, order="completion").build(parallel_backend)
+    assert sorted(p) == [2 * x for x in range(400)]
+
+
+def fails_on_7(x):
+    if x == 7:
+        raise ValueError("seven")
+    return x
+
+
+def test_raise_yields_every_result_before_the_failure_then_raises_it(backend):
+    seen = []
+    with pytest.raises(parmill.ItemFailed) as caught:
+        for value in parmill.pipeline().source(range(100)).pipe(fails_on_7, name="check").pipe(double).build(backend):
+            seen.append(value)
+    assert seen == [2 * x for x in range(7)]
+    assert caught.value.index == 7 and caught.value.kind == "exception" and "in check" in caught.value.message
+    assert isinstance(caught.value.__cause__, ValueError)
+    assert descendants() == []
+
+
+def test_yield_passes_failures_through_later_stages_and_counts_them(backend):
+    p = parmill.pipeline().source(range(20)).pipe(fails_on_7).pipe(double).build(backend, on_error="yield")
+    results = list(p)
+    assert isinstance(results[7], parmill.ItemFailed)
+    assert [r for r in results if not isinstance(r, parmill.ItemFailed)] == [2 * x for x in range(20) if x != 7]
+    first, second = p.report().stages
+    assert (first.items_in, first.items_out, first.failures) == (20, 19, 1)
+    assert (second.items_in, second.items_out, second.failures) == (20, 19, 1)
+
+
+def test_max_failures_yields_that_many_then_raises():
+    p = (parmill.pipeline().source(range(100)).pipe(lambda x: 1 // (x % 10)).build(
+        parmill.threads(2), on_error="yield", max_failures=2))
+    failures = []
+    with pytest.raises(parmill.ItemFailed) as caught:
+        for r in p:
+            if isinstance(r, parmill.ItemFailed):
+                failures.append(r.index)
+    assert failures == [0, 10] and caught.value.index == 20
+
+
+def test_stop_ends_the_loop_quietly_and_stops_every_stage(backend):
+    threads_before = threading.active_count()
+    p = parmill.pipeline().source(itertools.count()).pipe(double).pipe(plus_one).build(backend)
+    got = []
+    for value in p:
+        got.append(value)
+        if len(got) == 100:
+            p.stop()
+    assert got[:100] == [2 * x + 1 for x in range(100)]
+    assert threading.active_count() == threads_before
+    assert descendants() == []
+
+
+def test_stop_from_another_thread_ends_a_waiting_loop():
+    release = threading.Event()
+
+    def waits(x):
+        if x == 3:
+            release.wait(30)
+        return x
+
+    p = parmill.pipeline().source(range(10)).pipe(waits, chunk=1).build(parmill.threads(2))
+    got = []
+    reader = threading.Thread(target=lambda: got.extend(p))
+    reader.start()
+    while len(got) < 3:
+        pass
+    p.stop()
+    release.set()
+    reader.join(timeout=30)
+    assert not reader.is_alive() and got[:3] == [0, 1, 2]
+
+
+def test_report_counts_items_and_times_each_stage(backend):
+    p = parmill.pipeline().source(range(200)).pipe(double, name="a").batch(8).pipe(len, name="b").build(backend)
+    assert sum(p) == 200
+    report = p.report()
+    a, b = report.stages
+    assert (a.name, a.items_in, a.items_out, a.failures, a.in_flight) == ("a", 200, 200, 0, 0)
+    assert (b.name, b.items_in, b.items_out) == ("b", 25, 25)
+    assert a.busy_seconds > 0 and a.mean_seconds > 0
+    assert report.outputs == 25 and report.elapsed_seconds > 0
+    assert "a" in str(report) and "25 outputs" in str(report)
+
+
+def test_sink_overlaps_the_loop_with_the_last_stage(backend):
+    p = parmill.pipeline().source(range(300)).pipe(double).sink(16).build(backend)
+    assert list(p) == [2 * x for x in range(300)]
+
+
+def test_the_source_is_read_lazily_and_in_bounded_memory(backend):
+    pulled = 0
+
+    def endless():
+        nonlocal pulled
+        for i in itertools.count():
+            pulled += 1
+            yield i
+
+    with parmill.pipeline().source(endless()).pipe(double, window=16).pipe(plus_one, window=16).build(backend) as p:
+        for n, value in enumerate(p, 1):
+            assert value == 2 * (n - 1) + 1
+            assert pulled - n <= 64
+            if n == 2000:
+                break
+    assert descendants() == []
+
+
+def test_bad_steps_are_refused():
+    with pytest.raises(TypeError):
+        parmill.pipeline().source([]).pipe(3)
+    with pytest.raises(ValueError):
+        parmill.pipeline().source([]).pipe(double, order="random")
+    with pytest.raises(ValueError):
+        parmill.pipeline().pipe(double).build()
+    with pytest.raises(ValueError):
+        parmill.pipeline().source([]).sink(4).pipe(double).build()
