@@ -21,14 +21,15 @@ CTEST_FLAGS ?= --output-on-failure -j $(JOBS)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Debian packages needed to build and test (chromium: the timeline tests open pages headless;
-# parallel: GNU parallel, whose own job logs the timeline tests draw); benchmarks add their peers.
+# parallel: GNU parallel, whose own job logs the timeline tests draw; python3-numpy: the Python
+# tests check that arrays cross processes out of band); benchmarks add their peers.
 DEPS := cmake ninja-build g++ make ccache pkg-config libgtest-dev libgmock-dev libcli11-dev \
         libpcre2-dev libopenmpi-dev openmpi-bin pybind11-dev python3-dev python3-pytest python3-tqdm \
-        chromium parallel
+        python3-numpy chromium parallel
 FUZZ_DEPS := clang libfuzzer-14-dev
 FUZZ_SECONDS ?= 60
 SOAK_SECONDS ?= 600
-BENCH_DEPS := libbenchmark-dev libtbb-dev parallel python3
+BENCH_DEPS := libbenchmark-dev libtbb-dev parallel python3 python3-joblib python3-pebble
 # make package and package-check: CPack's DEB generator (dpkg-shlibdeps, file), and the checks.
 PACKAGE_DEPS := dpkg-dev fakeroot file lintian man-db bash-completion zsh
 # The project's one version number, from CMakeLists.txt's project().
