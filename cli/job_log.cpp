@@ -13,15 +13,14 @@
 #include <unistd.h>
 #include <variant>
 
+#include "job_log_lines.hpp"
 #include "options.hpp"
 
 namespace parmill::cli {
 namespace {
 
-constexpr std::size_t columns_before_command = 8;
-/// The first eight columns of a line GNU parallel or parmill writes are short (numbers and a host
-/// name); a line whose first eight columns are longer than this is malformed.
-constexpr std::size_t max_columns_bytes = 4096;
+/// Bytes of the Command column kept: enough to tell a copy of the header ("Command") from a job.
+constexpr std::size_t header_command_bytes = 8;
 
 // --- writing -------------------------------------------------------------------------------------
 
@@ -54,42 +53,6 @@ std::string host_column(const std::string& host) {
 
 // --- reading -------------------------------------------------------------------------------------
 
-/// One line of a job log, read in constant memory.
-struct log_line {
-  std::string head;       ///< the line up to its eighth tab and at most 8 bytes more (or 4 KiB)
-  std::size_t length = 0; ///< the whole line's length, without its newline
-  std::size_t tabs = 0;   ///< tabs in `head` (at most eight)
-  bool complete = false;  ///< ended by a newline
-  bool all_nul = true;    ///< every byte is NUL (true for an empty line)
-  bool too_long = false;  ///< the first eight columns are longer than max_columns_bytes
-};
-
-/// The next line of `in`, or nothing at its end.
-std::optional<log_line> read_line(std::streambuf& in) {
-  using traits = std::char_traits<char>;
-  log_line line;
-  std::size_t after_eighth_tab = 0;
-  for (int c = in.sbumpc(); !traits::eq_int_type(c, traits::eof()); c = in.sbumpc()) {
-    const char byte = traits::to_char_type(c);
-    if (byte == '\n') {
-      line.complete = true;
-      return line;
-    }
-    ++line.length;
-    line.all_nul = line.all_nul && byte == '\0';
-    if (line.tabs == columns_before_command) {
-      if (after_eighth_tab++ < 8) line.head.push_back(byte); // enough to tell a header copy
-    } else if (line.head.size() < max_columns_bytes) {
-      line.head.push_back(byte);
-      if (byte == '\t') ++line.tabs;
-    } else {
-      line.too_long = true;
-    }
-  }
-  if (line.length == 0) return std::nullopt;
-  return line;
-}
-
 bool only_nul(std::string_view bytes) {
   return std::all_of(bytes.begin(), bytes.end(), [](char c) { return c == '\0'; });
 }
@@ -101,42 +64,9 @@ bool is_unfinished_header(std::string_view bytes) {
 }
 
 /// True when `line`, the first of a file and without a newline, is an unfinished header.
-bool is_unfinished_header(const log_line& line) {
-  return line.all_nul || (line.length <= job_log_header.size() && is_unfinished_header(line.head));
-}
-
-bool is_header(const log_line& line) {
-  return line.length == job_log_header.size() && line.head == job_log_header;
-}
-
-/// `value` quoted for a message: at most 40 bytes, anything unprintable as \xNN.
-std::string shown(std::string_view value) {
-  std::string text = "'";
-  for (const char c : value.substr(0, 40)) {
-    const auto byte = static_cast<unsigned char>(c);
-    if (byte >= 0x20 && byte < 0x7f && c != '\\' && c != '\'') {
-      text.push_back(c);
-    } else {
-      text += formatted("\\x%02x", static_cast<unsigned>(byte));
-    }
-  }
-  if (value.size() > 40) text += "...";
-  return text + "'";
-}
-
-bool all_digits(std::string_view s) {
-  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
-}
-
-/// An integer of type T with nothing around it (an optional '-' first when T is signed).
-template <typename T>
-std::optional<T> parse_integer(std::string_view s) {
-  const std::string_view digits = std::is_signed_v<T> && s.starts_with('-') ? s.substr(1) : s;
-  if (!all_digits(digits)) return std::nullopt;
-  T value{};
-  const auto [end, error] = std::from_chars(s.data(), s.data() + s.size(), value);
-  if (error != std::errc{} || end != s.data() + s.size()) return std::nullopt;
-  return value;
+bool is_unfinished_header(const job_log_line& line) {
+  return line.all_nul ||
+         (line.length <= job_log_header.size() && is_unfinished_header(line.head + line.command));
 }
 
 /// A decimal number as GNU parallel writes Starttime and JobRuntime: an optional '-', digits, and
@@ -156,32 +86,24 @@ struct row {
 };
 
 /// Parses a complete line's first eight columns, or says what is wrong with them.
-std::variant<row, std::string> parse_row(const log_line& line) {
-  if (line.too_long) return "its first eight columns are longer than 4096 bytes";
-  if (line.tabs < columns_before_command)
-    return "it has " + std::to_string(line.tabs + 1) + (line.tabs == 0 ? " column" : " columns") +
-           ", not 9 or more";
-  std::string_view rest = line.head;
-  std::string_view column[columns_before_command];
-  for (auto& c : column) {
-    const auto tab = rest.find('\t');
-    c = rest.substr(0, tab);
-    rest.remove_prefix(tab + 1);
-  }
-  const auto bad = [&](const char* name, std::size_t i, const char* what) {
-    return std::string(name) + " " + shown(column[i]) + " is not " + what;
+std::variant<row, std::string> parse_row(const job_log_line& line) {
+  auto split = split_job_log_columns(line);
+  if (auto* problem = std::get_if<std::string>(&split)) return std::move(*problem);
+  const job_log_columns& column = std::get<job_log_columns>(split);
+  const auto bad = [&](std::size_t i, const char* name, const char* what) {
+    return column_problem(column, i, name, what);
   };
   const auto seq = parse_integer<std::size_t>(column[0]);
-  if (!seq || *seq == 0) return bad("Seq", 0, "a positive integer");
+  if (!seq || *seq == 0) return bad(0, "Seq", "a positive integer");
   if (column[1].empty()) return std::string("Host is empty");
-  if (!is_decimal(column[2], false)) return bad("Starttime", 2, "a decimal number");
-  if (!is_decimal(column[3], true)) return bad("JobRuntime", 3, "a decimal number");
-  if (!parse_integer<std::size_t>(column[4])) return bad("Send", 4, "a non-negative integer");
-  if (!parse_integer<std::size_t>(column[5])) return bad("Receive", 5, "a non-negative integer");
+  if (!is_decimal(column[2], false)) return bad(2, "Starttime", "a decimal number");
+  if (!is_decimal(column[3], true)) return bad(3, "JobRuntime", "a decimal number");
+  if (!parse_integer<std::size_t>(column[4])) return bad(4, "Send", "a non-negative integer");
+  if (!parse_integer<std::size_t>(column[5])) return bad(5, "Receive", "a non-negative integer");
   const auto exit_value = parse_integer<int>(column[6]);
-  if (!exit_value) return bad("Exitval", 6, "an integer");
+  if (!exit_value) return bad(6, "Exitval", "an integer");
   const auto signal = parse_integer<int>(column[7]);
-  if (!signal) return bad("Signal", 7, "an integer");
+  if (!signal) return bad(7, "Signal", "an integer");
   return row{*seq, *exit_value == 0 && *signal == 0};
 }
 
@@ -216,7 +138,7 @@ private:
 job_log_reading read_job_log(std::istream& in, const std::string& name, bool failed_too) {
   job_log_reading reading;
   std::streambuf& bytes = *in.rdbuf();
-  const std::optional<log_line> first = read_line(bytes);
+  const std::optional<job_log_line> first = read_job_log_line(bytes, header_command_bytes);
   if (!first) return reading;
   if (!first->complete) {
     if (!is_unfinished_header(*first)) throw usage_error(not_a_job_log(name));
@@ -225,16 +147,16 @@ job_log_reading read_job_log(std::istream& in, const std::string& name, bool fai
                                "was stopped); the log holds no jobs");
     return reading;
   }
-  if (!is_header(*first)) throw usage_error(not_a_job_log(name));
+  if (!is_job_log_header(*first)) throw usage_error(not_a_job_log(name));
   warning_list warnings(name, reading.warnings);
   std::size_t number = 1;
-  while (const std::optional<log_line> line = read_line(bytes)) {
+  while (const std::optional<job_log_line> line = read_job_log_line(bytes, header_command_bytes)) {
     ++number;
     if (!line->complete) {
       warnings.add(number, "the last line has no newline (the run writing it was stopped)");
       break;
     }
-    if (is_header(*line)) continue;
+    if (is_job_log_header(*line)) continue;
     const auto parsed = parse_row(*line);
     if (const auto* problem = std::get_if<std::string>(&parsed)) {
       warnings.add(number, *problem);

@@ -13,6 +13,7 @@
 #include <variant>
 
 #include "job_log.hpp"
+#include "job_log_lines.hpp"
 #include "timeline_jobs.hpp"
 
 namespace parmill::cli {
@@ -49,82 +50,13 @@ namespace {
 
 // --- reading lines -------------------------------------------------------------------------------
 
-constexpr std::size_t columns_before_command = 8;
-constexpr std::size_t max_columns_bytes = 4096;
 constexpr std::size_t max_hosts = 1024;
+/// Bytes of a line's Command kept: a label's worth, and one more to know it was cut.
+constexpr std::size_t kept_command_bytes = max_timeline_label + 1;
 constexpr std::size_t max_warnings_per_log = 10;
 constexpr std::int64_t max_start_seconds = 1'000'000'000'000; // 10^12 s: about the year 33658
 constexpr std::int64_t max_runtime_seconds = 1'000'000'000;   // 10^9 s: about 31 years
 constexpr std::int64_t max_spread_us = max_runtime_seconds * 1'000'000;
-
-/// One line of a job log, read in constant memory.
-struct log_line {
-  std::string head;       ///< the first eight columns and their tabs (at most max_columns_bytes)
-  std::string command;    ///< the start of the Command column (a label's worth, and a little more)
-  std::size_t tabs = 0;   ///< tabs in `head` (at most eight)
-  bool complete = false;  ///< ended by a newline
-  bool too_long = false;  ///< the first eight columns are longer than max_columns_bytes
-  bool any_bytes = false; ///< the line is not empty
-};
-
-/// The next line of `in`, or nothing at its end.
-std::optional<log_line> read_line(std::streambuf& in) {
-  using traits = std::char_traits<char>;
-  log_line line;
-  for (int c = in.sbumpc(); !traits::eq_int_type(c, traits::eof()); c = in.sbumpc()) {
-    const char byte = traits::to_char_type(c);
-    if (byte == '\n') {
-      line.complete = true;
-      return line;
-    }
-    line.any_bytes = true;
-    if (line.tabs == columns_before_command) {
-      if (line.command.size() <= max_timeline_label) line.command.push_back(byte);
-    } else if (line.head.size() < max_columns_bytes) {
-      line.head.push_back(byte);
-      if (byte == '\t') ++line.tabs;
-    } else {
-      line.too_long = true;
-    }
-  }
-  if (!line.any_bytes) return std::nullopt;
-  return line;
-}
-
-bool is_header(const log_line& line) {
-  return line.tabs == columns_before_command && line.head + line.command == job_log_header;
-}
-
-/// `value` quoted for a message: at most 40 bytes, anything unprintable as \xNN.
-std::string shown(std::string_view value) {
-  std::string text = "'";
-  for (const char c : value.substr(0, 40)) {
-    const auto byte = static_cast<unsigned char>(c);
-    if (byte >= 0x20 && byte < 0x7f && c != '\\' && c != '\'') {
-      text.push_back(c);
-    } else {
-      char escaped[8];
-      std::snprintf(escaped, sizeof escaped, "\\x%02x", static_cast<unsigned>(byte));
-      text += escaped;
-    }
-  }
-  return text + (value.size() > 40 ? "...'" : "'");
-}
-
-bool all_digits(std::string_view s) {
-  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
-}
-
-/// An integer of type T with nothing around it (a '-' first allowed when T is signed).
-template <typename T>
-std::optional<T> parse_integer(std::string_view s) {
-  const std::string_view digits = std::is_signed_v<T> && s.starts_with('-') ? s.substr(1) : s;
-  if (!all_digits(digits)) return std::nullopt;
-  T value{};
-  const auto [end, error] = std::from_chars(s.data(), s.data() + s.size(), value);
-  if (error != std::errc{} || end != s.data() + s.size()) return std::nullopt;
-  return value;
-}
 
 /// A non-negative decimal number of seconds below `max_seconds` (digits, optionally '.' and
 /// digits; spaces first allowed), exactly, in microseconds (digits past the sixth decimal are
@@ -149,20 +81,12 @@ struct parsed_columns {
   std::string host;
 };
 
-std::variant<parsed_columns, std::string> parse_columns(const log_line& line) {
-  if (line.too_long) return "its first eight columns are longer than 4096 bytes";
-  if (line.tabs < columns_before_command)
-    return "it has " + std::to_string(line.tabs + 1) + (line.tabs == 0 ? " column" : " columns") +
-           ", not 9 or more";
-  std::string_view rest = line.head;
-  std::string_view column[columns_before_command];
-  for (auto& c : column) {
-    const auto tab = rest.find('\t');
-    c = rest.substr(0, tab);
-    rest.remove_prefix(tab + 1);
-  }
+std::variant<parsed_columns, std::string> parse_columns(const job_log_line& line) {
+  auto split = split_job_log_columns(line);
+  if (auto* problem = std::get_if<std::string>(&split)) return std::move(*problem);
+  const job_log_columns& column = std::get<job_log_columns>(split);
   const auto bad = [&](const char* name, std::size_t i, const char* what) {
-    return std::string(name) + " " + shown(column[i]) + " is not " + what;
+    return column_problem(column, i, name, what);
   };
   parsed_columns parsed;
   job_log_timeline::row& r = parsed.row;
@@ -263,17 +187,17 @@ void job_log_timeline::add_row(row r, std::string&& command) {
 
 void job_log_timeline::add(std::istream& in, const std::string& name) {
   std::streambuf& bytes = *in.rdbuf();
-  const std::optional<log_line> first = read_line(bytes);
+  const std::optional<job_log_line> first = read_job_log_line(bytes, kept_command_bytes);
   if (!first) return; // empty: the run was stopped before it wrote the header
-  if (!is_header(*first))
+  if (!is_job_log_header(*first))
     throw timeline_input_error("'" + name +
                                "' is not a job log: its first line is not the header (Seq Host Starttime "
                                "JobRuntime Send Receive Exitval Signal Command)");
   warning_list warnings(name, warnings_);
   std::size_t number = 1;
-  while (std::optional<log_line> line = read_line(bytes)) {
+  while (std::optional<job_log_line> line = read_job_log_line(bytes, kept_command_bytes)) {
     ++number;
-    if (is_header(*line)) continue; // an appended run's header
+    if (is_job_log_header(*line)) continue; // an appended run's header
     auto parsed = parse_columns(*line);
     if (const auto* problem = std::get_if<std::string>(&parsed)) {
       warnings.add(number, line->complete ? *problem : *problem + " (the last line, without a newline)");
