@@ -3,7 +3,9 @@
 // page's script (timeline_page.cpp) draws on a canvas.
 #include <algorithm>
 #include <array>
+#include <climits>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <fstream>
 #include <numeric>
@@ -90,6 +92,13 @@ std::string_view shortened(std::string_view label, bool& cut) noexcept {
   return label.substr(0, end);
 }
 
+/// `a + b`, held at the limits of nanoseconds instead of overflowing (times come from files).
+std::chrono::nanoseconds saturated_sum(std::chrono::nanoseconds a, std::chrono::nanoseconds b) noexcept {
+  std::int64_t sum = 0;
+  if (__builtin_add_overflow(a.count(), b.count(), &sum)) sum = b.count() > 0 ? INT64_MAX : INT64_MIN;
+  return std::chrono::nanoseconds{sum};
+}
+
 /// What the summary says, computed once from the spans.
 struct run_summary {
   std::chrono::nanoseconds wall{};
@@ -139,12 +148,13 @@ run_summary summarise(const timeline& run) {
   summary.wall = std::max(run.wall, std::chrono::nanoseconds{0});
   summary.busy.assign(run.lanes.size(), std::chrono::nanoseconds{0});
   for (const timeline_span& span : run.spans) {
-    summary.wall = std::max(summary.wall, span.start + span.duration);
+    summary.wall = std::max(summary.wall, saturated_sum(span.start, span.duration));
     summary.items += span.items;
     const std::size_t o = outcome_position(span.outcome);
     ++summary.spans_by_outcome[o];
     summary.items_by_outcome[o] += span.items;
-    summary.busy[span.lane] += std::max(span.duration, std::chrono::nanoseconds{0});
+    summary.busy[span.lane] =
+        saturated_sum(summary.busy[span.lane], std::max(span.duration, std::chrono::nanoseconds{0}));
   }
   std::vector<std::size_t> order(run.spans.size());
   std::iota(order.begin(), order.end(), std::size_t{0});
@@ -364,7 +374,8 @@ void write_data(std::ostream& out, const timeline& run, const run_summary& summa
   write_column(out, "l", run, [&](const timeline_span& s) { out << s.lane; });
   write_column(out, "s", run, [&](const timeline_span& s) { out << s.start.count() / unit; });
   write_column(out, "d", run, [&](const timeline_span& s) {
-    out << std::max<std::int64_t>(0, (s.duration.count() + unit / 2) / unit);
+    out << std::max<std::int64_t>(0, saturated_sum(s.duration, std::chrono::nanoseconds{unit / 2}).count() /
+                                         unit);
   });
   write_column(out, "o", run, [&](const timeline_span& s) { out << outcome_position(s.outcome); });
   write_column(out, "f", run, [&](const timeline_span& s) { out << s.first_item; });

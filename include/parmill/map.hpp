@@ -162,6 +162,12 @@ public:
   /// Internal: forks what must be forked before any thread of the run starts (see
   /// `map_engine::prepare`); `begin()` does it when it has not been done.
   void prepare() { run_->engine_.prepare(); }
+  /// Internal (pipelines): records the run's chunks on `recorder`'s lanes from `first_lane` on.
+  void attach_trace(std::shared_ptr<detail::trace_recorder> recorder, std::size_t first_lane) noexcept {
+    run_->engine_.attach_trace(std::move(recorder), first_lane);
+  }
+  /// Internal: the run's workers.
+  [[nodiscard]] std::size_t workers() const noexcept { return run_->engine_.workers(); }
   /// Most items in flight at once now (see `map_options::window`; automatic windows grow with the
   /// chunk size).
   [[nodiscard]] std::size_t window() const noexcept { return run_->engine_.window_now(); }

@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <filesystem>
 #include <limits>
 #include <string>
 
@@ -69,6 +70,16 @@ struct map_options {
   /// With a journal: items the journal records as succeeded are neither run nor yielded again
   /// (failed ones run again); new outcomes are appended. The rerun that finishes an interrupted run.
   bool resume = false;
+  /// A file to write the run's timeline to, in the Chrome Trace Event format (open it in Perfetto
+  /// or chrome://tracing, or turn it into a page with `parmill::write_timeline_html`; see
+  /// parmill/timeline.hpp): one lane per worker, one span per chunk of items with its item count
+  /// and outcome (ok, failed, retried, timed_out, crashed, cancelled). Short successful spans of a
+  /// worker are merged, and at most 100,000 spans are kept (merging harder when a run has more),
+  /// so memory and the file stay bounded. Written when the iteration ends, else when the map is
+  /// destroyed (an exception, leaving the loop early); a file that cannot be written is reported
+  /// on standard error and does not change the run. Empty (default): nothing is recorded, at the
+  /// cost of one test per chunk.
+  std::filesystem::path trace{};
 };
 
 } // namespace parmill

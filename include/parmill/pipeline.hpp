@@ -11,9 +11,11 @@
 //   for (auto& batch : p) use(*batch);
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <exception>
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <ranges>
@@ -23,6 +25,7 @@
 #include <tuple>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "parmill/backend.hpp"
 #include "parmill/detail/executors.hpp"
@@ -79,6 +82,14 @@ struct pipeline_options {
   bool progress = false;
   /// Print `report()` on standard error this often (and once at the end). Zero (default): never.
   std::chrono::milliseconds report_every{0};
+  /// A file to write the run's timeline to, as `map_options::trace` does: a lane per worker of
+  /// every stage (named "<stage>: worker <i>"), each span naming its stage and counting items as
+  /// the stage reads them (its own input order, which is the source's unless an earlier stage
+  /// filters, batches or yields in completion order), and `report()`'s
+  /// table as the page's extra summary lines. Written when the iteration ends (the pipeline then
+  /// waits for the calls still running, as its destructor would, so that the trace is complete)
+  /// or else when the pipeline is destroyed. Empty (default): nothing is recorded.
+  std::filesystem::path trace{};
 };
 
 /// One branch of a fan-out: a stage function with its options (see `pipeline_builder_of::fan_out`).
@@ -280,6 +291,9 @@ auto make_stage(Up up, std::shared_ptr<Fn> fn, stage_options options, build_cont
     }
   });
   auto range = parmill::map(where, std::move(input), std::move(worker), std::move(mo));
+  if (ctx.control->trace)
+    range.attach_trace(ctx.control->trace,
+                       ctx.control->trace->add_lanes(range.workers(), options.name, options.name + ": "));
   return stage_output_puller<decltype(range), out>(std::move(range), &stats, ctx.control, options.name,
                                                    std::move(ring), branch);
 }
@@ -387,6 +401,7 @@ public:
   [[nodiscard]] auto build(const backend& where = inline_backend(), pipeline_options options = {}) && {
     auto control = std::make_shared<detail::pipeline_control>(
         options.on_error == on_error::raise ? std::size_t{0} : options.max_failures);
+    if (!options.trace.empty()) control->trace = std::make_shared<detail::trace_recorder>(options.trace);
     detail::build_context ctx{.control = control, .where = where};
     auto puller = make_(ctx);
     return pipeline<T, decltype(puller)>(std::move(control), std::move(puller), std::move(options));
@@ -536,6 +551,7 @@ public:
     // Every stage on processes forks its spawner now, before any of the pipeline's threads exists.
     puller_->prepare();
     control_->stats.start_clock();
+    if (control_->trace) control_->trace->start_clock();
     if (options_.progress || options_.report_every.count() > 0)
       control_->stats.start_display(2, options_.progress, options_.report_every);
     iterator first(this, control_);
@@ -599,6 +615,31 @@ private:
     control_->request_stop();
     puller_.reset();
     control_->stats.stop_display();
+    write_trace();
+  }
+
+  /// `.trace`: once every stage is joined (the pullers gone), writes the trace with `report()`'s
+  /// table as its summary. Never throws (a failure is reported on standard error).
+  void write_trace() noexcept {
+    if (!control_->trace || puller_ || !started_) return;
+    try {
+      const pipeline_report report = control_->stats.report();
+      std::string title = "parmill::pipeline:";
+      for (std::size_t i = 0; i < report.stages.size(); ++i)
+        title += (i == 0 ? " " : " -> ") + report.stages[i].name;
+      control_->trace->set_title(std::move(title));
+      std::vector<std::string> lines;
+      const std::string table = report.to_string();
+      for (std::size_t from = 0; from < table.size();) {
+        const std::size_t end = std::min(table.find('\n', from), table.size());
+        lines.push_back(table.substr(from, end - from));
+        from = end + 1;
+      }
+      control_->trace->set_summary(std::move(lines));
+    } catch (...) {
+      // the trace goes without its summary
+    }
+    control_->trace->write_once();
   }
 
   /// The run is over for the consumer: every stage stops.
@@ -606,6 +647,10 @@ private:
     finished_ = true;
     control_->request_stop();
     control_->stats.stop_display();
+    if (control_->trace) { // join every stage now, so that the trace is complete when the loop ends
+      puller_.reset();
+      write_trace();
+    }
   }
 
   std::shared_ptr<detail::pipeline_control> control_;

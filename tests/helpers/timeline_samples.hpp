@@ -61,7 +61,8 @@ inline parmill::timeline sample_timeline() {
 
 /// Bytes a label may hold: controls, quotes, markup, invalid and valid UTF-8, separators.
 inline std::string hostile_bytes() {
-  std::string bytes("nul\0 tab\t nl\n cr\r quote\" backslash\\ slash/ ", 45);
+  static constexpr char controls[] = "nul\0 tab\t nl\n cr\r quote\" backslash\\ slash/ ";
+  std::string bytes(controls, sizeof controls - 1); // the NUL inside included
   bytes += "</script><!-- <script> & &amp; ]]> \x7f";
   bytes += " caf\xc3\xa9 \xe2\x80\xa8 \xe2\x80\xa9 \xf0\x9f\x98\x80";             // valid UTF-8
   bytes += " \xc3 \xa9 \xc0\xaf \xed\xa0\x80 \xf4\x90\x80\x80 \xff\xfe \xe2\x80"; // invalid

@@ -50,6 +50,10 @@ struct chunk_report {
   std::chrono::nanoseconds worker_time{0};
   std::size_t failed = 0;    ///< outcomes that are failures other than cancellations
   std::size_t cancelled = 0; ///< outcomes of items that did not run to their end: the run stopped
+  /// Failed attempts that were tried again (`.retries`), where the executor sees them: exceptions on
+  /// inline and threads, crashes and timeouts on processes (a worker process retries an exception
+  /// itself, unseen). Only a `.trace` reads it.
+  std::size_t retried = 0;
 };
 
 /// What this process does in a run, as `executor::open` decides.

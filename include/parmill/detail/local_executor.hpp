@@ -39,7 +39,10 @@ chunk_report run_items_here(Slots& slots, run_gate& gate, std::size_t retries, s
         out.emplace_back(index, slots.call(w, context, items[i]));
         break;
       } catch (...) {
-        if (attempt < retries && !gate.stop.stopping()) continue;
+        if (attempt < retries && !gate.stop.stopping()) {
+          ++report.retried;
+          continue;
+        }
         ++report.failed;
         gate.failures.record(index);
         out.emplace_back(current_exception_error(index, w));

@@ -39,6 +39,7 @@
 #include "parmill/detail/local_executor.hpp"
 #include "parmill/detail/run_gate.hpp"
 #include "parmill/detail/spin.hpp"
+#include "parmill/detail/trace_recorder.hpp"
 #include "parmill/detail/worker_slots.hpp"
 #include "parmill/journal.hpp"
 #include "parmill/map_options.hpp"
@@ -77,7 +78,24 @@ public:
         sizing_(options_.chunk, options_.window, workers_, std::ranges::sized_range<View>), reader_(view_),
         completed_(options_.order), consumer_spin_(executor_->busy()) {
     slots_->set_workers(workers_);
+    if (!options_.trace.empty()) {
+      trace_ = std::make_shared<trace_recorder>(options_.trace);
+      trace_lane_ = trace_->add_lanes(workers_);
+      trace_->set_title("parmill::map on " + std::string(to_string(executor_->kind())) + ", " +
+                        std::to_string(workers_) + (workers_ == 1 ? " worker" : " workers"));
+      owns_trace_ = true;
+    }
   }
+
+  /// Internal (pipelines): records this run's chunks on `recorder`'s lanes from `first_lane` on
+  /// (one per worker), instead of a trace of its own. Before `start()`.
+  void attach_trace(std::shared_ptr<trace_recorder> recorder, std::size_t first_lane) noexcept {
+    trace_ = std::move(recorder);
+    trace_lane_ = first_lane;
+    owns_trace_ = false;
+  }
+  /// The number of workers, hence of trace lanes.
+  [[nodiscard]] std::size_t workers() const noexcept { return workers_; }
 
   map_engine(const map_engine&) = delete;
   map_engine& operator=(const map_engine&) = delete;
@@ -92,6 +110,8 @@ public:
     case run_role::served: finished_ = true; return;
     case run_role::drive: break;
     }
+    trace_live_ = owns_trace_; // only the process that drives the run writes its trace
+    if (trace_live_) trace_->start_clock();
     reader_.open(open_journal());
     if constexpr (std::ranges::sized_range<View>) total_ = static_cast<std::size_t>(std::ranges::size(view_));
     if (!options_.progress.empty()) {
@@ -196,6 +216,8 @@ public:
         if (gate_.stop.asked()) return end_by_stop();
         finished_ = true;
         finish_progress();
+        // Every chunk was taken: the workers record nothing more, so the trace is complete.
+        if (trace_live_ && !gate_.stop.asked()) trace_->write_once();
         if (reader_.failed()) std::rethrow_exception(reader_.take_error());
         return nullptr;
       }
@@ -293,7 +315,9 @@ private:
     r.outcomes.reserve(c.items.size());
     // Automatic chunks are sized from how long chunks take (in place, an item at a time, untimed).
     const bool timed = sizing_.automatic() && !in_place_;
-    const auto started = timed ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+    const bool traced = trace_ != nullptr;
+    const auto started =
+        timed || traced ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     const chunk_report report = in_place_
                                     ? run_items_here<input, result>(*slots_, gate_, options_.retries, w,
                                                                     context, c.first, c.items, r.outcomes)
@@ -302,6 +326,9 @@ private:
       sizing_.adapt(c.items.size(), report.worker_time.count() > 0
                                         ? report.worker_time
                                         : std::chrono::steady_clock::now() - started);
+    if (traced)
+      trace_->record(trace_lane_ + w, started, std::chrono::steady_clock::now(), c.first, c.items.size(),
+                     report, r.outcomes);
     if (bar_) {
       bar_->fail(report.failed);
       bar_->advance(c.items.size() - report.failed - report.cancelled);
@@ -412,6 +439,7 @@ private:
     }
     executor_->finish(); // joins its threads, ends its processes, drains its channels
     finish_progress();
+    if (trace_live_) trace_->write_once(); // never throws: a failure is reported on stderr
   }
 
   /// What the backend needs of the options.
@@ -434,7 +462,11 @@ private:
   std::size_t workers_;
   chunk_sizing sizing_;
   std::unique_ptr<progress_bar> bar_;
-  std::optional<journal> journal_; // .journal
+  std::optional<journal> journal_;        // .journal
+  std::shared_ptr<trace_recorder> trace_; // .trace, or a pipeline's recorder; null: not recorded
+  std::size_t trace_lane_ = 0;            // the trace lane of worker 0
+  bool owns_trace_ = false;               // this run writes the trace (a map's own, not a pipeline's)
+  bool trace_live_ = false;               // it owns the trace and drives the run: it writes the file
   bool prepared_ = false;
 
   std::mutex input_mutex_;    // guards the reader

@@ -21,6 +21,7 @@
 
 #include "parmill/codec.hpp"
 #include "parmill/detail/pipeline_stats.hpp"
+#include "parmill/detail/trace_recorder.hpp"
 #include "parmill/map_options.hpp"
 #include "parmill/outcome.hpp"
 
@@ -126,6 +127,8 @@ public:
   pipeline_control& operator=(const pipeline_control&) = delete;
 
   pipeline_stats stats; ///< every stage's counters
+  /// `.trace`: every stage's workers record their chunks here, one lane each; null when off.
+  std::shared_ptr<trace_recorder> trace;
 
   /// True once the pipeline is stopping: no call starts and every puller answers "the end".
   [[nodiscard]] bool stopping() const noexcept { return signals_->stopped.load(std::memory_order_relaxed); }

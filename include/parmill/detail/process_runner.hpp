@@ -16,6 +16,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "parmill/codec.hpp"
@@ -35,7 +36,7 @@ public:
   /// Forks the spawner now, so call this before the run starts any thread.
   process_runner(Slots& slots, std::size_t workers, const item_limits& limits)
       : slots_(slots), workers_(workers), limits_(limits), progress_(workers), procs_(workers),
-        buffers_(workers), spawner_([this](std::size_t w, int fd) { serve(w, fd); }) {
+        retried_(workers, 0), buffers_(workers), spawner_([this](std::size_t w, int fd) { serve(w, fd); }) {
     if (::pipe2(wake_, O_CLOEXEC) != 0) throw std::system_error(errno, std::generic_category(), "pipe");
   }
 
@@ -143,7 +144,10 @@ public:
         }
         const std::size_t culprit = at == n ? pos : at;
         if (attempts.empty()) attempts.assign(n, 0);
-        if (++attempts[culprit] <= limits_.retries) break; // run it again on the replacement
+        if (++attempts[culprit] <= limits_.retries) { // run it again on the replacement
+          ++retried_[w];
+          break;
+        }
         item_error e;
         e.index = first + culprit;
         e.worker = w;
@@ -161,6 +165,10 @@ public:
     }
     return round_trip_only;
   }
+
+  /// Worker `w`'s attempts that crashed or timed out and were tried again since the last call.
+  /// Called only from worker w's proxy thread.
+  std::size_t take_retried(std::size_t w) noexcept { return std::exchange(retried_[w], 0); }
 
   /// Worker `w`'s proxy has no more chunks: its process ends, killed at once when the run is
   /// `stopping` (see `end_process`).
@@ -238,6 +246,7 @@ private:
   item_limits limits_;
   shared_progress progress_;
   std::vector<proc> procs_;                     // worker w's process, touched only by proxy w
+  std::vector<std::size_t> retried_;            // worker w's retried attempts since `take_retried(w)`
   std::vector<std::vector<std::byte>> buffers_; // worker w's receive buffer
   spawner spawner_;                             // last: forked once everything it copies is ready
   int wake_[2] = {-1, -1};

@@ -36,6 +36,7 @@ public:
     const std::chrono::nanoseconds took = runner_->run(w, first, items, out);
     chunk_report report = tally(out, from, failures_);
     report.worker_time = took;
+    if constexpr (requires(Runner & r) { r.take_retried(w); }) report.retried = runner_->take_retried(w);
     return report;
   }
   /// Async-signal-safe: lock-free atomics, and whatever the runner's own `interrupt` does.
