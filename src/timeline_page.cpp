@@ -172,7 +172,7 @@ const std::string_view script = R"js(
     var label = data.t ? data.t[i] : '';
     var first = data.f[i], items = data.n ? data.n[i] : 1;
     if (label) lines.push(label);
-    lines.push(items === 1 ? 'item ' + first : items + ' items: ' + first + '..' + (first + items - 1));
+    lines.push(items === 1 ? 'item ' + first : items + ' items, the first item ' + first);
     if (data.k && data.k[i] >= 0) lines.push('stage: ' + data.stages[data.k[i]]);
     lines.push('start ' + formatDuration(start[i] * UNIT) + ', duration ' + formatDuration(dur[i] * UNIT));
     var exit = data.x ? data.x[i] : 0, signal = data.g ? data.g[i] : 0;

@@ -164,6 +164,9 @@ TEST_F(TimelineRecording, ProcessesRecordCrashesAndTimeoutsWithTheirRetries) {
   {
     auto run = parmill::map(parmill::processes(2), std::views::iota(0, items),
                             [](int x) {
+                              // Over the recorder's 100 us merge threshold, so that each item keeps a
+                              // span of its own: a merged span counts its items but names only its first.
+                              work_a_while();
                               if (x == 3) throw std::runtime_error("three");
                               if (x == 5) std::abort();
                               if (x == 9) std::this_thread::sleep_for(30s); // killed at the time limit

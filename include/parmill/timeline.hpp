@@ -50,11 +50,11 @@ struct timeline_span {
   std::chrono::nanoseconds duration{};     ///< how long the lane was busy with it
   span_outcome outcome = span_outcome::ok; ///< how it ended
   std::uint64_t first_item = 0;            ///< the item's index in the input, or the job's sequence number
-  std::uint64_t items = 1;                 ///< how many consecutive items this span merges (1 for a job)
-  std::string label{};                     ///< a job's command line, or a description; may be empty
-  std::string stage{};                     ///< in a pipeline, the stage's name; empty otherwise
-  int exit_status = 0;                     ///< a job's exit status (0 for library items)
-  int signal = 0;                          ///< the signal that ended a job, 0 if none
+  std::uint64_t items = 1; ///< how many items ran in it (1 for a job); merged: not always consecutive
+  std::string label{};     ///< a job's command line, or a description; may be empty
+  std::string stage{};     ///< in a pipeline, the stage's name; empty otherwise
+  int exit_status = 0;     ///< a job's exit status (0 for library items)
+  int signal = 0;          ///< the signal that ended a job, 0 if none
 };
 
 /// A whole run: its lanes, in the order they are drawn, and its spans, in any order.
