@@ -642,13 +642,21 @@ class Pipeline:
         def run(item):
             return item if isinstance(item, _Passed) else timed(item)
 
-        with self._lock:  # a stage starts when the one after it first reads: maybe after stop()
+        with self._lock:  # every stage's map is made at the first step, unless stop() came first
             if self._stopped:
-                return
+                return iter(())
             results = map(run, counted(items), backend=where, order=step["order"], chunk=step["chunk"],
                           window=step["window"], retries=step["retries"], timeout=step["timeout"],
                           on_error="yield", _watch_sigint=self._watch_sigint)
             self._maps.append(results)
+            # A stage on processes forks its spawner now, from the caller's thread, before any of the
+            # pipeline's threads exists: a later stage reads this one from parmill's threads, and a
+            # fork from one of them, while the others run, can copy a lock held (it hung under ASan).
+            results._native.prepare()
+        return self._stage_results(results, passed, stats, name)
+
+    @staticmethod
+    def _stage_results(results, passed, stats, name):
         for result in results:
             if isinstance(result, _Passed):
                 yield passed.pop(result.key)

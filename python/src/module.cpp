@@ -106,6 +106,8 @@ void bind_map(py::module_& m, const char* name) {
   py::class_<map>(m, name)
       .def("take", &map::take,
            "The next results (or (index, result) pairs) as a list: those of a chunk; empty at the end.")
+      .def("prepare", &map::prepare,
+           "Starts the run now, from this thread (on processes: forks the spawner), if not started.")
       .def("close", &map::close, "Stops the run and waits for every thread and process.");
 }
 

@@ -124,7 +124,7 @@ public:
       bool& flag;
       ~done_reading() { flag = false; }
     } reading{reading_};
-    if (!iterator_) start();
+    if (!started_) start();
     try {
       bool wait = true;
       while (wait || range_->next_is_ready()) {
@@ -162,6 +162,13 @@ public:
       pending_error_.emplace(std::move(error)); // raised at the next call, after this batch
     }
     return batch;
+  }
+
+  /// Starts the run now if it has not started: on processes, forks the spawner from this thread.
+  /// A pipeline calls it for every stage from the caller's thread before any of its threads exists,
+  /// since a later stage reads an earlier one from parmill's threads, which must not fork.
+  void prepare() {
+    if (!started_ && !closed_) start();
   }
 
   /// Stops the run and waits for it: every thread joined, every worker process reaped. Idempotent.
@@ -410,6 +417,7 @@ private:
   /// Starts the run: on processes, forks the spawner now, while this thread holds the GIL (so the
   /// interpreter's state in every worker is whole), around the interpreter's own fork hooks.
   void start() {
+    started_ = true;
     if (watch_sigint_) watch_.emplace(&stop_trampoline, this);
     if constexpr (std::is_same_v<Kind, process_kind>) {
       PyOS_BeforeFork();
@@ -454,6 +462,7 @@ private:
   bool yields_failures_ = false;
   bool indexed_ = false;
   bool closed_ = false;
+  bool started_ = false;     // start() has run (the spawner forked, on processes)
   bool reading_ = false;     // a thread is in take() (guarded by the GIL)
   bool close_asked_ = false; // close() was called during a take(); that take() closes
   std::optional<pybind11::error_already_set> pending_error_; // to raise at the next take()
