@@ -36,18 +36,18 @@ namespace backends {
 struct in_caller {};
 /// On `workers` threads made for the run, or on `pool`'s threads (then `workers` is its size).
 struct on_threads {
-  std::size_t workers = 1;
-  thread_pool* pool = nullptr;
+  std::size_t workers = 1;     ///< how many threads (a pool's size when `pool` is set)
+  thread_pool* pool = nullptr; ///< the caller's pool, or null: threads made for each run
 };
 /// In `workers` forked worker processes made for the run.
 struct in_processes {
-  std::size_t workers = 1;
+  std::size_t workers = 1; ///< how many worker processes
 };
 /// On the ranks of an MPI job but rank 0, `per_rank` worker slots on each, `slots` in all.
 struct on_ranks {
-  detail::remote_transport* transport = nullptr;
-  std::size_t per_rank = 1;
-  std::size_t slots = 0;
+  detail::remote_transport* transport = nullptr; ///< how the ranks are reached
+  std::size_t per_rank = 1;                      ///< worker slots on each rank but rank 0
+  std::size_t slots = 0;                         ///< worker slots in all
 };
 } // namespace backends
 
