@@ -235,7 +235,9 @@ timeline job_log_timeline::take(std::string title) {
     std::vector<lane_interval> intervals;
     intervals.reserve(by_host[h].size());
     for (const std::size_t position : by_host[h])
-      intervals.push_back({std::chrono::microseconds(rows_[position].start_us),
+      // From the first job's start: every start is within 10^9 s of it, so this fits in nanoseconds
+      // (a Starttime itself may be up to 10^12 s, which does not).
+      intervals.push_back({std::chrono::microseconds(rows_[position].start_us - first_start_us_),
                            std::chrono::microseconds(rows_[position].runtime_us)});
     const std::vector<std::size_t> lanes = assign_lanes(intervals, job_log_resolution);
     for (std::size_t i = 0; i < by_host[h].size(); ++i) {

@@ -251,6 +251,15 @@ TEST(TimelineJobLog, TimesComeExactlyFromTheDecimalsAndCountFromTheFirstStart) {
   EXPECT_EQ(span_of(run, 2).duration, 200ms);
 }
 
+TEST(TimelineJobLog, StartTimesFarInTheFutureDoNotOverflow) {
+  // Found by the fuzzer: Starttime 17963009863.864 s in microseconds, made nanoseconds for the
+  // lanes, overflowed (UBSan: signed integer overflow). Starttime may go up to 10^12 s.
+  const timeline run = from_log(header + row("1", "17963009863.864", "1") + row("2", "17963009864.364", "1"));
+  EXPECT_EQ(run.lanes.size(), 2U);
+  EXPECT_EQ(span_of(run, 2).start, 500ms);
+  EXPECT_NE(span_of(run, 1).lane, span_of(run, 2).lane);
+}
+
 TEST(TimelineJobLog, ACommandsNulBytesAreItsNewlines) {
   const timeline run = from_log(header + row("1", "1.0", "1.0", "0", "0", std::string("echo a\0echo b", 13)));
   EXPECT_EQ(span_of(run, 1).label, "echo a\necho b");
