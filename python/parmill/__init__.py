@@ -17,6 +17,7 @@ import itertools
 import queue
 import math
 import operator
+import os
 import pickle
 import signal
 import sys
@@ -234,7 +235,7 @@ def _count(value, name, allow_none=True, minimum=0):
 
 def map(fn, iterable, *, backend=None, order="input", window=None, chunk=None, on_error="raise",
         max_failures=None, retries=0, timeout=None, max_items_per_worker=None, progress=None, indexed=False,
-        _watch_sigint=None):
+        trace=None, _watch_sigint=None):
     """Runs ``fn`` over every item of ``iterable`` on ``backend`` (default ``inline()``) and
     returns a ``Results`` iterator, with one result per item.
 
@@ -253,6 +254,9 @@ def map(fn, iterable, *, backend=None, order="input", window=None, chunk=None, o
       and replaced, and fails as "timed_out". ``max_items_per_worker`` (processes only): a worker
       process is replaced after that many items.
     - ``progress``: a label (or True) draws parmill's progress bar on standard error.
+    - ``trace``: a path; the run's timeline (which worker ran which items when, and how each
+      ended) is written there in the Chrome Trace Event format when the loop ends, as C++'s
+      ``map_options::trace`` does. ``parmill-timeline FILE -o PAGE.html`` draws it.
     - Ctrl-C while the main thread iterates stops the run, waits for it (processes are killed;
       threads finish the item they run) and raises KeyboardInterrupt, with no output from workers.
     """
@@ -313,13 +317,16 @@ def map(fn, iterable, *, backend=None, order="input", window=None, chunk=None, o
     # Items travel in packs (many pickled together: native/python_input.hpp) on processes with the
     # default chunks, window and progress, no timeout nor quota, when the input is a built-in
     # container or range() (reading it ahead cannot be seen); elsewhere one by one.
+    trace_path = os.fspath(trace) if trace is not None else ""
+    if not isinstance(trace_path, str):
+        raise TypeError(f"parmill.map: trace must be a path, not {trace!r}")
     packs = (backend.kind == "processes" and chunk is None and window is None and not label and timeout is None
-             and max_items_per_worker is None)
+             and max_items_per_worker is None and not trace_path)
     native = _native.start_map(iterator, make_worker, backend.kind, backend.workers, order, window or 0,
                                chunk or 0, on_error == "yield",
                                max_failures if max_failures is not None else (1 << 64) - 1,
                                retries, float(timeout or 0.0), max_items_per_worker or 0, label, watch_sigint,
-                               bool(indexed), packs)
+                               bool(indexed), packs, trace_path)
     return Results(native, length)
 
 

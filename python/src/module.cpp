@@ -151,10 +151,11 @@ PYBIND11_MODULE(_native, m) {
       [](py::object iterator, py::object make_worker, const std::string& backend_name, std::size_t workers,
          const std::string& order_name, std::size_t window, std::size_t chunk, bool yield_failures,
          std::size_t max_failures, std::size_t retries, double timeout, std::size_t max_items_per_worker,
-         const std::string& progress, bool watch_sigint, bool indexed, bool packs) -> py::object {
-        const parmill::map_options options =
-            options_from(order_name, window, chunk, yield_failures, max_failures, retries, timeout,
-                         max_items_per_worker, progress);
+         const std::string& progress, bool watch_sigint, bool indexed, bool packs,
+         const std::string& trace) -> py::object {
+        parmill::map_options options = options_from(order_name, window, chunk, yield_failures, max_failures,
+                                                    retries, timeout, max_items_per_worker, progress);
+        options.trace = trace;
         if (backend_name == "processes") {
           auto made = std::make_unique<native_map<process_kind>>(std::move(iterator), std::move(make_worker),
                                                                  parmill::processes(workers), options,

@@ -255,3 +255,29 @@ def test_close_from_another_thread_ends_a_waiting_loop(parallel_backend):
     finally:
         os.close(read_end)
         os.close(write_end)
+
+
+def fails_on_13(x):
+    if x == 13:
+        raise ValueError("thirteen")
+    return x
+
+
+def test_trace_writes_the_runs_timeline_with_every_item_and_its_failure(backend, tmp_path):
+    import json
+    path = tmp_path / "run.json"
+    results = list(parmill.map(fails_on_13, range(200), backend=backend, on_error="yield", trace=path))
+    assert isinstance(results[13], parmill.ItemFailed)
+    trace = json.loads(path.read_text())
+    spans = [e for e in trace["traceEvents"] if e["ph"] == "X"]
+    lanes = {e["tid"] for e in trace["traceEvents"] if e["ph"] == "M" and e["name"] == "thread_name"}
+    assert len(lanes) == (1 if backend.kind == "inline" else backend.workers)
+    assert all({"ts", "dur", "pid", "tid", "name"} <= e.keys() for e in spans)
+    assert sum(e["args"]["items"] for e in spans if e["cat"] != "retried") == 200
+    failed = [e for e in spans if e["cat"] == "failed"]
+    assert [(e["args"]["first_item"], e["args"]["items"]) for e in failed] == [(13, 1)]
+
+
+def test_a_trace_path_must_be_a_path():
+    with pytest.raises(TypeError):
+        parmill.map(abs, range(3), trace=42)
