@@ -20,12 +20,13 @@ JOBS ?= $(shell nproc)
 CTEST_FLAGS ?= --output-on-failure -j $(JOBS)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-# Debian packages needed to build and test (chromium: the timeline tests open pages headless;
+# Debian packages needed to build and test (chromium: the timeline tests open pages headless, with
+# fonts-dejavu-core so that a fresh machine has a font to draw text with;
 # parallel: GNU parallel, whose own job logs the timeline tests draw; python3-numpy: the Python
 # tests check that arrays cross processes out of band); benchmarks add their peers.
 DEPS := cmake ninja-build g++ make ccache pkg-config libgtest-dev libgmock-dev libcli11-dev \
         libpcre2-dev libopenmpi-dev openmpi-bin pybind11-dev python3-dev python3-pytest python3-tqdm \
-        python3-numpy chromium parallel
+        python3-numpy chromium fonts-dejavu-core parallel
 FUZZ_DEPS := clang libfuzzer-14-dev
 FUZZ_SECONDS ?= 60
 SOAK_SECONDS ?= 600
