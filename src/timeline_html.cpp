@@ -420,11 +420,7 @@ void write_data(std::ostream& out, const timeline& run, const run_summary& summa
 } // namespace
 
 void write_timeline_html(std::ostream& out, const timeline& run) {
-  for (const timeline_span& span : run.spans)
-    if (span.lane >= run.lanes.size())
-      throw std::invalid_argument("write_timeline_html: a span's lane " + std::to_string(span.lane) +
-                                  " is not one of the timeline's " + std::to_string(run.lanes.size()) +
-                                  " lanes");
+  timeline_text::check_lanes(run, "write_timeline_html");
   const run_summary summary = summarise(run);
   write_head(out, run, summary);
   write_legend(out, summary);

@@ -430,11 +430,7 @@ private:
 } // namespace
 
 void write_chrome_trace(std::ostream& out, const timeline& run) {
-  for (const timeline_span& span : run.spans)
-    if (span.lane >= run.lanes.size())
-      throw std::invalid_argument("write_chrome_trace: a span's lane " + std::to_string(span.lane) +
-                                  " is not one of the timeline's " + std::to_string(run.lanes.size()) +
-                                  " lanes");
+  timeline_text::check_lanes(run, "write_chrome_trace");
   out << "{\"parmill_trace\":" << trace_version << ",\"title\":";
   write_json_string(out, run.title);
   out << ",\"wall_ns\":" << run.wall.count() << ",\"summary\":[";

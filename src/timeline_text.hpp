@@ -1,14 +1,29 @@
 // src/timeline_text.hpp (private to libparmill): how the timeline writers put any bytes into
-// JSON strings, shared by the Chrome trace (timeline_json.cpp) and the page (timeline_html.cpp).
+// JSON strings, shared by the Chrome trace (timeline_json.cpp) and the page (timeline_html.cpp),
+// and what both check of a timeline before writing it.
 #pragma once
 
 #include <array>
 #include <cstddef>
 #include <cstdint>
 #include <ostream>
+#include <stdexcept>
+#include <string>
 #include <string_view>
 
+#include "parmill/timeline.hpp"
+
 namespace parmill::timeline_text {
+
+/// Throws `std::invalid_argument`, naming `writer`, when a span of `run` is on a lane it does not
+/// have.
+inline void check_lanes(const timeline& run, std::string_view writer) {
+  for (const timeline_span& span : run.spans)
+    if (span.lane >= run.lanes.size())
+      throw std::invalid_argument(std::string(writer) + ": a span's lane " + std::to_string(span.lane) +
+                                  " is not one of the timeline's " + std::to_string(run.lanes.size()) +
+                                  " lanes");
+}
 
 /// The length of the well-formed UTF-8 sequence at the start of `text` (1 to 4), or 0 when its
 /// first byte does not start one: a stray continuation byte, a truncated sequence, an overlong
