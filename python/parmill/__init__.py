@@ -294,7 +294,7 @@ def map(fn, iterable, *, backend=None, order="input", window=None, chunk=None, o
         raise ValueError(f"parmill.map: progress must be a non-empty label, True or None, not {progress!r}")
     try:
         length = len(iterable)
-    except TypeError:
+    except (TypeError, OverflowError):  # no len(), or one past sys.maxsize (a huge range())
         length = None
     iterator = iter(iterable)
     if isinstance(fn, per_worker):
@@ -326,8 +326,24 @@ def map(fn, iterable, *, backend=None, order="input", window=None, chunk=None, o
                                chunk or 0, on_error == "yield",
                                max_failures if max_failures is not None else (1 << 64) - 1,
                                retries, float(timeout or 0.0), max_items_per_worker or 0, label, watch_sigint,
-                               bool(indexed), packs, trace_path)
+                               bool(indexed), packs, trace_path, _arithmetic(iterable) if packs else None)
     return Results(native, length)
+
+
+def _arithmetic(iterable):
+    """``(start, step, count)`` when ``iterable`` is a ``range()`` whose integers all fit in 64
+    bits: the workers then make its integers themselves, and the caller's process never touches
+    them (native/python_input.hpp). None otherwise."""
+    if type(iterable) is not range:
+        return None
+    try:
+        count = len(iterable)
+    except OverflowError:  # more integers than sys.maxsize
+        return None
+    low, high = -(1 << 63), (1 << 63) - 1
+    if count == 0 or not all(low <= value <= high for value in (iterable[0], iterable[-1], iterable.step)):
+        return None
+    return iterable[0], iterable.step, count
 
 
 def _main_thread_watches_sigint():

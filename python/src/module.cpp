@@ -5,9 +5,12 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdint>
 #include <exception>
+#include <optional>
 #include <set>
 #include <string>
+#include <tuple>
 
 #include <parmill/backend.hpp>
 #include <parmill/map_options.hpp>
@@ -100,6 +103,14 @@ map_options options_from(const std::string& order_name, std::size_t window, std:
   return options;
 }
 
+/// The integers of the range `numbers` stands for (`(start, step, count)`, as parmill.map passes
+/// it when the input is a `range()` whose every integer fits in 64 bits), or nothing (None).
+std::optional<arithmetic_items> arithmetic_of(const py::object& numbers) {
+  if (numbers.is_none()) return std::nullopt;
+  const auto [start, step, count] = numbers.cast<std::tuple<std::int64_t, std::int64_t, std::uint64_t>>();
+  return arithmetic_items{.next = start, .step = step, .left = count};
+}
+
 template <class Kind>
 void bind_map(py::module_& m, const char* name) {
   using map = native_map<Kind>;
@@ -151,15 +162,15 @@ PYBIND11_MODULE(_native, m) {
       [](py::object iterator, py::object make_worker, const std::string& backend_name, std::size_t workers,
          const std::string& order_name, std::size_t window, std::size_t chunk, bool yield_failures,
          std::size_t max_failures, std::size_t retries, double timeout, std::size_t max_items_per_worker,
-         const std::string& progress, bool watch_sigint, bool indexed, bool packs,
-         const std::string& trace) -> py::object {
+         const std::string& progress, bool watch_sigint, bool indexed, bool packs, const std::string& trace,
+         py::object numbers) -> py::object {
         parmill::map_options options = options_from(order_name, window, chunk, yield_failures, max_failures,
                                                     retries, timeout, max_items_per_worker, progress);
         options.trace = trace;
         if (backend_name == "processes") {
           auto made = std::make_unique<native_map<process_kind>>(std::move(iterator), std::move(make_worker),
                                                                  parmill::processes(workers), options,
-                                                                 watch_sigint, packs);
+                                                                 watch_sigint, packs, arithmetic_of(numbers));
           made->set_yields_failures(yield_failures);
           made->set_indexed(indexed);
           return py::cast(std::move(made));

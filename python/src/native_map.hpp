@@ -77,20 +77,23 @@ public:
   /// A run of `make_worker(index, count, backend)`'s callables over `iterator` on `where`; nothing
   /// starts before the first `take()`. `watch_sigint`: Ctrl-C stops the run (the consumer is the
   /// main thread and Python's default SIGINT handler is installed).
+  /// `packs_wanted` and `numbers`: see `python_input`.
   native_map(pybind11::object iterator, pybind11::object make_worker, const backend& where,
-             map_options options, bool watch_sigint, bool packs_wanted = false)
+             map_options options, bool watch_sigint, bool packs_wanted = false,
+             std::optional<arithmetic_items> numbers = std::nullopt)
       : run_(std::make_shared<run_state>()), where_(where.kind()), watch_sigint_(watch_sigint) {
     run_->make_worker = ref::borrow(make_worker.ptr());
     run_->stop = &stop_trampoline;
     run_->stop_context = this;
     run_->retries = options.retries;
-    view input(ref::borrow(iterator.ptr()), packs_wanted);
+    view input(ref::borrow(iterator.ptr()), packs_wanted, numbers);
     input_ = input.shared();
     if (input_->packs) { // items' failures are the packs' values: this map keeps the policy itself
       yields_failures_ = options.on_error == on_error::yield;
       max_failures_ = options.max_failures;
       options.on_error = on_error::yield;
       options.max_failures = unlimited;
+      options.chunk = 1; // a pack is already sized to take about half a millisecond (pack_sizing)
     }
     options_ = options;
     range_.emplace(parmill::map(where, std::move(input), parmill::per_worker(typename Kind::factory{run_}),
@@ -361,7 +364,7 @@ private:
   /// now; its per-worker factory sees index 0 of 1), and appends their results to `batch` as
   /// `expand_pack` does, the failures named as items of this map on worker `crashed_worker`.
   void rerun(const pack_header& pack, std::size_t crashed_worker, pybind11::list& batch) {
-    ref items = load_pickled(pack.pickled);
+    ref items = pack.items();
     ref iterator = items ? ref::steal(PyObject_GetIter(items.get())) : ref();
     if (!iterator) throw pybind11::error_already_set();
     map_options options = options_;

@@ -18,7 +18,8 @@ namespace parmill::python {
 namespace tag {
 inline constexpr char pickled = 'p', integer = 'i', real = 'f', text = 's', bytes = 'b', none = 'n',
                       yes = 't', no = 'F',
-                      pack = 'P'; // many items (python_input.hpp), or their results (python_workers.hpp)
+                      pack = 'P', // many items (python_input.hpp), or their results (python_workers.hpp)
+    arithmetic_pack = 'R';        // many integers of a range() (python_input.hpp)
 }
 
 /// Appends the pickle of `object` to `out` (the GIL is held): the count of out-of-band buffers and

@@ -4,6 +4,7 @@
 #include <Python.h>
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -49,18 +50,38 @@ struct as_pickles {
 /// How items travel in packs (processes, an input whose reading cannot be observed, default
 /// options): many items pickled together as one item of the map, so that a worker process runs
 /// them under one hold of the GIL and one pickle each way. The size follows how long items take
-/// (`adapt`), from one item up to `max_items`, so slow items still travel one by one. Guarded by
-/// the GIL.
+/// (`adapt`), from one item up to `max_items`, so slow items still travel one by one. Adapted by
+/// the consumer (with the GIL), read by whichever thread makes a pack (a range's packs are made
+/// without the GIL): hence atomic, and only ever a hint.
 struct pack_sizing {
   static constexpr std::size_t max_items = 4096;
   static constexpr std::int64_t target_nanoseconds = 500'000;
-  std::size_t items = 1;
+  std::atomic<std::size_t> items{1};
   /// A pack of `count` items took `took` nanoseconds in its worker.
   void adapt(std::size_t count, std::int64_t took) noexcept {
     const std::int64_t per_item =
         std::max<std::int64_t>(1, took / static_cast<std::int64_t>(std::max<std::size_t>(1, count)));
     const auto ideal = static_cast<std::size_t>(std::max<std::int64_t>(1, target_nanoseconds / per_item));
-    items = std::clamp<std::size_t>(ideal, 1, std::min(max_items, items * 4));
+    const std::size_t now = items.load(std::memory_order_relaxed);
+    items.store(std::clamp<std::size_t>(ideal, 1, std::min(max_items, now * 4)), std::memory_order_relaxed);
+  }
+  [[nodiscard]] std::size_t current() const noexcept { return items.load(std::memory_order_relaxed); }
+};
+
+/// The integers of a `range()` of the caller's that are still to be read: `left` of them, from
+/// `next`, `step` apart. Every one of them fits in 64 bits (parmill.map checks it).
+struct arithmetic_items {
+  std::int64_t next = 0;
+  std::int64_t step = 1;
+  std::uint64_t left = 0;
+  /// Takes the next `count` (at most `left`) and returns the first; the arithmetic wraps, which
+  /// only a value past the last, never read, can need.
+  std::int64_t take(std::uint64_t count) noexcept {
+    const std::int64_t first = next;
+    next = static_cast<std::int64_t>(static_cast<std::uint64_t>(next) +
+                                     count * static_cast<std::uint64_t>(step));
+    left -= count;
+    return first;
   }
 };
 
@@ -74,19 +95,74 @@ inline bool encode_pack(std::string& out, std::uint64_t first, std::uint64_t cou
   return append_pickled(out, list);
 }
 
-/// The first index and the count of the pack `data` (encoded by `encode_pack`), and its pickle.
+/// The encoding of a pack of a range's integers: `tag::arithmetic_pack`, the index of its first
+/// item and its item count, then its first integer and the step (8 bytes each). Made without the
+/// GIL: no Python object is touched until a worker makes the integers.
+inline std::string encode_arithmetic_pack(std::uint64_t first, std::uint64_t count, std::int64_t start,
+                                          std::int64_t step) {
+  std::string out;
+  out.reserve(1 + 4 * sizeof(std::uint64_t));
+  out.push_back(tag::arithmetic_pack);
+  for (const std::uint64_t word :
+       {first, count, static_cast<std::uint64_t>(start), static_cast<std::uint64_t>(step)})
+    out.append(reinterpret_cast<const char*>(&word), sizeof word);
+  return out;
+}
+
+/// The first index and the count of a pack (encoded by `encode_pack` or `encode_arithmetic_pack`),
+/// and how to make its items.
 struct pack_header {
   std::uint64_t first = 0;
   std::uint64_t count = 0;
-  std::string_view pickled; ///< as `append_pickled` wrote it
+  std::string_view pickled;         ///< as `append_pickled` wrote it (`encode_pack`)
+  bool arithmetic = false;          ///< the items are `start`, `start + step`, ... (`encode_arithmetic_pack`)
+  std::int64_t start = 0, step = 0; ///< when `arithmetic`
   static std::optional<pack_header> of(std::string_view data) {
-    constexpr std::size_t header = 1 + 2 * sizeof(std::uint64_t);
-    if (data.size() < header || data[0] != tag::pack) return std::nullopt;
+    constexpr std::size_t word = sizeof(std::uint64_t);
+    const auto read = [&data](std::size_t at) {
+      std::uint64_t value = 0;
+      std::memcpy(&value, data.data() + 1 + at * word, word);
+      return value;
+    };
+    if (data.size() < 1 + 2 * word) return std::nullopt;
     pack_header h;
-    std::memcpy(&h.first, data.data() + 1, sizeof h.first);
-    std::memcpy(&h.count, data.data() + 1 + sizeof h.first, sizeof h.count);
-    h.pickled = data.substr(header);
+    if (data[0] == tag::pack) {
+      h.pickled = data.substr(1 + 2 * word);
+    } else if (data[0] == tag::arithmetic_pack && data.size() == 1 + 4 * word) {
+      h.arithmetic = true;
+      h.start = static_cast<std::int64_t>(read(2));
+      h.step = static_cast<std::int64_t>(read(3));
+    } else {
+      return std::nullopt;
+    }
+    h.first = read(0);
+    h.count = read(1);
     return h;
+  }
+  /// A new list of the pack's items (the GIL is held); null, with the Python error set, when they
+  /// cannot be read.
+  [[nodiscard]] ref items() const {
+    if (!arithmetic) {
+      ref list = load_pickled(pickled);
+      if (list && !PyList_Check(list.get())) {
+        PyErr_SetString(PyExc_ValueError, "parmill: a malformed pack of items");
+        return ref();
+      }
+      return list;
+    }
+    if (count > static_cast<std::uint64_t>(PY_SSIZE_T_MAX)) {
+      PyErr_SetString(PyExc_ValueError, "parmill: a malformed pack of items");
+      return ref();
+    }
+    ref list = ref::steal(PyList_New(static_cast<Py_ssize_t>(count)));
+    if (!list) return ref();
+    auto value = static_cast<std::uint64_t>(start);
+    for (std::uint64_t k = 0; k < count; ++k, value += static_cast<std::uint64_t>(step)) {
+      PyObject* integer = PyLong_FromLongLong(static_cast<long long>(static_cast<std::int64_t>(value)));
+      if (integer == nullptr) return ref();
+      PyList_SET_ITEM(list.get(), static_cast<Py_ssize_t>(k), integer); // steals
+    }
+    return list;
   }
 };
 
@@ -119,10 +195,11 @@ public:
   /// What the view shares with the consumer (see `shared`).
   struct state {
     ref iterator;
-    bool read_ahead = false;      // the iterator is one whose reading has no effect nor wait
-    bool packs = false;           // items travel in packs (see pack_sizing)
-    pack_sizing sizing;           // guarded by the GIL
-    std::uint64_t items_read = 0; // guarded by the GIL (items, not packs)
+    bool read_ahead = false; // the iterator is one whose reading has no effect nor wait
+    bool packs = false;      // items travel in packs (see pack_sizing)
+    pack_sizing sizing;
+    std::optional<arithmetic_items> numbers; // pack mode over a range(): its integers, read without the GIL
+    std::uint64_t items_read = 0; // items (not packs) read; only the thread that is `reading` touches it
 
     std::mutex mutex; // guards what follows; never held while waiting for the GIL
     std::condition_variable read_done;
@@ -162,9 +239,19 @@ public:
     /// input after the items before it, as it does outside packs.
     void read_pack(read_result& r) {
       if constexpr (std::is_same_v<item, std::string>) {
+        if (numbers) { // a range's integers: no Python object is touched
+          const std::uint64_t count = std::min<std::uint64_t>(sizing.current(), numbers->left);
+          if (count > 0) {
+            const std::int64_t start = numbers->take(count);
+            r.items.push_back(encode_arithmetic_pack(items_read, count, start, numbers->step));
+            items_read += count;
+          }
+          if (numbers->left == 0) r.ended = true;
+          return;
+        }
         ref list = ref::steal(PyList_New(0));
         if (!list) throw python_error::fetch();
-        for (std::size_t k = 0; k < sizing.items; ++k) {
+        for (std::size_t k = 0, size = sizing.current(); k < size; ++k) {
           PyObject* object = PyIter_Next(iterator.get());
           if (object == nullptr) {
             r.ended = true;
@@ -228,7 +315,9 @@ public:
         reading = true;
       }
       read_result r;
-      {
+      if (numbers) {
+        r = read_some(4);
+      } else {
         gil held;
         r = read_some(read_ahead ? (packs ? 4 : read_ahead_items) : 1);
       }
@@ -324,9 +413,15 @@ public:
 
   /// Reads `iterator` (a Python iterator; a new reference, owned here). The GIL is held.
   /// `packs_wanted`: items travel in packs when reading ahead is harmless (`as_pickles` only).
-  explicit python_input(ref python_iterator, bool packs_wanted = false) : state_(std::make_shared<state>()) {
+  /// `numbers`: the iterator is that of a fresh `range()` whose integers these are; in pack mode
+  /// they are then made by the workers from each pack's first integer and step, and the iterator
+  /// itself is never read.
+  explicit python_input(ref python_iterator, bool packs_wanted = false,
+                        std::optional<arithmetic_items> numbers = std::nullopt)
+      : state_(std::make_shared<state>()) {
     state_->read_ahead = harmless_to_read_ahead(python_iterator.get());
     state_->packs = packs_wanted && state_->read_ahead && std::is_same_v<item, std::string>;
+    if (state_->packs) state_->numbers = numbers;
     state_->iterator = std::move(python_iterator);
   }
   [[nodiscard]] iterator begin() const noexcept { return iterator(state_.get()); }

@@ -121,7 +121,7 @@ public:
   /// result raises.
   std::string operator()(std::string& item) {
     gil held;
-    if (!item.empty() && item[0] == tag::pack) return run_pack(item);
+    if (!item.empty() && (item[0] == tag::pack || item[0] == tag::arithmetic_pack)) return run_pack(item);
     ref object = decode_value(item, true);
     ref result = ref::steal(call1(callable_.get(), object.get()));
     if (!result) throw python_error::fetch(true);
@@ -142,11 +142,8 @@ private:
       PyErr_SetString(PyExc_ValueError, "parmill: a malformed pack of items");
       throw python_error::fetch(true);
     }
-    ref items = load_pickled(header->pickled);
-    if (!items || !PyList_Check(items.get())) {
-      if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "parmill: a malformed pack of items");
-      throw python_error::fetch(true);
-    }
+    ref items = header->items();
+    if (!items) throw python_error::fetch(true);
     const Py_ssize_t n = PyList_GET_SIZE(items.get());
     ref values = ref::steal(PyList_New(n));
     ref failures = ref::steal(PyList_New(0));

@@ -13,13 +13,23 @@ N = 30000
 BAD = 21000
 
 
-def test_a_crash_inside_a_big_pack_fails_that_item_only(process_backend):
+# A range() travels as each pack's first integer and step (the workers make the integers); any
+# other container as a pickled list: both encodings are swept where a pack is taken apart.
+INPUTS = {"range": lambda n: range(n), "list": lambda n: list(range(n))}
+
+
+@pytest.fixture(params=list(INPUTS), ids=list(INPUTS))
+def numbers(request):
+    return INPUTS[request.param]
+
+
+def test_a_crash_inside_a_big_pack_fails_that_item_only(process_backend, numbers):
     def crashing(x):
         if x == BAD:
             os._exit(3)
         return x + 1
 
-    results = list(parmill.map(crashing, range(N), backend=process_backend, on_error="yield"))
+    results = list(parmill.map(crashing, numbers(N), backend=process_backend, on_error="yield"))
     assert len(results) == N
     failed = [r for r in results if isinstance(r, parmill.ItemFailed)]
     assert len(failed) == 1 and failed[0].index == BAD and failed[0].kind == "crashed"
@@ -28,16 +38,16 @@ def test_a_crash_inside_a_big_pack_fails_that_item_only(process_backend):
     assert [r for x, r in enumerate(results) if x != BAD] == [x + 1 for x in range(N) if x != BAD]
 
 
-def test_a_crash_inside_a_big_pack_raises_after_every_result_before_it(process_backend):
+def test_a_crash_inside_a_big_pack_raises_after_every_result_before_it(process_backend, numbers):
     seen = 0
     with pytest.raises(parmill.ItemFailed) as caught:
-        for value in parmill.map(lambda x: os._exit(1) if x == BAD else x, range(N), backend=process_backend):
+        for value in parmill.map(lambda x: os._exit(1) if x == BAD else x, numbers(N), backend=process_backend):
             assert value == seen
             seen += 1
     assert seen == BAD and caught.value.index == BAD and caught.value.kind == "crashed"
 
 
-def test_exceptions_and_unpicklable_results_inside_big_packs_fail_their_items(process_backend):
+def test_exceptions_and_unpicklable_results_inside_big_packs_fail_their_items(process_backend, numbers):
     def mixed(x):
         if x % 5000 == 4999:
             raise KeyError(x)
@@ -45,7 +55,7 @@ def test_exceptions_and_unpicklable_results_inside_big_packs_fail_their_items(pr
             return lambda: x  # cannot be pickled
         return x
 
-    pairs = list(parmill.map(mixed, range(N), backend=process_backend, on_error="yield", indexed=True,
+    pairs = list(parmill.map(mixed, numbers(N), backend=process_backend, on_error="yield", indexed=True,
                              order="completion"))
     assert sorted(i for i, _ in pairs) == list(range(N))
     failed = {i: r for i, r in pairs if isinstance(r, parmill.ItemFailed)}
@@ -86,3 +96,29 @@ def test_per_worker_state_is_built_once_per_process_with_packs(process_backend):
         by_index.setdefault(index, set()).add(pid)
     assert all(len(pids) == 1 for pids in by_index.values())
     assert set(by_index) <= set(range(process_backend.workers))
+
+
+LIMIT = 1 << 63
+RANGES = {
+    "ascending": range(N),
+    "descending, odd step": range(5 * N, -5 * N, -7),
+    "negative": range(-3 * N, -N, 3),
+    "at the top of 64 bits": range(LIMIT - N, LIMIT),
+    "at the bottom of 64 bits": range(-LIMIT + N - 1, -LIMIT - 1, -1),
+    "a step near 64 bits": range(-LIMIT, LIMIT, LIMIT // 3),
+    "past 64 bits": range(LIMIT - 10, LIMIT + 10),
+    "far past 64 bits": range(1 << 80, (1 << 80) + 5000),
+    "one item": range(7, 8),
+    "empty": range(5, 5),
+}
+
+
+@pytest.mark.parametrize("numbers", list(RANGES.values()), ids=list(RANGES))
+def test_every_range_yields_exactly_its_integers(process_backend, numbers):
+    assert list(parmill.map(lambda x: (type(x), x), numbers, backend=process_backend)) == [(int, x) for x in numbers]
+
+
+def test_a_range_longer_than_sys_maxsize_is_read_lazily(backend):
+    huge = range(1 << 70)  # len() raises OverflowError
+    with parmill.map(lambda x: x * 2, huge, backend=backend) as results:
+        assert [value for value, _ in zip(results, range(10000))] == [2 * x for x in range(10000)]
