@@ -6,8 +6,9 @@
 // The README's shapes too: the stage with explicit options ({.concurrency = 2, .order = input,
 // .name = "work"}), with and without `.sink(64)`; and the README's two-stage shape (two parallel
 // stages of 0.5 us each, input order, `.batch(32)`, `.sink(3)`) against oneTBB with two parallel
-// filters and a serial in-order consumer that batches. Each parmill shape should keep >= 1.1x
-// oneTBB's best token count.
+// filters and a serial in-order consumer that batches; and `serial_work`, the same work on one
+// thread, half of which is the ideal on two cores (each contender's share of it is what to compare
+// from run to run: oneTBB's best token count varies more than parmill does).
 #include <parmill/parmill.hpp>
 
 #include <benchmark/benchmark.h>
@@ -68,6 +69,20 @@ std::uint64_t half_microsecond(std::uint64_t x) {
   for (int i = 0; i < 285; ++i)
     x = x * 6364136223846793005ULL + 1442695040888963407ULL, x ^= x >> 29;
   return x;
+}
+
+/// The work alone, on one thread with no pipeline: half of its time is what a perfect pipeline on
+/// two cores would take, so each contender's share of that ideal can be read beside it.
+/// range(0) = 1: the two-stage work (`half_microsecond` twice); 0: `one_microsecond`.
+void serial_work(benchmark::State& state) {
+  const bool two_stages = state.range(0) != 0;
+  for (auto _ : state) {
+    std::uint64_t sum = 0;
+    for (std::uint64_t x = 0; x < items; ++x)
+      sum += two_stages ? half_microsecond(half_microsecond(x)) : one_microsecond(x);
+    benchmark::DoNotOptimize(sum);
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * items));
 }
 
 /// The README's two-stage shape: two parallel stages, input order, batches of 32, `.sink(3)`.
@@ -165,8 +180,15 @@ BENCHMARK(parmill_readme_shape)
     ->Arg(1)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
+BENCHMARK(serial_work)->ArgName("two_stages")->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(parmill_readme_two_stages_batch_sink)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(tbb_two_stages_batch)->Arg(2)->Arg(4)->Arg(16)->Arg(64)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(tbb_two_stages_batch)
+    ->Arg(2)
+    ->Arg(4)
+    ->Arg(16)
+    ->Arg(64)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 BENCHMARK(tbb_parallel_pipeline)
     ->Arg(2)
     ->Arg(4)
