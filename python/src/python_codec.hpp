@@ -133,9 +133,15 @@ inline ref decode_value(std::string_view data, bool pickled_errors = false) {
   const std::size_t size = data.size() - 1;
   ref value;
   switch (data[0]) {
-  case tag::none: return ref::borrow(Py_None);
-  case tag::yes: return ref::borrow(Py_True);
-  case tag::no: return ref::borrow(Py_False);
+  case tag::none: // these three are the tag alone: anything after it is a damaged value
+    if (size == 0) value = ref::borrow(Py_None);
+    break;
+  case tag::yes:
+    if (size == 0) value = ref::borrow(Py_True);
+    break;
+  case tag::no:
+    if (size == 0) value = ref::borrow(Py_False);
+    break;
   case tag::integer:
     if (size == sizeof(std::int64_t)) {
       std::int64_t fixed = 0;
