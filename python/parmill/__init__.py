@@ -315,8 +315,7 @@ def map(fn, iterable, *, backend=None, order="input", window=None, chunk=None, o
             except Exception:
                 pass
     # Items travel in packs (many pickled together: native/python_input.hpp) on processes with the
-    # default chunks, window and progress, no timeout nor quota, when the input is a built-in
-    # container or range() (reading it ahead cannot be seen); elsewhere one by one.
+    # default chunks, window and progress, no timeout nor quota; elsewhere one by one.
     trace_path = os.fspath(trace) if trace is not None else ""
     if not isinstance(trace_path, str):
         raise TypeError(f"parmill.map: trace must be a path, not {trace!r}")

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -22,6 +23,8 @@
 #include <type_traits>
 #include <utility>
 #include <vector>
+
+#include <parmill/detail/input_reader.hpp>
 
 #include "python_codec.hpp"
 #include "python_error.hpp"
@@ -47,12 +50,17 @@ struct as_pickles {
   }
 };
 
-/// How items travel in packs (processes, an input whose reading cannot be observed, default
-/// options): many items pickled together as one item of the map, so that a worker process runs
-/// them under one hold of the GIL and one pickle each way. The size follows how long items take
-/// (`adapt`), from one item up to `max_items`, so slow items still travel one by one. Adapted by
-/// the consumer (with the GIL), read by whichever thread makes a pack (a range's packs are made
-/// without the GIL): hence atomic, and only ever a hint.
+/// Reading one pack stops after this long, so that a slow input's items need not wait for a
+/// whole pack (the core's chunks stop likewise: detail/input_reader.hpp).
+inline constexpr std::chrono::milliseconds max_pack_read_time = detail::max_chunk_read_time;
+
+/// How items travel in packs (processes, default options): many items pickled together as one
+/// item of the map, so that a worker process runs them under one hold of the GIL and one pickle
+/// each way. The size follows how long items take (`adapt`), from one item up to `max_items`, so
+/// slow items still travel one by one; a pack of a slow input holds what about a millisecond of
+/// reading brought (`max_pack_read_time`). Adapted by the consumer (with the GIL), read by
+/// whichever thread makes a pack (a range's packs are made without the GIL): hence atomic, and
+/// only ever a hint.
 struct pack_sizing {
   static constexpr std::size_t max_items = 4096;
   static constexpr std::int64_t target_nanoseconds = 500'000;
@@ -175,9 +183,10 @@ struct pack_header {
 /// An exception of the iterator (or of the conversion) is thrown as `python_error`, which the map
 /// keeps and rethrows to the consumer after the items before it.
 ///
-/// In pack mode (`as_pickles` only) each item of the map is a pack of items (`pack_sizing`); the
-/// view keeps each pack's encoding until the consumer has its outcome (`take_pack`), so that a
-/// pack whose worker crashed can be run again item by item.
+/// In pack mode (`as_pickles` only) each item of the map is a pack of items (`pack_sizing`), read
+/// when the map asks for it, as the core reads a chunk; the view keeps each pack's encoding until
+/// the consumer has its outcome (`take_pack`), so that a pack whose worker crashed can be run
+/// again item by item.
 template <class Convert>
 class python_input : public std::ranges::view_base {
   using item = typename Convert::item;
@@ -251,6 +260,7 @@ public:
         }
         ref list = ref::steal(PyList_New(0));
         if (!list) throw python_error::fetch();
+        const auto started = std::chrono::steady_clock::now();
         for (std::size_t k = 0, size = sizing.current(); k < size; ++k) {
           PyObject* object = PyIter_Next(iterator.get());
           if (object == nullptr) {
@@ -261,6 +271,9 @@ public:
           const int appended = PyList_Append(list.get(), object);
           Py_DECREF(object);
           if (appended != 0) throw python_error::fetch();
+          // A slow input (a generator waiting for data) sends what it has, as the core's chunks do.
+          if ((k < 8 || k % 64 == 63) && std::chrono::steady_clock::now() - started > max_pack_read_time)
+            break;
         }
         auto count = static_cast<std::size_t>(PyList_GET_SIZE(list.get()));
         if (count == 0) return;
@@ -412,7 +425,7 @@ public:
   };
 
   /// Reads `iterator` (a Python iterator; a new reference, owned here). The GIL is held.
-  /// `packs_wanted`: items travel in packs when reading ahead is harmless (`as_pickles` only).
+  /// `packs_wanted`: items travel in packs (`as_pickles` only).
   /// `numbers`: the iterator is that of a fresh `range()` whose integers these are; in pack mode
   /// they are then made by the workers from each pack's first integer and step, and the iterator
   /// itself is never read.
@@ -420,7 +433,7 @@ public:
                         std::optional<arithmetic_items> numbers = std::nullopt)
       : state_(std::make_shared<state>()) {
     state_->read_ahead = harmless_to_read_ahead(python_iterator.get());
-    state_->packs = packs_wanted && state_->read_ahead && std::is_same_v<item, std::string>;
+    state_->packs = packs_wanted && std::is_same_v<item, std::string>;
     if (state_->packs) state_->numbers = numbers;
     state_->iterator = std::move(python_iterator);
   }

@@ -1,4 +1,4 @@
-"""processes(n) with default options over a built-in container or range(): items travel in packs
+"""processes(n) with default options: items travel in packs
 (many pickled together, run under one hold of the GIL), and every promise of one item at a time
 still holds: a crash, an exception or an unpicklable result deep inside a big pack fails that item
 only; results keep their order and indices; the error policies count items, not packs."""
@@ -14,8 +14,9 @@ BAD = 21000
 
 
 # A range() travels as each pack's first integer and step (the workers make the integers); any
-# other container as a pickled list: both encodings are swept where a pack is taken apart.
-INPUTS = {"range": lambda n: range(n), "list": lambda n: list(range(n))}
+# other input as a pickled list, read ahead (a container) or only as the map asks (a generator):
+# each is swept where a pack is taken apart.
+INPUTS = {"range": lambda n: range(n), "list": lambda n: list(range(n)), "generator": lambda n: (x for x in range(n))}
 
 
 @pytest.fixture(params=list(INPUTS), ids=list(INPUTS))
@@ -76,11 +77,12 @@ def test_max_failures_counts_items_inside_packs(process_backend):
     assert yielded == [2999, 5999, 8999, 11999] and caught.value.index == 14999
 
 
-def test_an_unpicklable_item_of_a_list_ends_the_input_after_the_items_before_it(process_backend):
+@pytest.mark.parametrize("kind", [list, lambda items: (x for x in items)], ids=["list", "generator"])
+def test_an_unpicklable_item_ends_the_input_after_the_items_before_it(process_backend, kind):
     items = list(range(5000)) + [lambda: 0] + list(range(10))
     seen = []
     with pytest.raises(Exception, match="(?i)pickle"):
-        for value in parmill.map(lambda x: x, items, backend=process_backend):
+        for value in parmill.map(lambda x: x, kind(items), backend=process_backend):
             seen.append(value)
     assert seen == list(range(5000))
 
