@@ -272,7 +272,10 @@ public:
           Py_DECREF(object);
           if (appended != 0) throw python_error::fetch();
           // A slow input (a generator waiting for data) sends what it has, as the core's chunks do.
-          if ((k < 8 || k % 64 == 63) && std::chrono::steady_clock::now() - started > max_pack_read_time)
+          // The clock is read after every item of an input that may wait (a generator can slow
+          // down in the middle of a pack), every 64 of a container's (which never waits).
+          if ((!read_ahead || k % 64 == 63) &&
+              std::chrono::steady_clock::now() - started > max_pack_read_time)
             break;
         }
         auto count = static_cast<std::size_t>(PyList_GET_SIZE(list.get()));

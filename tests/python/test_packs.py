@@ -4,6 +4,7 @@ still holds: a crash, an exception or an unpicklable result deep inside a big pa
 only; results keep their order and indices; the error policies count items, not packs."""
 
 import os
+import time
 
 import parmill
 import pytest
@@ -124,3 +125,24 @@ def test_a_range_longer_than_sys_maxsize_is_read_lazily(backend):
     huge = range(1 << 70)  # len() raises OverflowError
     with parmill.map(lambda x: x * 2, huge, backend=backend) as results:
         assert [value for value, _ in zip(results, range(10000))] == [2 * x for x in range(10000)]
+
+
+def test_a_slow_generators_items_are_not_held_back_for_a_whole_pack(process_backend):
+    # Fast items grow the packs to thousands; then the input slows down (0.2 s an item). A pack
+    # closes after a millisecond of reading, so the first slow item's result comes back long
+    # before the input has made its eighth; a pack waiting to be full would hold it until the end.
+    made = {}
+
+    def source():
+        yield from range(N)
+        for k in range(10):
+            made[k] = time.monotonic()
+            yield N + k
+            time.sleep(0.2)  # the input is slow (this is what is tested, not a synchronisation)
+
+    with parmill.map(lambda x: x, source(), backend=process_backend) as results:
+        for value in results:
+            if value == N:
+                first_slow_result = time.monotonic()
+                break
+    assert first_slow_result < made.get(7, float("inf"))
