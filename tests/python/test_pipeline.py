@@ -1,8 +1,11 @@
 """parmill.pipeline: stages joined lazily, each a map with its own concurrency, order and backend;
 batch/unbatch, sink, order, errors (as map's policies), stop() and report(), on every backend."""
 
+import gc
 import itertools
+import os
 import threading
+import time
 
 import parmill
 import pytest
@@ -170,3 +173,74 @@ def test_bad_steps_are_refused():
         parmill.pipeline().pipe(double).build()
     with pytest.raises(ValueError):
         parmill.pipeline().source([]).sink(4).pipe(double).build()
+
+
+def made_slowly(value):
+    time.sleep(0.02)  # unpickling runs Python here, and hands the GIL over
+    return value
+
+
+class SlowToUnpickle:
+    """A result whose unpickling runs Python for a while: the thread that reads a stage's results
+    is then inside that stage's take(), running Python, when the loop closes the pipeline."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value):
+        self.value = value
+
+    def __reduce__(self):
+        return (made_slowly, (self.value,))
+
+
+def slow_to_unpickle_fails_on_5(x):
+    if x == 5:
+        raise ValueError("five")
+    return SlowToUnpickle(x)
+
+
+@pytest.mark.parametrize("later", [parmill.threads(1), parmill.processes(1)], ids=["threads1", "processes1"])
+@pytest.mark.parametrize("leaving", ["break", "raise"])
+def test_closing_while_a_stage_is_read_inside_its_take_still_closes_it(later, leaving):
+    # The first stage's results are read by the second stage's reader thread, in the first stage's
+    # take(); closing the pipeline then only asks that take() to close the stage. It must, even
+    # when the close comes while it runs Python (unpickling a result) rather than while it waits.
+    for attempt in range(5):
+        p = (parmill.pipeline().source(itertools.count())
+             .pipe(slow_to_unpickle_fails_on_5, chunk=1, backend=parmill.processes(1))
+             .pipe(double, chunk=1, backend=later).build())
+        with p:
+            if leaving == "break":
+                for n, value in enumerate(p):
+                    if n == 2:
+                        break
+            else:
+                with pytest.raises(parmill.ItemFailed):
+                    for value in p:
+                        pass
+        assert descendants() == [], f"attempt {attempt}: a stage was left running"
+
+
+def collects_garbage(x):
+    gc.collect()
+    return x
+
+
+def test_a_pipeline_dropped_open_in_garbage_does_not_hang_the_worker_processes_of_another():
+    # A worker process is a copy of the caller: garbage there holds copies of maps still open in
+    # the caller. Collecting one there must not wait for the caller's threads (it hung for ever).
+    scale = float(os.environ.get("PARMILL_TEST_TIME_SCALE", "1"))
+    gc.disable()
+    try:
+        left_open = parmill.pipeline().source(itertools.count()).pipe(double).build(parmill.threads(2))
+        next(left_open)
+        cycle = [left_open]
+        cycle.append(cycle)
+        del left_open, cycle
+        p = parmill.pipeline().source(range(4)).pipe(collects_garbage, timeout=5 * scale).build(parmill.processes(2))
+        results = list(p)
+    finally:
+        gc.enable()
+        gc.collect()  # the pipeline left open is closed here, in the caller
+    assert results == [0, 1, 2, 3]
+
