@@ -244,3 +244,18 @@ def test_a_pipeline_dropped_open_in_garbage_does_not_hang_the_worker_processes_o
         gc.collect()  # the pipeline left open is closed here, in the caller
     assert results == [0, 1, 2, 3]
 
+
+def test_leaving_a_pipeline_with_a_full_sink_early_returns_at_once(backend):
+    # The sink's thread waits for room in its queue while the loop is gone: closing must free it.
+    scale = float(os.environ.get("PARMILL_TEST_TIME_SCALE", "1"))
+    with parmill.pipeline().source(itertools.count()).pipe(double).sink(2).build(backend) as p:
+        for n, value in enumerate(p):
+            if n == 5:
+                # 6 results read, 2 waiting in the queue: the sink holds a 9th, waiting for room.
+                deadline = time.monotonic() + 10 * scale
+                while p.report().stages[0].items_out < 9 and time.monotonic() < deadline:
+                    pass
+                started = time.monotonic()
+                break
+    assert time.monotonic() - started < 5 * scale
+    assert not p._sink_thread.is_alive()
