@@ -229,16 +229,27 @@ def test_a_pipeline_dropped_open_in_garbage_does_not_hang_the_worker_processes_o
     # A worker process is a copy of the caller: garbage there holds copies of maps still open in
     # the caller. Collecting one there must not wait for the caller's threads (it hung for ever).
     scale = float(os.environ.get("PARMILL_TEST_TIME_SCALE", "1"))
+    reading, release = threading.Event(), threading.Event()
+
+    def one_then_waits():
+        yield 0
+        reading.set()
+        release.wait(60 * scale)
+
     gc.disable()
     try:
-        left_open = parmill.pipeline().source(itertools.count()).pipe(double).build(parmill.threads(2))
+        left_open = parmill.pipeline().source(one_then_waits()).pipe(double, chunk=1).build(parmill.threads(1))
         next(left_open)
+        # Its thread now waits in the source (in Python, for an Event): it does nothing while the
+        # next pipeline's processes are forked (a fork must not copy a lock another thread holds).
+        assert reading.wait(10 * scale)
         cycle = [left_open]
         cycle.append(cycle)
         del left_open, cycle
         p = parmill.pipeline().source(range(4)).pipe(collects_garbage, timeout=5 * scale).build(parmill.processes(2))
         results = list(p)
     finally:
+        release.set()
         gc.enable()
         gc.collect()  # the pipeline left open is closed here, in the caller
     assert results == [0, 1, 2, 3]
