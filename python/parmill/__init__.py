@@ -699,6 +699,7 @@ class Pipeline:
         self._failures_yielded = 0
         self._iterator = None
         self._sink_thread = None
+        self._sink_queue = None  # the sink's queue until the loop has taken its last entry
         self._watch_sigint = False
         for kind, step in steps:
             if kind == "pipe":
@@ -774,15 +775,15 @@ class Pipeline:
 
     def _sunk(self, items, size):
         waiting = queue.Queue(maxsize=size)
-        done = object()
+        self._sink_queue = waiting
 
-        def pull():
+        def pull():  # its last entry is _SINK_END or an error; close() takes what the loop leaves
             try:
                 for item in items:
                     waiting.put((True, item))
                     if self._stopped:
                         break
-                waiting.put((True, done))
+                waiting.put((True, _SINK_END))
             except BaseException as error:  # reaches the loop
                 waiting.put((False, error))
 
@@ -790,11 +791,25 @@ class Pipeline:
         self._sink_thread.start()
         while True:
             ok, item = waiting.get()
-            if not ok:
-                raise item
-            if item is done:
+            if not ok or item is _SINK_END:
+                self._sink_queue = None
+                if not ok:
+                    raise item
                 return
             yield item
+
+    def _drain_sink(self, deadline):
+        """Takes what the sink's thread puts in its queue, up to its last entry, so that it never
+        waits for room there once the loop is gone (after stop() it ends at its next item)."""
+        waiting = self._sink_queue
+        while waiting is not None:
+            try:
+                ok, item = waiting.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:  # it did not end in time (a source that blocks): it is left
+                return
+            if not ok or item is _SINK_END:
+                self._sink_queue = None
+                return
 
     def __iter__(self):
         return self
@@ -840,13 +855,17 @@ class Pipeline:
         """Stops every stage and waits for them (threads joined, worker processes gone)."""
         self.stop()
         iterator, self._iterator = self._iterator, None
+        loop_gone = True
         if iterator is not None:
             try:
                 iterator.close()
-            except ValueError:  # being run by another thread: stop() ends it
-                pass
+            except ValueError:  # being run by another thread: stop() ends it, and it takes the rest
+                loop_gone = False
         if self._sink_thread is not None and self._sink_thread is not threading.current_thread():
-            self._sink_thread.join(timeout=60)
+            deadline = time.monotonic() + 60
+            if loop_gone:
+                self._drain_sink(deadline)
+            self._sink_thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
     def report(self):
         """Each stage's counts and timings now (``PipelineReport``)."""
@@ -859,6 +878,9 @@ class Pipeline:
     def __exit__(self, *exc):
         self.close()
         return False
+
+
+_SINK_END = object()  # the last entry of a pipeline's sink queue when its input ended
 
 
 class _Passed:

@@ -3,6 +3,7 @@
 
 #include <Python.h>
 #include <pybind11/pybind11.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstddef>
@@ -81,7 +82,8 @@ public:
   native_map(pybind11::object iterator, pybind11::object make_worker, const backend& where,
              map_options options, bool watch_sigint, bool packs_wanted = false,
              std::optional<arithmetic_items> numbers = std::nullopt)
-      : run_(std::make_shared<run_state>()), where_(where.kind()), watch_sigint_(watch_sigint) {
+      : run_(std::make_shared<run_state>()), where_(where.kind()), owner_(::getpid()),
+        watch_sigint_(watch_sigint) {
     run_->make_worker = ref::borrow(make_worker.ptr());
     run_->stop = &stop_trampoline;
     run_->stop_context = this;
@@ -114,6 +116,11 @@ public:
   /// yielded this batch.
   pybind11::list take() {
     pybind11::list batch;
+    if (forked_copy()) { // its run belongs to the process that started it: reading it here would hang
+      finish();
+      throw std::runtime_error("parmill.map: the results cannot be read in a process forked from the one "
+                               "that started the map");
+    }
     if (pending_error_) { // a failure met while filling the last batch, raised now
       pybind11::error_already_set error = std::move(*pending_error_);
       pending_error_.reset();
@@ -127,6 +134,16 @@ public:
       bool& flag;
       ~done_reading() { flag = false; }
     } reading{reading_};
+    // close() from another thread while this one is in here leaves the closing to this take(). It
+    // may come while this thread runs Python (unpickling a result calls Python, which may hand the
+    // GIL over), not only while it waits: however this take() ends, it closes the run then (a
+    // pipeline's stage was left running otherwise, its threads and processes with it).
+    struct close_if_asked {
+      native_map& map;
+      ~close_if_asked() {
+        if (map.close_asked_) map.finish();
+      }
+    } closing{*this};
     if (!started_) start();
     try {
       bool wait = true;
@@ -175,11 +192,12 @@ public:
   }
 
   /// Stops the run and waits for it: every thread joined, every worker process reaped. Idempotent.
-  /// Called while another thread waits in `take()`, it stops the run and returns at once; that
-  /// `take()` then closes the run and ends the iteration.
+  /// Called while another thread is in `take()` (waiting, or running Python), it stops the run and
+  /// returns at once; that `take()` closes the run before it returns, and the iteration ends. In a
+  /// process forked from the one that made the map, it only forgets the run (see `forked_copy`).
   void close() override {
     if (closed_) return;
-    if (reading_) { // another thread waits in take() (without the GIL): it closes when it returns
+    if (reading_ && !forked_copy()) { // another thread is in take(): it closes before it returns
       close_asked_ = true;
       if (range_) range_->stop();
       return;
@@ -407,8 +425,25 @@ private:
     closed_ = true;
     run_->stop = nullptr; // a worker's Ctrl-C must not reach a range being destroyed (GIL held)
     watch_.reset();       // no signal handler uses this map after this
+    if (forked_copy()) return abandon();
     pybind11::gil_scoped_release released;
     iterator_.reset();
+    range_.reset();
+  }
+
+  /// True in a process forked from the one that made this map: a worker process (a copy of the
+  /// caller, where the garbage collector may free a copy of a map the caller has not closed yet),
+  /// or a fork of the program's own. The run's threads, processes and descriptors are the
+  /// caller's: this copy must neither wait for them nor stop them.
+  [[nodiscard]] bool forked_copy() const noexcept { return ::getpid() != owner_; }
+
+  /// In a forked copy: leaves the run as it is, never destroyed here. Destroying it would join
+  /// threads that do not exist in this process (the worker process hung for ever), and tell the
+  /// caller's spawner to end the caller's worker processes.
+  void abandon() {
+    if (iterator_) (void)new typename range::iterator(std::move(*iterator_));
+    if (range_) (void)new range(std::move(*range_));
+    iterator_.reset(); // both moved from: they refer to no run any more
     range_.reset();
   }
 
@@ -461,6 +496,7 @@ private:
   std::optional<typename range::iterator> iterator_;
   std::optional<sigint_watch> watch_;
   backend_kind where_;
+  pid_t owner_; // the process that made the map, and alone runs it (see forked_copy)
   bool watch_sigint_ = false;
   bool yields_failures_ = false;
   bool indexed_ = false;

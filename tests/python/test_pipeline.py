@@ -1,7 +1,10 @@
 """parmill.pipeline: stages joined lazily, each a map with its own concurrency, order and backend;
 batch/unbatch, sink, order, errors (as map's policies), stop() and report(), on every backend."""
 
+import contextlib
+import gc
 import itertools
+import os
 import threading
 import time
 
@@ -187,3 +190,98 @@ def test_report_gives_each_stage_its_median_and_99th_percentile_time(backend):
     assert stage.p50_seconds <= stage.mean_seconds <= stage.p99_seconds
     line = str(p.report()).splitlines()[1]
     assert "mostly quick" in line and "p50" in line and "p99" in line
+
+
+def made_slowly(value):
+    time.sleep(0.02)  # unpickling runs Python here, and hands the GIL over
+    return value
+
+
+class SlowToUnpickle:
+    """A result whose unpickling runs Python for a while: the thread that reads a stage's results
+    is then inside that stage's take(), running Python, when the loop closes the pipeline."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value):
+        self.value = value
+
+    def __reduce__(self):
+        return (made_slowly, (self.value,))
+
+
+def slow_to_unpickle(x):
+    return SlowToUnpickle(x)
+
+
+@pytest.mark.parametrize("later", [parmill.threads(1), parmill.processes(1)], ids=["threads1", "processes1"])
+@pytest.mark.parametrize("leaving", ["break", "raise"])
+def test_closing_while_a_stage_is_read_inside_its_take_still_closes_it(later, leaving):
+    # The first stage's results are read by the second stage's reader thread, in the first stage's
+    # take(); closing the pipeline then only asks that take() to close the stage. It must, even
+    # when the close comes while it runs Python (unpickling a result) rather than while it waits.
+    # (An ItemFailed that ends the loop closes the pipeline the same way, at a moment the loop does
+    # not choose.)
+    for attempt in range(5):
+        p = (parmill.pipeline().source(itertools.count())
+             .pipe(slow_to_unpickle, chunk=1, backend=parmill.processes(1))
+             .pipe(double, chunk=1, backend=later).build())
+        with pytest.raises(KeyError) if leaving == "raise" else contextlib.nullcontext():
+            with p:
+                for n, value in enumerate(p):
+                    if n == 2:
+                        if leaving == "raise":
+                            raise KeyError("the loop's own error")
+                        break
+        assert descendants() == [], f"attempt {attempt}: a stage was left running"
+
+
+def collects_garbage(x):
+    gc.collect()
+    return x
+
+
+def test_a_pipeline_dropped_open_in_garbage_does_not_hang_the_worker_processes_of_another():
+    # A worker process is a copy of the caller: garbage there holds copies of maps still open in
+    # the caller. Collecting one there must not wait for the caller's threads (it hung for ever).
+    scale = float(os.environ.get("PARMILL_TEST_TIME_SCALE", "1"))
+    reading, release = threading.Event(), threading.Event()
+
+    def one_then_waits():
+        yield 0
+        reading.set()
+        release.wait(60 * scale)
+
+    gc.disable()
+    try:
+        left_open = parmill.pipeline().source(one_then_waits()).pipe(double, chunk=1).build(parmill.threads(1))
+        next(left_open)
+        # Its thread now waits in the source (in Python, for an Event): it does nothing while the
+        # next pipeline's processes are forked (a fork must not copy a lock another thread holds).
+        assert reading.wait(10 * scale)
+        cycle = [left_open]
+        cycle.append(cycle)
+        del left_open, cycle
+        p = parmill.pipeline().source(range(4)).pipe(collects_garbage, timeout=5 * scale).build(parmill.processes(2))
+        results = list(p)
+    finally:
+        release.set()
+        gc.enable()
+        gc.collect()  # the pipeline left open is closed here, in the caller
+    assert results == [0, 1, 2, 3]
+
+
+def test_leaving_a_pipeline_with_a_full_sink_early_returns_at_once(backend):
+    # The sink's thread waits for room in its queue while the loop is gone: closing must free it.
+    scale = float(os.environ.get("PARMILL_TEST_TIME_SCALE", "1"))
+    with parmill.pipeline().source(itertools.count()).pipe(double).sink(2).build(backend) as p:
+        for n, value in enumerate(p):
+            if n == 5:
+                # 6 results read, 2 waiting in the queue: the sink holds a 9th, waiting for room.
+                deadline = time.monotonic() + 10 * scale
+                while p.report().stages[0].items_out < 9 and time.monotonic() < deadline:
+                    pass
+                started = time.monotonic()
+                break
+    assert time.monotonic() - started < 5 * scale
+    assert not p._sink_thread.is_alive()
