@@ -481,6 +481,25 @@ TEST_P(MapRanges, ASlowInputsItemsAreNotHeldBackForAWholeAutomaticChunk) {
       << " ms from its read to its outcome";
 }
 
+// A chunk that has read thousands of quick items and then meets an input that has slowed right
+// down (a pipe gone quiet) hands on what it has after about a millisecond of reading, not after
+// dozens more slow reads: the first slow item's outcome comes before the input has made its fifth.
+TEST_P(MapRanges, AnInputThatSlowsDownInTheMiddleOfAChunkHoldsNoItemBackForMoreThanAFewReads) {
+  constexpr int fast = 20000, slow = 12;
+  constexpr auto read_time = 100ms;
+  slowing_input input(fast, slow, read_time);
+  std::optional<clock_type::time_point> first_slow_outcome;
+  for (auto& r : parmill::map(backend(), input, twice, {.order = parmill::order::completion}))
+    if (r.index() == static_cast<std::size_t>(fast) && !first_slow_outcome)
+      first_slow_outcome = clock_type::now();
+  ASSERT_TRUE(first_slow_outcome.has_value());
+  const auto fifth_slow_read = input.read_at(static_cast<std::size_t>(fast + 4));
+  EXPECT_LT(*first_slow_outcome, fifth_slow_read)
+      << "the first slow item's outcome came "
+      << std::chrono::duration_cast<std::chrono::milliseconds>(*first_slow_outcome - fifth_slow_read).count()
+      << " ms after the fifth slow item was read";
+}
+
 // --- leaving the loop stops the map ---------------------------------------------------------
 
 TEST_P(MapRanges, LeavingTheLoopStopsAMapThatStaysInScope) {
