@@ -261,6 +261,7 @@ public:
         ref list = ref::steal(PyList_New(0));
         if (!list) throw python_error::fetch();
         const auto started = std::chrono::steady_clock::now();
+        std::int64_t tick = detail::coarse_clock_nanoseconds();
         for (std::size_t k = 0, size = sizing.current(); k < size; ++k) {
           PyObject* object = PyIter_Next(iterator.get());
           if (object == nullptr) {
@@ -271,12 +272,15 @@ public:
           const int appended = PyList_Append(list.get(), object);
           Py_DECREF(object);
           if (appended != 0) throw python_error::fetch();
-          // A slow input (a generator waiting for data) sends what it has, as the core's chunks do.
-          // The clock is read after every item of an input that may wait (a generator can slow
-          // down in the middle of a pack), every 64 of a container's (which never waits).
-          if ((!read_ahead || k % 64 == 63) &&
-              std::chrono::steady_clock::now() - started > max_pack_read_time)
-            break;
+          // A slow input (a generator waiting for data) sends what it has, as the core's chunks do
+          // (detail/input_reader.hpp): the coarse clock after every item of an input that may wait
+          // (a generator can slow down in the middle of a pack), the precise one when it has ticked
+          // or, for a container (which never waits), every 64 items.
+          const bool look = read_ahead ? k % 64 == 63 : detail::coarse_clock_nanoseconds() != tick;
+          if (look) {
+            tick = detail::coarse_clock_nanoseconds();
+            if (std::chrono::steady_clock::now() - started > max_pack_read_time) break;
+          }
         }
         auto count = static_cast<std::size_t>(PyList_GET_SIZE(list.get()));
         if (count == 0) return;
