@@ -145,6 +145,19 @@ TEST_P(Map, TheDefaultWindowIsBoundedForAnEndlessInput) {
   EXPECT_LE(read.load(), taken + workers() * 4 * 16384);
 }
 
+// The bound the test above relies on, exactly: on mpi the executor drives more workers than
+// compute (each slot has requests queued ahead of it), and the window must follow those that
+// compute, or an endless input is read twice as far ahead as the README says.
+TEST_P(Map, TheDefaultWindowIsFourChunksPerWorker) {
+  auto results = parmill::map(backend(), std::views::iota(0), [](int x) { return x; }, {.chunk = 3});
+  std::size_t taken = 0;
+  for (auto& r : results) {
+    ASSERT_TRUE(r.has_value());
+    if (++taken == 100) break;
+  }
+  EXPECT_EQ(results.window(), workers() * 4 * 3);
+}
+
 TEST_P(Map, AnEndlessGeneratorIsConsumedLazily) {
   std::atomic<long> read{0};
   auto endless = std::views::iota(0L) | std::views::transform([&](long x) {

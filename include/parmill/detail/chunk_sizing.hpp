@@ -27,7 +27,7 @@ inline constexpr std::int64_t target_sized_chunk_nanoseconds = 16'000'000;
 /// time, growing at most fourfold at a time. Thread-safe (relaxed atomics: a stale size is harmless).
 class chunk_sizing {
 public:
-  /// `fixed_chunk`, `fixed_window`: the options (0: automatic); `workers`: the run's worker count;
+  /// `fixed_chunk`, `fixed_window`: the options (0: automatic); `workers`: how many compute at once;
   /// `sized_input`: the input's length is known (longer automatic chunks, guided near the end).
   chunk_sizing(std::size_t fixed_chunk, std::size_t fixed_window, std::size_t workers,
                bool sized_input) noexcept

@@ -73,7 +73,9 @@ public:
 
   /// Workers the map drives, each from a thread of the executor (1 when running in place).
   [[nodiscard]] virtual std::size_t size() const noexcept = 0;
-  /// How many workers compute at once (a consumer spins only while they leave a core idle).
+  /// How many workers compute at once: the default window holds four chunks for each of them, and
+  /// a consumer spins only while they leave a core idle. At most `size()` (mpi drives more workers
+  /// than compute, to keep requests queued ahead of each slot).
   [[nodiscard]] virtual std::size_t busy() const noexcept = 0;
   /// Where the workers run, as their `worker_context` says.
   [[nodiscard]] virtual backend_kind kind() const noexcept = 0;

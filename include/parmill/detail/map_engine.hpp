@@ -75,8 +75,10 @@ public:
         slots_(std::make_shared<slots>(std::move(worker))),
         executor_(make_executor<input, result>(where, slots_, gate_, limits_of(options_))),
         in_place_(executor_->in_place()), workers_(executor_->size()),
-        sizing_(options_.chunk, options_.window, workers_, std::ranges::sized_range<View>), reader_(view_),
-        completed_(options_.order), consumer_spin_(executor_->busy()) {
+        // The window follows the workers that compute (busy), not those the executor drives: on
+        // mpi each slot has requests queued ahead, and size() counts them too.
+        sizing_(options_.chunk, options_.window, executor_->busy(), std::ranges::sized_range<View>),
+        reader_(view_), completed_(options_.order), consumer_spin_(executor_->busy()) {
     slots_->set_workers(workers_);
     if (!options_.trace.empty()) {
       trace_ = std::make_shared<trace_recorder>(options_.trace);
