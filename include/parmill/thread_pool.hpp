@@ -113,7 +113,11 @@ public:
   T get() {
     wait();
     auto state = std::move(state_);
-    if (state->error) std::rethrow_exception(state->error);
+    // The exception leaves the state, so that the catching thread holds its last reference: were
+    // the state released last by the task's thread, the exception would be destroyed there while
+    // the catcher still reads it (libstdc++'s reference count is invisible to TSan, which then
+    // reports a race).
+    if (state->error) std::rethrow_exception(std::exchange(state->error, nullptr));
     if constexpr (!std::is_void_v<T>) return std::move(*state->value);
   }
 
