@@ -10,7 +10,9 @@
 #include <cxxabi.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <initializer_list>
 #include <map>
+#include <optional>
 #include <poll.h>
 #include <set>
 #include <stdexcept>
@@ -89,27 +91,31 @@ frame_status read_exact(int fd, void* data, std::size_t size,
 enum class op : std::uint8_t { spawn, reap };
 struct request {
   op what;
-  std::uint64_t argument;     // spawn: the worker's index; reap: its pid
-  std::int64_t grace_ms = -1; // reap: 0 kills it now; > 0 kills it if it has not ended by then
+  std::uint64_t argument; // spawn: the worker's index; reap: its pid
 };
 struct reply {
   std::int64_t value; // spawn: the pid (or -errno); reap: the wait status
 };
 
-bool send_reply(int control, reply r, int fd) {
+/// Sends `r`, with the descriptors in `fds` (those that are not -1) attached.
+bool send_reply(int control, reply r, std::initializer_list<int> fds = {}) {
   msghdr message{};
   iovec iov{&r, sizeof r};
   message.msg_iov = &iov;
   message.msg_iovlen = 1;
-  alignas(cmsghdr) char space[CMSG_SPACE(sizeof(int))];
-  if (fd >= 0) {
+  int sent[2];
+  std::size_t count = 0;
+  for (int fd : fds)
+    if (fd >= 0 && count < 2) sent[count++] = fd;
+  alignas(cmsghdr) char space[CMSG_SPACE(sizeof sent)];
+  if (count > 0) {
     message.msg_control = space;
-    message.msg_controllen = sizeof space;
+    message.msg_controllen = CMSG_SPACE(count * sizeof(int));
     cmsghdr* c = CMSG_FIRSTHDR(&message);
     c->cmsg_level = SOL_SOCKET;
     c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
+    c->cmsg_len = CMSG_LEN(count * sizeof(int));
+    std::memcpy(CMSG_DATA(c), sent, count * sizeof(int));
   }
   for (;;) {
     if (::sendmsg(control, &message, MSG_NOSIGNAL) >= 0) return true;
@@ -138,6 +144,30 @@ void standard_input_from_nothing() {
   }
 }
 
+/// A process's state letter and parent, from /proc/PID/stat.
+struct process_stat {
+  char state = 0; // R, S, D, T (stopped), t (stopped by a tracer), Z (zombie), X, ...
+  long parent = 0;
+};
+
+/// What /proc says of process `pid`; nothing when it is gone (or /proc cannot be read).
+std::optional<process_stat> stat_of(long pid) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+  const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  char text[512];
+  const ssize_t n = ::read(fd, text, sizeof text - 1);
+  ::close(fd);
+  if (n <= 0) return std::nullopt;
+  text[n] = '\0';
+  const char* after_name = std::strrchr(text, ')'); // the name may hold spaces and parentheses
+  process_stat stat;
+  if (after_name == nullptr || std::sscanf(after_name + 1, " %c %ld", &stat.state, &stat.parent) != 2)
+    return std::nullopt;
+  return stat;
+}
+
 /// The pids of this process's children (live or not yet reaped), from /proc. (Not from
 /// /proc/self/task/*/children, which kernels without CONFIG_PROC_CHILDREN lack.)
 std::vector<pid_t> children_of_this_process() {
@@ -149,20 +179,7 @@ std::vector<pid_t> children_of_this_process() {
     char* end = nullptr;
     const long pid = std::strtol(entry->d_name, &end, 10);
     if (*end != '\0' || pid <= 0) continue;
-    char path[64];
-    std::snprintf(path, sizeof path, "/proc/%ld/stat", pid);
-    const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) continue;
-    char text[512];
-    const ssize_t n = ::read(fd, text, sizeof text - 1);
-    ::close(fd);
-    if (n <= 0) continue;
-    text[n] = '\0';
-    const char* after_name = std::strrchr(text, ')'); // the name may hold spaces and parentheses
-    long parent = 0;
-    char state = 0;
-    if (after_name != nullptr && std::sscanf(after_name + 1, " %c %ld", &state, &parent) == 2 &&
-        parent == self)
+    if (const auto stat = stat_of(pid); stat && stat->parent == self)
       children.push_back(static_cast<pid_t>(pid));
   }
   ::closedir(proc);
@@ -242,8 +259,7 @@ private:
       if (n < 0 && errno == EINTR) continue;
       if (n != static_cast<ssize_t>(sizeof r)) return; // the parent is gone or done
       if (r.what == op::reap) {
-        const int status = end_worker(static_cast<pid_t>(r.argument), r.grace_ms);
-        send_reply(control_, reply{status}, -1);
+        send_reply(control_, reply{end_worker(static_cast<pid_t>(r.argument))});
       } else {
         spawn(static_cast<std::size_t>(r.argument));
       }
@@ -261,7 +277,7 @@ private:
   void spawn(std::size_t index) {
     int pair[2];
     if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
-      send_reply(control_, reply{-errno}, -1);
+      send_reply(control_, reply{-errno});
       return;
     }
     const pid_t pid = ::fork();
@@ -271,11 +287,15 @@ private:
     }
     ::close(pair[1]);
     if (pid < 0) {
-      send_reply(control_, reply{-errno}, -1);
+      send_reply(control_, reply{-errno});
     } else {
       ::setpgid(pid, pid); // as the worker does: whichever runs first makes the group
       workers_.insert(pid);
-      send_reply(control_, reply{pid}, pair[0]);
+      // Opened before this process can reap the worker, so the parent's pidfd names this worker
+      // for as long as it holds it, even once the pid is reused (-1 before Linux 5.3).
+      const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+      send_reply(control_, reply{pid}, {pair[0], pidfd});
+      if (pidfd >= 0) ::close(pidfd);
     }
     ::close(pair[0]);
   }
@@ -325,38 +345,16 @@ private:
     return status;
   }
 
-  /// Ends worker `pid` and returns its wait status. With `grace_ms` 0 it is killed now; otherwise
-  /// it is waited for (its socket is closed, so it ends by itself), and killed if it stops
-  /// (SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU: a stopped process never ends) or if `grace_ms` (> 0)
-  /// passes. Whatever is left in its process group is killed too.
-  int end_worker(pid_t pid, std::int64_t grace_ms) {
+  /// Ends worker `pid` now and returns its wait status: killed, unless it ended (the parent waited
+  /// for that, see `spawner::await_end`), with whatever is left in its process group.
+  int end_worker(pid_t pid) {
     if (const auto it = ended_.find(pid); it != ended_.end()) {
       const int status = it->second;
       ended_.erase(it);
       return status;
     }
     if (workers_.count(pid) == 0) return 0;
-    if (grace_ms == 0) kill_worker_group(pid);
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(grace_ms);
-    for (;;) {
-      siginfo_t info{};
-      if (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WSTOPPED | WNOHANG | WNOWAIT) != 0) break;
-      if (info.si_pid == pid && info.si_code != CLD_STOPPED && info.si_code != CLD_TRAPPED) break; // ended
-      int wait_ms = parent_fd_ >= 0 ? -1 : 1000;
-      if (grace_ms > 0)
-        wait_ms = static_cast<int>(std::clamp<long long>(
-            std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count(),
-            0, wait_ms < 0 ? grace_ms : std::min<long long>(grace_ms, wait_ms)));
-      if (info.si_pid == pid || (grace_ms > 0 && wait_ms == 0) || parent_gone()) {
-        kill_worker_group(pid); // stopped, out of time, or nobody waits for it any more
-        wait_ms = 10;           // its SIGCHLD may have been read already: look again soon
-      }
-      pollfd ready[3] = {{signals_, POLLIN, 0}, {parent_fd_, POLLIN, 0}, {control_, POLLRDHUP, 0}};
-      ::poll(ready, 3, wait_ms);
-      if (ready[1].revents != 0 || (ready[2].revents & (POLLRDHUP | POLLHUP)) != 0) parent_gone_ = true;
-      read_signals();
-    }
-    kill_worker_group(pid); // what it left in its group (the worker is a zombie, holding the id)
+    kill_worker_group(pid); // the worker and what it left in its group (a zombie holds the id)
     workers_.erase(pid);
     return wait_for(pid);
   }
@@ -567,7 +565,7 @@ void spawner::await_reply() {
 
 spawner::worker spawner::spawn(std::size_t index) {
   std::lock_guard lock(mutex_);
-  const request r{op::spawn, index, -1};
+  const request r{op::spawn, index};
   if (::send(control_, &r, sizeof r, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof r))
     throw std::runtime_error("parmill: the spawner process is gone");
   await_reply();
@@ -576,7 +574,7 @@ spawner::worker spawner::spawn(std::size_t index) {
   iovec iov{&answer, sizeof answer};
   message.msg_iov = &iov;
   message.msg_iovlen = 1;
-  alignas(cmsghdr) char space[CMSG_SPACE(sizeof(int))];
+  alignas(cmsghdr) char space[CMSG_SPACE(2 * sizeof(int))];
   message.msg_control = space;
   message.msg_controllen = sizeof space;
   ssize_t n;
@@ -590,22 +588,48 @@ spawner::worker spawner::spawn(std::size_t index) {
   worker w;
   w.pid = static_cast<pid_t>(answer.value);
   for (cmsghdr* c = CMSG_FIRSTHDR(&message); c != nullptr; c = CMSG_NXTHDR(&message, c))
-    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
-      std::memcpy(&w.fd, CMSG_DATA(c), sizeof w.fd);
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+      const std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      if (count >= 1) std::memcpy(&w.fd, CMSG_DATA(c), sizeof w.fd);
+      if (count >= 2) std::memcpy(&w.pidfd, CMSG_DATA(c) + sizeof(int), sizeof w.pidfd);
+    }
   if (w.fd < 0) throw std::runtime_error("parmill: the spawner sent no socket");
   own(w.fd);
+  if (w.pidfd >= 0) own(w.pidfd);
   live_.insert(w.pid);
   return w;
 }
 
-int spawner::reap(pid_t pid, std::optional<std::chrono::milliseconds> grace) {
+spawner::ending spawner::await_end(const worker& w,
+                                   std::optional<std::chrono::steady_clock::time_point> deadline,
+                                   int wake_fd) {
+  for (;;) {
+    // Its pidfd is readable once it has exited: checked before /proc, whose pid, once the worker
+    // is reaped, may name another process.
+    pollfd ended{w.pidfd, POLLIN, 0};
+    if (w.pidfd >= 0 && ::poll(&ended, 1, 0) > 0) return ending::ended;
+    const auto stat = stat_of(w.pid);
+    if (!stat || stat->state == 'Z' || stat->state == 'X') return ending::ended;
+    if (stat->state == 'T' || stat->state == 't') return ending::stopped;
+    // Woken when it ends, when `wake_fd` is written, and every 100 ms (10 ms without a pidfd) to
+    // see whether it stopped.
+    int wait_ms = w.pidfd >= 0 ? 100 : 10;
+    if (deadline) {
+      const auto left =
+          std::chrono::ceil<std::chrono::milliseconds>(*deadline - std::chrono::steady_clock::now()).count();
+      if (left <= 0) return ending::out_of_time;
+      wait_ms = static_cast<int>(std::min<long long>(wait_ms, left));
+    }
+    pollfd ready[2] = {{w.pidfd, POLLIN, 0}, {wake_fd, POLLIN, 0}};
+    if (::poll(ready, 2, wait_ms) > 0 && (ready[1].revents & POLLIN) != 0) return ending::woken;
+  }
+}
+
+int spawner::reap(pid_t pid) {
   std::lock_guard lock(mutex_);
   live_.erase(pid);
-  const request r{op::reap, static_cast<std::uint64_t>(pid),
-                  grace ? std::max<std::int64_t>(1, grace->count()) : -1};
-  const request kill_now{op::reap, static_cast<std::uint64_t>(pid), 0};
-  const request& sent = grace && grace->count() == 0 ? kill_now : r;
-  if (::send(control_, &sent, sizeof sent, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof sent)) return 0;
+  const request r{op::reap, static_cast<std::uint64_t>(pid)};
+  if (::send(control_, &r, sizeof r, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof r)) return 0;
   await_reply();
   reply answer{};
   ssize_t n;

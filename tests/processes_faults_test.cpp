@@ -23,7 +23,9 @@
 #include <string>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <thread>
 #include <unistd.h>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -380,6 +382,135 @@ TEST(ProcessesTerminal, AWorkerThatStopsWhileEndingIsKilledAndReaped) {
                                           {.chunk = 1, .max_items_per_worker = 1}))
                 ok += r.has_value();
               return ok == 4 ? std::string() : std::to_string(ok) + " items succeeded";
+            }),
+            "");
+}
+
+/// A per-worker object whose destructor, in each of worker `slow_worker`'s processes that ran an
+/// item, first writes a byte to `started` (if not -1) and then reads a byte from `gate` (a pipe):
+/// the process is slow to end until the test lets it.
+struct slow_to_end {
+  std::size_t index = 0;
+  std::size_t slow_worker = 0;
+  int started = -1;
+  int gate = -1;
+  bool armed = false;
+  int operator()(int x) {
+    armed = index == slow_worker;
+    return x;
+  }
+  slow_to_end(std::size_t i, std::size_t slow, int started_fd, int gate_fd)
+      : index(i), slow_worker(slow), started(started_fd), gate(gate_fd) {}
+  slow_to_end(slow_to_end&& other) noexcept
+      : index(other.index), slow_worker(other.slow_worker), started(other.started), gate(other.gate),
+        armed(std::exchange(other.armed, false)) {}
+  slow_to_end& operator=(slow_to_end&&) = delete;
+  ~slow_to_end() {
+    if (!armed) return;
+    char byte = 1;
+    if (started >= 0) [[maybe_unused]]
+      const auto w = ::write(started, &byte, 1);
+    [[maybe_unused]] const auto r = ::read(gate, &byte, 1);
+  }
+};
+
+TEST(ProcessesTerminal, AWorkerSlowToEndDoesNotHoldUpTheStartOfAnother) {
+  // Every worker process is replaced after one item. Worker 0's first process is slow to end (its
+  // per-worker object waits as it is destroyed), until the test has seen every other item: worker
+  // 1 must go on starting a process per item meanwhile. (The spawner once waited for the slow end
+  // while every other worker waited to start.)
+  EXPECT_EQ(run_bounded([] {
+              int gate[2];
+              if (::pipe(gate) != 0) return std::string("pipe failed");
+              std::size_t seen = 0;
+              for (auto& r : parmill::map(
+                       parmill::processes(2), iota_vector(12),
+                       parmill::per_worker([fd = gate[0]](const parmill::worker_context& c) {
+                         return slow_to_end(c.index, 0, -1, fd);
+                       }),
+                       {.order = parmill::order::completion, .chunk = 1, .max_items_per_worker = 1})) {
+                if (!r) return "item " + std::to_string(r.index()) + ": " + r.error().describe();
+                if (++seen == 11) { // all but worker 0's first item, which waits for its end
+                  const char bytes[12] = {};
+                  if (::write(gate[1], bytes, sizeof bytes) != sizeof bytes)
+                    return std::string("write failed");
+                }
+              }
+              return seen == 12 ? std::string() : std::to_string(seen) + " items seen";
+            }),
+            "");
+}
+
+TEST(ProcessesTerminal, StopEndsAWorkerStuckInItsPerWorkerDestructor) {
+  // The worker's process ends after its item and never finishes destroying its per-worker object;
+  // stop() must end it (killed) and the run, within its promise.
+  EXPECT_EQ(run_bounded([] {
+              int started[2], gate[2];
+              if (::pipe(started) != 0 || ::pipe(gate) != 0) return std::string("pipe failed");
+              auto run = parmill::map(
+                  parmill::processes(1), iota_vector(4),
+                  parmill::per_worker([to = started[1], fd = gate[0]](const parmill::worker_context& c) {
+                    return slow_to_end(c.index, 0, to, fd);
+                  }),
+                  {.chunk = 1, .max_items_per_worker = 1});
+              std::thread stopper([&] {
+                char byte;
+                if (::read(started[0], &byte, 1) == 1) run.stop(); // it is stuck now
+              });
+              std::size_t seen = 0;
+              for (auto& r : run)
+                seen += r.has_value();
+              stopper.join();
+              return seen <= 1 ? std::string() : std::to_string(seen) + " items seen after the stop";
+            }),
+            "");
+}
+
+TEST(ProcessesTerminal, AtTheEndOfARunEveryWorkerFinishesDestroyingItsPerWorkerObject) {
+  // A run that ended by itself does not kill workers still destroying their per-worker objects when
+  // the map is destroyed right after: the destructor of every object that ran an item runs to its
+  // end.
+  EXPECT_EQ(run_bounded([] {
+              int ran[2], done[2];
+              if (::pipe(ran) != 0 || ::pipe(done) != 0) return std::string("pipe failed");
+              struct finishes {
+                int ran, done;
+                bool armed = false;
+                int operator()(int x) {
+                  const char byte = 1;
+                  if (!std::exchange(armed, true)) [[maybe_unused]]
+                    const auto w = ::write(ran, &byte, 1);
+                  return x;
+                }
+                finishes(int ran_fd, int done_fd) : ran(ran_fd), done(done_fd) {}
+                finishes(finishes&& o) noexcept
+                    : ran(o.ran), done(o.done), armed(std::exchange(o.armed, false)) {}
+                finishes& operator=(finishes&&) = delete;
+                ~finishes() {
+                  if (!armed) return;
+                  std::this_thread::sleep_for(100ms); // a teardown that takes a while
+                  const char byte = 1;
+                  [[maybe_unused]] const auto w = ::write(done, &byte, 1);
+                }
+              };
+              {
+                for (auto& r :
+                     parmill::map(parmill::processes(2), iota_vector(100),
+                                  parmill::per_worker([r = ran[1],
+                                  d = done[1]](const parmill::worker_context&) { return finishes(r, d); }),
+                                  {.chunk = 1}))
+                  if (!r) return r.error().describe();
+              } // destroyed as soon as the loop ends
+              const auto count = [](int fd) {
+                ::fcntl(fd, F_SETFL, O_NONBLOCK);
+                char bytes[8];
+                return ::read(fd, bytes, sizeof bytes);
+              };
+              const auto objects = count(ran[0]), finished = count(done[0]);
+              if (objects < 1) return std::string("no per-worker object ran an item");
+              return finished == objects ? std::string()
+                                         : std::to_string(finished) + " of " + std::to_string(objects) +
+                                               " destructors finished";
             }),
             "");
 }

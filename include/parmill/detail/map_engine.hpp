@@ -216,6 +216,7 @@ public:
       }
       if (finished_ || !take_chunk()) {
         if (gate_.stop.asked()) return end_by_stop();
+        if (!finished_) ran_to_end_.store(true, std::memory_order_release);
         finished_ = true;
         finish_progress();
         // Every chunk was taken: the workers record nothing more, so the trace is complete.
@@ -370,7 +371,9 @@ private:
       if (!engine_error_) engine_error_ = std::current_exception();
       gate_.stop.request();
     }
-    executor_->retire(w, stopping());
+    // After a run that ended by itself, a worker still ending is not killed by the destructor's stop:
+    // its per-worker object is destroyed to the end (as on threads).
+    executor_->retire(w, stopping() && !ran_to_end_.load(std::memory_order_acquire));
     slots_->release(w); // the worker's own object is destroyed on its own thread
     std::lock_guard lock(mutex_);
     --running_;
@@ -433,7 +436,9 @@ private:
 
   void stop_and_join() {
     gate_.stop.request();
-    executor_->interrupt();
+    // A run that ended by itself is not interrupted: its workers end as they would have (a stop
+    // asked or a loop left before the end has interrupted it already).
+    if (!ran_to_end_.load(std::memory_order_acquire)) executor_->interrupt();
     {
       std::unique_lock lock(mutex_);
       space_.notify_all();
@@ -502,6 +507,9 @@ private:
   result_chunk current_;
   std::size_t position_ = 0;
   bool finished_ = false;
+  // Set by the consumer when it found every chunk taken (not at a stop, a failure or an error);
+  // read by the workers as they retire and by the destructor.
+  std::atomic<bool> ran_to_end_{false};
 };
 
 } // namespace parmill::detail

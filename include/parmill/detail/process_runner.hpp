@@ -84,7 +84,7 @@ public:
       }
       if (p.pid < 0) {
         const auto started = spawner_.spawn(w);
-        p = proc{started.pid, started.fd, 0};
+        p = proc{started.pid, started.fd, started.pidfd, 0};
       }
       std::size_t end = blamed ? blamed_at : n;
       if (limits_.max_items_per_worker != 0)
@@ -176,19 +176,23 @@ public:
 
   /// Ends worker process `w` (at the end of the run, or when it has done its quota) and returns
   /// its wait status (0 when there is none). With `kill`, it is killed even in the middle of an
-  /// item; without, it ends by itself when its socket closes, and is killed if it stops or, with a
-  /// `.timeout`, if it has not ended within that time. Either way, what it started in its process
-  /// group is killed with it.
+  /// item. Without, it ends by itself when its socket closes (its per-worker object is destroyed
+  /// first), and this proxy waits for that, without holding the spawner (other workers start
+  /// meanwhile); it is killed if it stops, if the run is interrupted (`interrupt()`: a stop, or a
+  /// loop left early) or, with a `.timeout`, if it has not ended within that time. Either way, what
+  /// it started in its process group is killed with it.
   int end_process(std::size_t w, bool kill) {
     proc& p = procs_[w];
     if (p.pid < 0) return 0;
-    close_owned(p.fd);                              // a worker ends when its socket closes
-    std::optional<std::chrono::milliseconds> grace; // no limit, unless it stops
-    if (kill)
-      grace = std::chrono::milliseconds(0);
-    else if (limits_.timeout.count() > 0)
-      grace = std::chrono::ceil<std::chrono::milliseconds>(limits_.timeout);
-    const int status = spawner_.reap(p.pid, grace);
+    close_owned(p.fd); // a worker ends when its socket closes
+    if (!kill) {
+      std::optional<std::chrono::steady_clock::time_point> deadline;
+      if (limits_.timeout.count() > 0) deadline = std::chrono::steady_clock::now() + limits_.timeout;
+      // However the wait ends, `reap` kills what has not ended.
+      [[maybe_unused]] const auto ending = spawner::await_end({p.pid, p.fd, p.pidfd}, deadline, wake_[0]);
+    }
+    const int status = spawner_.reap(p.pid);
+    close_owned(p.pidfd);
     p = proc{};
     return status;
   }
@@ -196,7 +200,8 @@ public:
 private:
   struct proc {
     pid_t pid = -1;
-    int fd = -1;
+    int fd = -1;    // its socket
+    int pidfd = -1; // a pidfd of it (-1 before Linux 5.3)
     std::size_t items_done = 0;
   };
 

@@ -45,7 +45,7 @@ PARMILL_API void read_frame_body(void* context, void* out, std::size_t size);
 
 /// Shuts down and closes a socket parmill owns (a worker's or a spawner's), so that its peer sees
 /// the end even if another process (a fork of the program) holds a copy, and later spawners stop
-/// closing the number.
+/// closing the number. Closes any other descriptor parmill owns (a worker's pidfd) as well.
 PARMILL_API void close_owned(int fd);
 
 /// The demangled name of the type of the exception being handled (call inside a catch block).
@@ -97,10 +97,21 @@ private:
 /// with it but what they started in their groups is left running.
 class PARMILL_API spawner {
 public:
-  /// A running worker: its pid and the parent's end of its socket (owned by the caller).
+  /// A running worker: its pid, the parent's end of its socket, and a pidfd of it (-1 on kernels
+  /// before 5.3), both owned by the caller (close them with `close_owned`). The pidfd was opened
+  /// by the spawner before it could reap the worker, so it always names this worker.
   struct worker {
     pid_t pid = -1;
     int fd = -1;
+    int pidfd = -1;
+  };
+
+  /// How waiting for a worker's end (`await_end`) ended.
+  enum class ending {
+    ended,       ///< it has exited or been killed (reaped or not)
+    stopped,     ///< it is stopped (SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU): it would never end
+    out_of_time, ///< the deadline passed first
+    woken,       ///< `wake_fd` became readable first
   };
 
   /// Forks the spawner now. Flushes stdio first so no buffered output is duplicated.
@@ -113,11 +124,16 @@ public:
 
   /// Forks worker `index`. Thread-safe. Throws std::runtime_error if the spawner is gone.
   worker spawn(std::size_t index);
-  /// Ends worker `pid` and returns its wait status (0 when there is none). With a `grace` of zero
-  /// it is killed at once; otherwise it is expected to end by itself (close its socket first)
-  /// and is killed if it stops, or if `grace` (when given) passes first. Everything left in its
-  /// process group is killed too. Thread-safe.
-  int reap(pid_t pid, std::optional<std::chrono::milliseconds> grace = std::chrono::milliseconds(0));
+  /// Waits, without the spawner (so other workers start meanwhile) and without any lock, until
+  /// worker `w` ends by itself, stops, `deadline` (if given) passes, or `wake_fd` (if not -1)
+  /// becomes readable. A stop is seen within 100 ms (10 ms without a pidfd). Any thread. It does
+  /// not reap: `reap` does, whatever this returned.
+  static ending await_end(const worker& w, std::optional<std::chrono::steady_clock::time_point> deadline,
+                          int wake_fd);
+  /// Ends worker `pid` at once (killed, unless it has ended) with everything left in its process
+  /// group, reaps it, and returns its wait status (0 when there is none). Thread-safe; it holds the
+  /// spawner only for a kill and a wait.
+  int reap(pid_t pid);
 
 private:
   void await_reply();
