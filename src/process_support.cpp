@@ -150,7 +150,8 @@ struct process_stat {
   long parent = 0;
 };
 
-/// What /proc says of process `pid`; nothing when it is gone (or /proc cannot be read).
+/// What /proc says of process `pid`; nothing when it is gone (errno ENOENT or ESRCH) or /proc
+/// cannot be read (another errno).
 std::optional<process_stat> stat_of(long pid) {
   char path[64];
   std::snprintf(path, sizeof path, "/proc/%ld/stat", pid);
@@ -163,8 +164,10 @@ std::optional<process_stat> stat_of(long pid) {
   text[n] = '\0';
   const char* after_name = std::strrchr(text, ')'); // the name may hold spaces and parentheses
   process_stat stat;
-  if (after_name == nullptr || std::sscanf(after_name + 1, " %c %ld", &stat.state, &stat.parent) != 2)
+  if (after_name == nullptr || std::sscanf(after_name + 1, " %c %ld", &stat.state, &stat.parent) != 2) {
+    errno = EINVAL;
     return std::nullopt;
+  }
   return stat;
 }
 
@@ -550,8 +553,8 @@ bool spawner::wait_for_spawner(std::chrono::milliseconds limit) {
 }
 
 void spawner::await_reply() {
-  // The reply comes at once, or after the worker asked for has ended; if the spawner is stopped
-  // meanwhile, it is continued (a stop must not hang the run).
+  // The reply comes at once (a reap kills); if the spawner is stopped meanwhile, it is continued
+  // (a stop must not hang the run).
   for (;;) {
     pollfd ready{control_, POLLIN, 0};
     const int n = ::poll(&ready, 1, 100);
@@ -608,9 +611,14 @@ spawner::ending spawner::await_end(const worker& w,
     // is reaped, may name another process.
     pollfd ended{w.pidfd, POLLIN, 0};
     if (w.pidfd >= 0 && ::poll(&ended, 1, 0) > 0) return ending::ended;
+    // /proc tells a stop, and, without a pidfd, the end. A /proc that cannot be read (not mounted,
+    // out of descriptors) tells nothing: the wait goes on, on the pidfd or every 10 ms.
     const auto stat = stat_of(w.pid);
-    if (!stat || stat->state == 'Z' || stat->state == 'X') return ending::ended;
-    if (stat->state == 'T' || stat->state == 't') return ending::stopped;
+    const bool gone = !stat && (errno == ENOENT || errno == ESRCH);
+    if (w.pidfd < 0 && (gone || (stat && (stat->state == 'Z' || stat->state == 'X')))) return ending::ended;
+    // Only a stop by a signal ('T'): a tracer's stops ('t', at every system call under strace -f)
+    // end by themselves.
+    if (stat && stat->state == 'T') return ending::stopped;
     // Woken when it ends, when `wake_fd` is written, and every 100 ms (10 ms without a pidfd) to
     // see whether it stopped.
     int wait_ms = w.pidfd >= 0 ? 100 : 10;

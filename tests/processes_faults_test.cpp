@@ -18,7 +18,9 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <functional>
+#include <latch>
 #include <poll.h>
+#include <ranges>
 #include <stdexcept>
 #include <string>
 #include <sys/syscall.h>
@@ -462,6 +464,44 @@ TEST(ProcessesTerminal, StopEndsAWorkerStuckInItsPerWorkerDestructor) {
                 seen += r.has_value();
               stopper.join();
               return seen <= 1 ? std::string() : std::to_string(seen) + " items seen after the stop";
+            }),
+            "");
+}
+
+TEST(ProcessesTerminal, AStoppedPipelineKillsAStageWorkerStuckInItsPerWorkerDestructor) {
+  // The second stage's reader waits inside the first stage for its next item when stop() comes;
+  // the source, released after it, ends: the first stage's map then meets the end of its own
+  // input, but the pipeline was stopped, so its worker, stuck destroying its per-worker object,
+  // must be killed, not awaited.
+  EXPECT_EQ(run_bounded([] {
+              int gate[2];
+              if (::pipe(gate) != 0) return std::string("pipe failed");
+              std::latch first_seen{1}, release{1};
+              auto source = std::views::iota(0) | std::views::transform([&release](int i) {
+                              if (i > 0) release.wait(); // the stages wait for item 1
+                              return i;
+                            }) |
+                            std::views::take_while([](int i) { return i < 1; });
+              auto p = parmill::pipeline_builder()
+                           .source(source)
+                           .pipe(parmill::per_worker([fd = gate[0]](const parmill::worker_context& c) {
+                                   return slow_to_end(c.index, 0, -1, fd);
+                                 }),
+                                 {.backend = parmill::processes(1)})
+                           .pipe([](int& x) { return x; })
+                           .build(parmill::threads(1));
+              std::thread stopper([&] {
+                first_seen.wait();
+                p.stop();
+                release.count_down();
+              });
+              std::size_t seen = 0;
+              for (auto& r : p) {
+                seen += r.has_value();
+                if (seen == 1) first_seen.count_down();
+              }
+              stopper.join();
+              return seen == 1 ? std::string() : std::to_string(seen) + " items seen";
             }),
             "");
 }

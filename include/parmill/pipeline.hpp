@@ -581,11 +581,13 @@ private:
         throw; // the source's own exception, or the engine's
       }
       if (!c) {
-        finish();
         // A halting failure is met before the end; should it not be (a stage lost it), it is
         // thrown here, unless the run was stopped from outside.
-        if (!stopped)
-          if (auto halted = control_->halted()) throw_item_failed(*halted);
+        std::optional<item_error> halted;
+        if (!stopped) halted = control_->halted();
+        if (!halted && !control_->stopping()) control_->mark_ran_to_end(); // before the stages end
+        finish();
+        if (halted) throw_item_failed(*halted);
         return nullptr;
       }
       if (control_->past_cutoff(c->index)) continue; // after a halting failure (completion order)

@@ -216,12 +216,13 @@ public:
       }
       if (finished_ || !take_chunk()) {
         if (gate_.stop.asked()) return end_by_stop();
-        if (!finished_) ran_to_end_.store(true, std::memory_order_release);
+        const bool ran_to_end = !finished_;
         finished_ = true;
         finish_progress();
         // Every chunk was taken: the workers record nothing more, so the trace is complete.
         if (trace_live_ && !gate_.stop.asked()) trace_->write_once();
         if (reader_.failed()) std::rethrow_exception(reader_.take_error());
+        if (ran_to_end) ran_to_end_.store(true, std::memory_order_release);
         return nullptr;
       }
     }

@@ -134,6 +134,12 @@ public:
   [[nodiscard]] bool stopping() const noexcept { return signals_->stopped.load(std::memory_order_relaxed); }
   /// Stops every stage (from any thread, and from the consumer when it leaves the loop).
   void request_stop() noexcept { signals_->stopped.store(true, std::memory_order_relaxed); }
+  /// The consumer met the end of the run, with no stop and no halting failure: the stages' workers
+  /// then end by themselves when the pipeline is destroyed (each destroys its per-worker object to
+  /// the end); otherwise they are stopped, killed on processes.
+  void mark_ran_to_end() noexcept { ran_to_end_.store(true, std::memory_order_release); }
+  /// True once `mark_ran_to_end()` was called.
+  [[nodiscard]] bool ran_to_end() const noexcept { return ran_to_end_.load(std::memory_order_acquire); }
 
   /// True when the item from source index `index` must not start: it comes after a halting failure.
   [[nodiscard]] bool past_cutoff(std::size_t index) const noexcept {
@@ -170,6 +176,7 @@ public:
 private:
   std::size_t max_failures_;
   pipeline_signals* signals_ = nullptr;
+  std::atomic<bool> ran_to_end_{false};
   std::mutex mutex_;
   std::map<std::size_t, item_error> failures_; // the smallest max_failures+1 failing indices
 };

@@ -176,6 +176,14 @@ public:
                       std::string name, std::shared_ptr<index_ring> ring, bool keep_dropped)
       : range_(std::move(range)), stats_(stats), control_(std::move(control)), name_(std::move(name)),
         ring_(std::move(ring)), keep_dropped_(keep_dropped) {}
+  stage_output_puller(stage_output_puller&&) noexcept = default;
+  stage_output_puller& operator=(stage_output_puller&&) noexcept = default; // views are movable; never used
+  /// Unless the pipeline ran to its end, the stage's map is stopped before it is destroyed, so
+  /// that its workers still ending are killed (on processes), not waited for: a stop, a loop left
+  /// early or a halting failure ends every stage at once, even one whose own input had ended.
+  ~stage_output_puller() {
+    if (control_ && !control_->ran_to_end()) range_.stop();
+  }
 
   void prepare() { range_.prepare(); }
   std::optional<item> next() {

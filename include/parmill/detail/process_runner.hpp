@@ -189,7 +189,7 @@ public:
       std::optional<std::chrono::steady_clock::time_point> deadline;
       if (limits_.timeout.count() > 0) deadline = std::chrono::steady_clock::now() + limits_.timeout;
       // However the wait ends, `reap` kills what has not ended.
-      [[maybe_unused]] const auto ending = spawner::await_end({p.pid, p.fd, p.pidfd}, deadline, wake_[0]);
+      [[maybe_unused]] const auto ending = spawner::await_end({p.pid, -1, p.pidfd}, deadline, wake_[0]);
     }
     const int status = spawner_.reap(p.pid);
     close_owned(p.pidfd);

@@ -90,8 +90,9 @@ private:
 /// - The spawner ends when this object is destroyed, when its parent closes its socket, or when
 ///   its parent dies (even by SIGKILL: the socket closes, and PR_SET_PDEATHSIG tells it as well):
 ///   it kills every worker's group and every descendant that came to it, reaps them, and exits.
-/// - No wait lasts for ever: a stopped worker that must be reaped is killed; a stopped spawner is
-///   continued (SIGCONT), and killed if it has not ended five seconds after it was asked to.
+/// - No wait of the spawner's lasts for ever: a reap kills; a stopped spawner is continued
+///   (SIGCONT), and killed if it has not ended five seconds after it was asked to. `await_end`
+///   lasts as its caller asks (a deadline, a wake-up descriptor), and ends when the worker stops.
 /// Not guaranteed: a descendant that escaped its worker's group and whose parent is still alive
 /// is killed only when the spawner ends; if the spawner itself is killed by SIGKILL, workers die
 /// with it but what they started in their groups is left running.
