@@ -710,11 +710,6 @@ class Pipeline:
         where = _with_workers(step["backend"] or self._backend, step["concurrency"])
         fn = step["fn"]
         name = step["name"]
-        if isinstance(fn, per_worker):
-            timed = per_worker(lambda ctx, *a, **k: _timed(fn.factory(ctx, *a, **k)), *fn.args, **fn.kwargs)
-        else:
-            timed = _timed(fn)
-
         passed = {}  # failures from earlier stages, by a key that crosses in their place
 
         def counted(items):
@@ -727,8 +722,14 @@ class Pipeline:
                     continue
                 yield item
 
-        def run(item):
-            return item if isinstance(item, _Passed) else timed(item)
+        def passing(handler):  # a failure from an earlier stage crosses this one as it is
+            timed = _timed(handler)
+            return lambda item: item if isinstance(item, _Passed) else timed(item)
+
+        if isinstance(fn, per_worker):  # each worker's handler, made once inside it by fn's factory
+            run = per_worker(lambda ctx: passing(fn._make(ctx.index, ctx.count, ctx.backend)))
+        else:
+            run = passing(fn)
 
         with self._lock:  # every stage's map is made at the first step, unless stop() came first
             if self._stopped:

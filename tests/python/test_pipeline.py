@@ -27,6 +27,34 @@ def test_stages_run_in_order_on_every_backend(backend):
     assert descendants() == []
 
 
+def tagging_worker(context, offset):
+    """A per-worker factory: each worker's handler adds `offset` and says which worker (and which
+    process) ran the item, and how many items that worker had run before."""
+    seen = [0]
+
+    def handle(x):
+        seen[0] += 1
+        return x + offset, context.index, os.getpid(), seen[0]
+
+    return handle
+
+
+def test_a_stage_may_be_per_worker_with_its_factory_run_once_per_worker(backend):
+    p = (parmill.pipeline().source(range(300)).pipe(double)
+         .pipe(parmill.per_worker(tagging_worker, offset=1)).build(backend))
+    results = list(p)
+    assert [value for value, _, _, _ in results] == [2 * x + 1 for x in range(300)]
+    runs = {}
+    for _, worker, pid, count in results:
+        runs.setdefault(worker, []).append((pid, count))
+    for worker, calls in runs.items():
+        assert len({pid for pid, _ in calls}) == 1, f"worker {worker} ran in several processes"
+        # One factory per worker: its handler counted every item the worker ran, from 1.
+        assert sorted(count for _, count in calls) == list(range(1, len(calls) + 1)), worker
+    assert p.report().stages[1].items_out == 300
+    assert descendants() == []
+
+
 def test_batch_and_unbatch_group_and_flatten(backend):
     p = (parmill.pipeline().source(range(103)).pipe(double).batch(10).pipe(sum, name="sums").build(backend))
     results = list(p)
