@@ -284,6 +284,53 @@ TEST_P(MapStop, TwiceAndAfterTheEndIsHarmless) {
   EXPECT_EQ(all, 50U);
 }
 
+TEST_P(MapStop, CloseInTheLoopEndsTheIterationAndTheRun) {
+  // close() in the loop body: the outcome in hand stays valid, the next increment reaches the end,
+  // and no item starts after close() has returned (every worker has ended by then).
+  call_log log;
+  auto m = parmill::map(backend(), iota_vector(1000), [&](long x) {
+    log.note();
+    return x;
+  });
+  std::size_t yielded = 0;
+  std::size_t started_at_close = 0;
+  for (auto& r : m) {
+    ++yielded;
+    if (r.index() == 3) {
+      m.close();
+      started_at_close = log.count();
+      EXPECT_EQ(*r, 3) << "the outcome in hand is still valid after close()";
+    }
+  }
+  EXPECT_EQ(yielded, 4U);
+  EXPECT_EQ(log.count(), started_at_close) << "an item started after close() returned";
+  m.close(); // idempotent
+  EXPECT_FALSE(m.stop_requested()) << "close() is not stop()";
+  EXPECT_THROW((void)m.begin(), std::logic_error);
+}
+
+TEST_P(MapStop, CloseAfterTheEndThenStopIsHarmless) {
+  auto m = parmill::map(backend(), iota_vector(50), [](long x) { return x; });
+  long sum = 0;
+  for (auto& r : m)
+    sum += *r;
+  m.close();
+  m.stop();
+  m.close();
+  EXPECT_EQ(sum, 49 * 50 / 2);
+}
+
+TEST_P(MapStop, CloseBeforeBeginRunsNothingAndForbidsBegin) {
+  call_log log;
+  auto m = parmill::map(backend(), iota_vector(100), [&](long x) {
+    log.note();
+    return x;
+  });
+  m.close();
+  EXPECT_THROW((void)m.begin(), std::logic_error);
+  EXPECT_EQ(log.count(), 0U);
+}
+
 // The iteration ends quietly: a failure (under on_error::raise) that the run has already met, but
 // not yet yielded, is not thrown once stop() has been called.
 TEST_P(MapStop, EndsQuietlyThoughAFailureLiesAhead) {

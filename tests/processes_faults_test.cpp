@@ -443,27 +443,56 @@ TEST(ProcessesTerminal, AWorkerSlowToEndDoesNotHoldUpTheStartOfAnother) {
             "");
 }
 
+/// A map of 4 items on one worker process whose per-worker object, in each process that ran an
+/// item, writes a byte to `started` as it is destroyed and then waits for `gate` (never written).
+auto map_stuck_ending(int started, int gate, parmill::map_options options = {}) {
+  return parmill::map(parmill::processes(1), iota_vector(4),
+                      parmill::per_worker([started, gate](const parmill::worker_context& c) {
+                        return slow_to_end(c.index, 0, started, gate);
+                      }),
+                      std::move(options));
+}
+
+/// A thread that calls `run.stop()` once `started` is readable: a worker is stuck ending then.
+template <class Run>
+std::thread stop_once_stuck(Run& run, int started) {
+  return std::thread([&run, started] {
+    char byte;
+    if (::read(started, &byte, 1) == 1) run.stop();
+  });
+}
+
 TEST(ProcessesTerminal, StopEndsAWorkerStuckInItsPerWorkerDestructor) {
   // The worker's process ends after its item and never finishes destroying its per-worker object;
   // stop() must end it (killed) and the run, within its promise.
   EXPECT_EQ(run_bounded([] {
               int started[2], gate[2];
               if (::pipe(started) != 0 || ::pipe(gate) != 0) return std::string("pipe failed");
-              auto run = parmill::map(
-                  parmill::processes(1), iota_vector(4),
-                  parmill::per_worker([to = started[1], fd = gate[0]](const parmill::worker_context& c) {
-                    return slow_to_end(c.index, 0, to, fd);
-                  }),
-                  {.chunk = 1, .max_items_per_worker = 1});
-              std::thread stopper([&] {
-                char byte;
-                if (::read(started[0], &byte, 1) == 1) run.stop(); // it is stuck now
-              });
+              auto run = map_stuck_ending(started[1], gate[0], {.chunk = 1, .max_items_per_worker = 1});
+              std::thread stopper = stop_once_stuck(run, started[0]);
               std::size_t seen = 0;
               for (auto& r : run)
                 seen += r.has_value();
               stopper.join();
               return seen <= 1 ? std::string() : std::to_string(seen) + " items seen after the stop";
+            }),
+            "");
+}
+
+TEST(ProcessesTerminal, StopDuringCloseKillsAWorkerStuckInItsPerWorkerDestructor) {
+  // The run ends by itself, so close() waits for the worker to destroy its per-worker object,
+  // which never ends; stop() from another thread (as from Ctrl-C's handler) must end that wait.
+  EXPECT_EQ(run_bounded([] {
+              int started[2], gate[2];
+              if (::pipe(started) != 0 || ::pipe(gate) != 0) return std::string("pipe failed");
+              auto run = map_stuck_ending(started[1], gate[0]);
+              std::size_t seen = 0;
+              for (auto& r : run)
+                seen += r.has_value();
+              std::thread stopper = stop_once_stuck(run, started[0]);
+              run.close();
+              stopper.join();
+              return seen == 4 ? std::string() : std::to_string(seen) + " items seen";
             }),
             "");
 }

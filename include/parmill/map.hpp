@@ -151,6 +151,7 @@ public:
   iterator begin() {
     if (started_)
       throw std::logic_error("parmill::map: a map is a single-pass range; begin() was already called");
+    if (closed_) throw std::logic_error("parmill::map: begin() was called after close()");
     started_ = true;
     run_->engine_.start();
     iterator first(run_.get());
@@ -174,8 +175,9 @@ public:
 
   /// Stops the run, from any thread and from a signal handler: it is async-signal-safe (it only
   /// stores to lock-free atomics and, on processes, writes a byte to a pipe; `errno` is kept).
-  /// Callable before, during and after the iteration, any number of times, while the range
-  /// exists (not on a moved-from range, nor during or after its destruction). After it:
+  /// Callable before, during and after the iteration, and during `close()`, any number of times,
+  /// while the range exists (not on a moved-from range, nor during or after its destruction).
+  /// After it:
   /// - the iteration ends quietly, as pipeline::stop() does: no exception (not even for a failure
   ///   or an input error the run had already met), and outcomes not yet yielded are never yielded
   ///   (nor written to the `.journal`, so `.resume` runs those items again). The end comes at the
@@ -196,6 +198,20 @@ public:
   /// input that blocks.
   void stop() noexcept {
     if (run_) run_->engine_.ask_to_stop();
+  }
+  /// Ends the run and waits for it, as the destructor does, but while the range still exists, so
+  /// that `stop()` from another thread or a signal handler can cut the wait short. That matters
+  /// after a run that ended by itself: each worker then destroys its per-worker object to the end,
+  /// and nothing else bounds that wait (on `processes`, a `.timeout` does). `stop()` during it
+  /// kills, on `processes`, the workers still ending; on `threads` and `inline` a destructor that
+  /// is running cannot be cut short. Before the end of the iteration, `close()` stops the run as
+  /// leaving the loop does. After it the iteration is at its end (the outcome an iterator refers
+  /// to stays valid; incrementing it reaches the end), `begin()` may not be called, and the
+  /// destructor has nothing left to wait for. Idempotent. Call it from the thread that iterates,
+  /// not while another thread uses this range's iterator.
+  void close() {
+    closed_ = true;
+    if (run_) run_->engine_.close();
   }
   /// True once `stop()` has been called on this range (even after the run had ended). Leaving the
   /// loop early does not make it true.
@@ -221,6 +237,7 @@ private:
 
   std::unique_ptr<run> run_;
   bool started_ = false;
+  bool closed_ = false;
 };
 
 /// Runs `worker` over every item of `inputs` on `where`, lazily and in bounded memory, yielding

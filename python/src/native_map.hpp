@@ -423,12 +423,19 @@ private:
   void finish() {
     if (closed_) return;
     closed_ = true;
+    if (!forked_copy()) {
+      // Ctrl-C must still stop the run while it ends: after a run that ended by itself, each
+      // worker destroys its per-worker object to the end, which nothing else bounds. So the run
+      // is closed while the watch is on and the range exists (stop() is allowed then).
+      pybind11::gil_scoped_release released;
+      iterator_.reset();
+      if (range_) range_->close();
+    }
     run_->stop = nullptr; // a worker's Ctrl-C must not reach a range being destroyed (GIL held)
     watch_.reset();       // no signal handler uses this map after this
     if (forked_copy()) return abandon();
     pybind11::gil_scoped_release released;
-    iterator_.reset();
-    range_.reset();
+    range_.reset(); // joined already: quick
   }
 
   /// True in a process forked from the one that made this map: a worker process (a copy of the

@@ -4,10 +4,12 @@ every worker process is gone, and no worker prints a traceback."""
 import os
 import pty
 import select
+import signal
 import sys
 import time
 
 import pytest
+from conftest import descendants
 
 CHILD = r'''
 import itertools, json, os, subprocess, sys, time
@@ -39,6 +41,38 @@ try:
     for r in parmill.map(slow, itertools.count(), backend=backend, chunk=1):
         if r == 0:
             print("READY", json.dumps(descendants()), flush=True)
+except KeyboardInterrupt:
+    print("INTERRUPTED", json.dumps(descendants()), flush=True)
+'''
+
+# A run that ends by itself waits for each worker to destroy its per-worker object (as threads do);
+# here that never ends, and Ctrl-C must still end the wait (the worker processes are killed).
+STUCK_ENDING_CHILD = r'''
+import json, os, sys, time
+sys.path.insert(0, os.environ["PARMILL_TEST_DIR"])
+import parmill
+from conftest import descendants
+
+backend = eval(sys.argv[1], {"parmill": parmill})
+
+class Stuck:
+    def __call__(self, x):
+        return x
+    def __del__(self):
+        os.write(1, b"STUCK\n")
+        time.sleep(600)
+
+def make(context):
+    return Stuck()
+
+try:
+    print("READY", flush=True)
+    if sys.argv[2:] == ["pipeline"]:
+        with parmill.pipeline().source(range(20)).pipe(parmill.per_worker(make)).build(backend) as results:
+            print(sum(results), flush=True)
+    else:
+        with parmill.map(parmill.per_worker(make), range(20), backend=backend) as results:
+            print(sum(results), flush=True)
 except KeyboardInterrupt:
     print("INTERRUPTED", json.dumps(descendants()), flush=True)
 '''
@@ -87,11 +121,37 @@ def test_ctrl_c_interrupts_a_pipeline_within_half_a_second_and_leaves_nothing(ba
     interrupt_child(tmp_path, [backend, "pipeline"])
 
 
-def interrupt_child(tmp_path, arguments):
-    """Runs CHILD with `arguments` under a pseudo-terminal, presses Ctrl-C once it runs, and checks
-    what the issue promises."""
+@pytest.mark.parametrize("backend", ["parmill.processes(1)", "parmill.processes(2)", "parmill.processes(8)"])
+@pytest.mark.parametrize("shape", ["map", "pipeline"])
+def test_ctrl_c_ends_the_wait_for_a_worker_stuck_destroying_its_per_worker_object(backend, shape, tmp_path):
+    interrupt_child(tmp_path, [backend, shape], child=STUCK_ENDING_CHILD, ready=b"STUCK")
+
+
+def end_child(pid, seconds=30):
+    """Waits up to `seconds` for the child `pid` to end and returns its wait status. A child still
+    there then (the test has failed) is killed with every process it left, so that a failing test
+    fails instead of hanging."""
+    pidfd = os.pidfd_open(pid)
+    try:
+        ended, _, _ = select.select([pidfd], [], [], seconds)
+    finally:
+        os.close(pidfd)
+    if not ended:
+        for straggler in [pid, *descendants(pid)]:
+            try:
+                os.kill(straggler, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    _, status = os.waitpid(pid, 0)
+    assert ended, "the child had not ended 30 s after Ctrl-C: killed"
+    return status
+
+
+def interrupt_child(tmp_path, arguments, child=CHILD, ready=b"READY"):
+    """Runs `child` with `arguments` under a pseudo-terminal, presses Ctrl-C once it has printed
+    `ready`, and checks what the issue promises."""
     script = tmp_path / "child.py"
-    script.write_text(CHILD)
+    script.write_text(child)
     env = dict(os.environ, PARMILL_TEST_DIR=os.path.dirname(os.path.abspath(__file__)))
     pid, terminal = pty.fork()
     if pid == 0:  # the child: a session of its own, the terminal's foreground group
@@ -100,15 +160,16 @@ def interrupt_child(tmp_path, arguments):
         finally:
             os._exit(127)
     try:
-        output = read_until(terminal, b"READY", time.monotonic() + 60)
-        output += read_until(terminal, b"\n", time.monotonic() + 10) if not output.rstrip().endswith(b"]") else b""
+        output = read_until(terminal, ready, time.monotonic() + 60)
+        if b"\n" not in output[output.index(ready):]:  # the rest of the line that says it is ready
+            output += read_until(terminal, b"\n", time.monotonic() + 10)
         os.write(terminal, b"\x03")  # Ctrl-C: the terminal sends SIGINT to the foreground group
         interrupted_at = time.monotonic()
         output += read_until(terminal, b"INTERRUPTED", interrupted_at + 30)
         took = time.monotonic() - interrupted_at
         output += read_to_end(terminal, time.monotonic() + 30)
     finally:
-        _, status = os.waitpid(pid, 0)
+        status = end_child(pid)
         os.close(terminal)
     text = output.decode(errors="replace")
     # Half a second; a sanitizer's build slows every step down (measured under TSan with 8

@@ -102,8 +102,20 @@ public:
   map_engine(const map_engine&) = delete;
   map_engine& operator=(const map_engine&) = delete;
 
-  /// Stops the workers and waits for them; items in flight are dropped.
-  ~map_engine() { stop_and_join(); }
+  /// Stops the workers and waits for them (see `close`); items in flight are dropped.
+  ~map_engine() { close(); }
+
+  /// `map_range::close`: ends the run and waits for it, as the destructor does, while the engine
+  /// still exists, so that `ask_to_stop()` can cut the wait short. Before the end of the iteration
+  /// it stops the run as leaving the loop does; afterwards `next()` finds nothing more. Idempotent;
+  /// on the consumer's thread.
+  void close() {
+    if (closed_) return;
+    leave();
+    closed_ = true;
+    position_ = current_.outcomes.size(); // the outcome the consumer holds stays valid
+    stop_and_join();
+  }
 
   /// Starts reading and the workers. Called once, by the first `begin()`.
   void start() {
@@ -214,6 +226,7 @@ public:
         record(o);
         return &o;
       }
+      if (closed_) return nullptr;
       if (finished_ || !take_chunk()) {
         if (gate_.stop.asked()) return end_by_stop();
         const bool ran_to_end = !finished_;
@@ -508,6 +521,7 @@ private:
   result_chunk current_;
   std::size_t position_ = 0;
   bool finished_ = false;
+  bool closed_ = false; // close() has run: the run is over and joined
   // Set by the consumer when it found every chunk taken (not at a stop, a failure or an error);
   // read by the workers as they retire and by the destructor.
   std::atomic<bool> ran_to_end_{false};
