@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <functional>
 #include <optional>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -39,10 +40,14 @@ public:
     if constexpr (requires(Runner & r) { r.take_retried(w); }) report.retried = runner_->take_retried(w);
     return report;
   }
-  /// Async-signal-safe: lock-free atomics, and whatever the runner's own `interrupt` does.
+  /// Async-signal-safe: lock-free atomics, and whatever the runner's own `interrupt` does. Callable
+  /// from another thread while `finish()` runs: the runner is destroyed only once no interrupt is
+  /// inside it.
   void interrupt() noexcept final {
     interrupted_.store(true);
+    interrupting_.fetch_add(1);
     if (Runner* r = published_.load()) r->interrupt();
+    interrupting_.fetch_sub(1);
   }
   void finish() noexcept final {
     threads_.join();
@@ -62,9 +67,14 @@ protected:
     published_.store(&*runner_);
     if (interrupted_.load()) runner_->interrupt();
   }
-  /// Unpublishes and destroys the runner.
+  /// Unpublishes the runner, waits for an interrupt that may have reached it already (another
+  /// thread's; a signal handler on this thread has returned before this goes on) and destroys it.
+  /// Both sides are sequentially consistent: an interrupt either finds the runner unpublished or is
+  /// counted before this looks.
   void drop_runner() noexcept {
     published_.store(nullptr);
+    while (interrupting_.load() != 0)
+      std::this_thread::yield(); // an interrupt is one write(2): a few microseconds
     runner_.reset();
   }
   /// The runner, once made.
@@ -77,7 +87,9 @@ private:
   // What a signal handler may touch: published once the runner exists, unpublished before it goes.
   std::atomic<bool> interrupted_{false};
   std::atomic<Runner*> published_{nullptr};
-  static_assert(std::atomic<bool>::is_always_lock_free && std::atomic<Runner*>::is_always_lock_free);
+  std::atomic<int> interrupting_{0}; // interrupts that may be inside the published runner
+  static_assert(std::atomic<bool>::is_always_lock_free && std::atomic<Runner*>::is_always_lock_free &&
+                std::atomic<int>::is_always_lock_free);
 };
 
 } // namespace parmill::detail
