@@ -56,10 +56,10 @@ int main(int argc, char** argv) {
       if (!wait_for_ctrl_c && rendered == 20) raise(SIGINT); // what a Ctrl-C does
     }
 
+    interrupted = m.stop_requested(); // (a Ctrl-C after the last frame is not an interruption)
     m.close(); // every worker ended and reaped, while Ctrl-C can still cut that wait short
     sigaction(SIGINT, &previous, nullptr); // restore the previous handler first,
     to_stop = nullptr;                     // then forget the map
-    interrupted = m.stop_requested();
   }
 
   if (!interrupted) {
