@@ -726,8 +726,24 @@ class Pipeline:
             timed = _timed(handler)
             return lambda item: item if isinstance(item, _Passed) else timed(item)
 
-        if isinstance(fn, per_worker):  # each worker's handler, made once inside it by fn's factory
-            run = per_worker(lambda ctx: passing(fn._make(ctx.index, ctx.count, ctx.backend)))
+        if isinstance(fn, per_worker):
+            # Each worker's handler is made inside it by fn's factory, at its first item of its own
+            # (a failure from an earlier stage must not be replaced by the factory's): a factory that
+            # raises fails that item and is called again for the next, as in parmill.map.
+            def make_passing(ctx):
+                handler = None
+
+                def run_in_worker(item):
+                    nonlocal handler
+                    if isinstance(item, _Passed):
+                        return item
+                    if handler is None:
+                        handler = passing(fn._make(ctx.index, ctx.count, ctx.backend))
+                    return handler(item)
+
+                return run_in_worker
+
+            run = per_worker(make_passing)
         else:
             run = passing(fn)
 

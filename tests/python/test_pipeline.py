@@ -55,6 +55,42 @@ def test_a_stage_may_be_per_worker_with_its_factory_run_once_per_worker(backend)
     assert descendants() == []
 
 
+def fails_on_0(x):
+    if x == 0:
+        raise ValueError("zero")
+    return x
+
+
+def failing_once(context):
+    """A per-worker factory that fails the first time it is called in its worker (its thread or
+    process), then makes the identity."""
+    calls = failing_once.calls.setdefault((os.getpid(), context.index), [0])
+    calls[0] += 1
+    if calls[0] == 1:
+        raise RuntimeError("the model did not load")
+    return lambda x: x
+
+
+failing_once.calls = {}
+
+
+@pytest.mark.parametrize("where", [parmill.inline(), parmill.threads(1), parmill.processes(1)],
+                         ids=["inline", "threads1", "processes1"])
+def test_a_per_worker_stage_passes_an_earlier_failure_on_without_building_its_worker(where):
+    # Item 0 failed in the first stage: it crosses the second without running there, so the
+    # second stage's factory is first called for item 1, whose item it fails (and is called
+    # again for item 2). Item 0's failure stays the first stage's, counted once.
+    failing_once.calls.clear()
+    p = (parmill.pipeline().source(range(4)).pipe(fails_on_0, name="check")
+         .pipe(parmill.per_worker(failing_once), name="model").build(where, on_error="yield"))
+    results = list(p)
+    assert isinstance(results[0], parmill.ItemFailed) and "in check" in results[0].message, results[0]
+    assert isinstance(results[1], parmill.ItemFailed) and "in model" in results[1].message, results[1]
+    assert results[2:] == [2, 3]
+    check, model = p.report().stages
+    assert (check.failures, model.failures) == (1, 2)
+
+
 def test_batch_and_unbatch_group_and_flatten(backend):
     p = (parmill.pipeline().source(range(103)).pipe(double).batch(10).pipe(sum, name="sums").build(backend))
     results = list(p)
