@@ -151,7 +151,7 @@ public:
   iterator begin() {
     if (started_)
       throw std::logic_error("parmill::map: a map is a single-pass range; begin() was already called");
-    if (closed_) throw std::logic_error("parmill::map: begin() was called after close()");
+    if (run_->engine_.closed()) throw std::logic_error("parmill::map: begin() was called after close()");
     started_ = true;
     run_->engine_.start();
     iterator first(run_.get());
@@ -210,7 +210,6 @@ public:
   /// destructor has nothing left to wait for. Idempotent. Call it from the thread that iterates,
   /// not while another thread uses this range's iterator.
   void close() {
-    closed_ = true;
     if (run_) run_->engine_.close();
   }
   /// True once `stop()` has been called on this range (even after the run had ended). Leaving the
@@ -237,7 +236,6 @@ private:
 
   std::unique_ptr<run> run_;
   bool started_ = false;
-  bool closed_ = false;
 };
 
 /// Runs `worker` over every item of `inputs` on `where`, lazily and in bounded memory, yielding

@@ -738,7 +738,7 @@ class Pipeline:
                     if isinstance(item, _Passed):
                         return item
                     if handler is None:
-                        handler = passing(fn._make(ctx.index, ctx.count, ctx.backend))
+                        handler = _timed(fn._make(ctx.index, ctx.count, ctx.backend))
                     return handler(item)
 
                 return run_in_worker

@@ -116,6 +116,8 @@ public:
     position_ = current_.outcomes.size(); // the outcome the consumer holds stays valid
     stop_and_join();
   }
+  /// True once `close()` has run (the destructor's own call aside).
+  [[nodiscard]] bool closed() const noexcept { return closed_; }
 
   /// Starts reading and the workers. Called once, by the first `begin()`.
   void start() {
