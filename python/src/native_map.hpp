@@ -265,6 +265,7 @@ private:
     try {
       return Kind::value_of(current.value());
     } catch (const python_error& unreadable) {
+      raise_if_abort(unreadable);
       item_error error{.index = current.index(),
                        .worker = 0,
                        .kind = failure_kind::exception,
@@ -276,6 +277,15 @@ private:
       PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(failed.ptr())), failed.ptr());
       throw pybind11::error_already_set();
     }
+  }
+
+  /// A KeyboardInterrupt or SystemExit met while unpickling a result (Ctrl-C then) is not a
+  /// failure of the item: the run is closed and it is raised as itself.
+  void raise_if_abort(const python_error& error) {
+    if (!error.aborts()) return;
+    finish();
+    error.restore();
+    throw pybind11::error_already_set();
   }
 
   /// The `ItemFailed` of `error`, renamed as `set_renaming` says.
@@ -337,6 +347,7 @@ private:
     if (!pair || !PyTuple_Check(pair.get()) || PyTuple_GET_SIZE(pair.get()) != 2) {
       if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "parmill: a malformed pack of results");
       python_error unreadable = python_error::fetch();
+      raise_if_abort(unreadable);
       for (std::size_t k = 0; k < count; ++k)
         yield_or_raise(first + k,
                        failed_object(item_error{.index = first + k,

@@ -185,3 +185,23 @@ def test_values_cross_to_worker_processes_and_back_exactly(process_backend):
         value, type_name = received
         assert type(value) is type(sent) and type_name == type(sent).__name__
         assert value == sent and repr(value) == repr(sent)
+
+
+def _interrupt():
+    raise KeyboardInterrupt
+
+
+class InterruptsWhenUnpickled:
+    """A result whose unpickling in the caller raises KeyboardInterrupt, as a Ctrl-C arriving
+    while the caller unpickles does."""
+
+    def __reduce__(self):
+        return (_interrupt, ())
+
+
+@pytest.mark.parametrize("chunk", [None, 1], ids=["packs", "one_by_one"])
+def test_ctrl_c_while_a_result_is_unpickled_is_keyboard_interrupt_not_the_items_failure(process_backend, chunk):
+    with pytest.raises(KeyboardInterrupt):
+        list(parmill.map(lambda x: InterruptsWhenUnpickled() if x == 3 else x, range(10), backend=process_backend,
+                         chunk=chunk, on_error="yield"))
+    assert descendants() == []
