@@ -465,7 +465,9 @@ private:
 // hold its items back until it has read a whole chunk's worth of slow ones.
 TEST_P(MapRanges, ASlowInputsItemsAreNotHeldBackForAWholeAutomaticChunk) {
   constexpr int fast = 5000, slow = 300; // a chunk that slows down may hold up to 63 reads back
-  constexpr auto read_time = 1ms;
+  // Long enough that the bound below (750 ms) is far above an item's round trip on a loaded machine
+  // under a sanitizer, and still half of what holding the slow items back for a chunk would take.
+  constexpr auto read_time = 5ms;
   slowing_input input(fast, slow, read_time);
   clock_type::duration longest{0};
   std::size_t yielded = 0;
@@ -485,8 +487,9 @@ TEST_P(MapRanges, ASlowInputsItemsAreNotHeldBackForAWholeAutomaticChunk) {
 // down (a pipe gone quiet) hands on what it has after about a millisecond of reading, not after
 // dozens more slow reads: the first slow item's outcome comes before the input has made its fifth.
 TEST_P(MapRanges, AnInputThatSlowsDownInTheMiddleOfAChunkHoldsNoItemBackForMoreThanAFewReads) {
-  constexpr int fast = 20000, slow = 12;
-  constexpr auto read_time = 100ms;
+  // Four slow reads (1 s) are far above an item's round trip on a loaded machine under a sanitizer.
+  constexpr int fast = 20000, slow = 6;
+  constexpr auto read_time = 250ms;
   slowing_input input(fast, slow, read_time);
   std::optional<clock_type::time_point> first_slow_outcome;
   for (auto& r : parmill::map(backend(), input, twice, {.order = parmill::order::completion}))

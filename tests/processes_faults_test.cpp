@@ -348,7 +348,7 @@ TEST(ProcessesTerminal, AWorkerThatStopsItselfTimesOutAndTheRunGoesOn) {
                                           if (x == 2) ::raise(SIGSTOP);
                                           return x;
                                         },
-                                        {.on_error = parmill::on_error::yield, .timeout = 300ms});
+                                        {.on_error = parmill::on_error::yield, .timeout = 2s});
                 for (auto& r : run) {
                   if (r)
                     ++ok;
@@ -632,7 +632,7 @@ TEST(ProcessesDescendants, ATimeoutKillTakesTheWorkersChildren) {
                                                " sleep 60) & echo started >&" + std::to_string(started[1]) +
                                                "; wait");
                             },
-                            {.on_error = parmill::on_error::yield, .timeout = 500ms});
+                            {.on_error = parmill::on_error::yield, .timeout = 3s}); // time to start the child
     for (auto& r : run) {
       timed_out = !r && r.error().kind == parmill::failure_kind::timed_out;
       left = survivors_after(marker); // while the map still exists

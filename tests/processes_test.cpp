@@ -70,7 +70,7 @@ TEST_P(Processes, EachFaultCostsExactlyTheItemItTouchedAndTheRunGoesOn) {
   std::map<std::size_t, parmill::item_error> failures;
   std::set<std::size_t> seen;
   for (auto& r : parmill::map(parmill::processes(workers()), iota_vector(40), faulty,
-                              {.chunk = chunk(), .on_error = parmill::on_error::yield, .timeout = 500ms})) {
+                              {.chunk = chunk(), .on_error = parmill::on_error::yield, .timeout = 2s})) {
     EXPECT_TRUE(seen.insert(r.index()).second) << "one outcome per item";
     if (r)
       EXPECT_EQ(*r, static_cast<int>(r.index()) * 10);
@@ -131,7 +131,7 @@ TEST_P(Processes, RaiseStopsAtTheFirstCrashInInputOrder) {
   std::size_t yielded = 0;
   try {
     for (auto& r : parmill::map(parmill::processes(workers()), iota_vector(40), faulty,
-                                {.chunk = chunk(), .timeout = 500ms})) {
+                                {.chunk = chunk(), .timeout = 2s})) {
       EXPECT_EQ(r.index(), yielded++);
     }
     FAIL() << "the run should have thrown";

@@ -175,7 +175,7 @@ TEST_F(TimelineRecording, ProcessesRecordCrashesAndTimeoutsWithTheirRetries) {
                             {.chunk = 1,
                              .on_error = parmill::on_error::yield,
                              .retries = 1,
-                             .timeout = 300ms,
+                             .timeout = 2s, // far above a trivial item's round trip, even under load
                              .trace = trace_file()});
     for (auto& o : run)
       if (!o.has_value()) failed[o.error().index] = o.error().kind;
@@ -190,7 +190,7 @@ TEST_F(TimelineRecording, ProcessesRecordCrashesAndTimeoutsWithTheirRetries) {
   EXPECT_EQ(by_item.at(9), (std::vector{span_outcome::retried, span_outcome::timed_out}));
   for (const auto& span : run.spans)
     if (span.first_item == 9) {
-      EXPECT_GE(span.duration, 250ms) << "each attempt ran into the 300 ms limit";
+      EXPECT_GE(span.duration, 1900ms) << "each attempt ran into the 2 s limit";
     }
   for (int x : {0, 1, 2, 4, 6, 7, 8, 10, 11})
     EXPECT_EQ(by_item.at(x), std::vector{span_outcome::ok}) << "item " << x;

@@ -108,7 +108,8 @@ bar_run run_with_bar(const std::vector<std::string>& mode, bool stdout_to_pipe,
       argv, streams{.in = -1, .out = stdout_to_pipe ? out_pipe[1] : slave, .err = slave})};
   ::close(slave);
   if (stdout_to_pipe) ::close(out_pipe[1]);
-  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  // Only a guard against a hang: each loop below ends as soon as what it waits for has come.
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
   // The bar is drawn (job 1 is waiting): let job 1 go on.
   while (result.terminal.find("0/3") == std::string::npos && std::chrono::steady_clock::now() < deadline)
     if (!read_some(master, result.terminal, 10ms)) break;
@@ -122,7 +123,7 @@ bar_run run_with_bar(const std::vector<std::string>& mode, bool stdout_to_pipe,
   if (go >= 0) ::close(go); // job 1's `cat` ends
   while (std::chrono::steady_clock::now() < deadline && read_some(master, result.terminal, 100ms)) {
   }
-  result.status = parmill.wait(5s);
+  result.status = parmill.wait(30s);
   ::close(master);
   if (stdout_to_pipe) {
     while (read_some(out_pipe[0], result.out, 1000ms) && std::chrono::steady_clock::now() < deadline) {

@@ -349,7 +349,8 @@ TEST_P(Command, RetriesRunAFailingJobAgain) {
 TEST_P(Command, TimeoutKillsALateJobAndRecordsIt) {
   scratch s;
   const auto started = std::chrono::steady_clock::now();
-  const ran r = run_parmill({jobs(), "--timeout", "0.3", "--joblog", s / "log", "-k",
+  // The limit leaves the fast job time to start a shell on a loaded machine under a sanitizer.
+  const ran r = run_parmill({jobs(), "--timeout", "3", "--joblog", s / "log", "-k",
                              "if [ {} = slow ]; then exec sleep 60; fi; echo {}", ":::", "fast", "slow"});
   EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(20));
   EXPECT_EQ(r.status, 1);
@@ -362,9 +363,9 @@ TEST_P(Command, TimeoutKillsALateJobAndRecordsIt) {
 }
 
 TEST(CommandFailures, ATimeoutCanBeAPercentageOfTheMedianRuntime) {
-  // The fast jobs take 0.2 s, so the limit (0.6 s) is far above any start-up jitter.
-  const ran r = run_parmill({"-j1", "--timeout", "300%", "-k",
-                             "if [ {} = slow ]; then exec sleep 60; fi; sleep 0.2; echo {}", ":::", "a", "b",
+  // The fast jobs take 0.5 s, so the limit (2.5 s) leaves 2 s for a shell slow to start.
+  const ran r = run_parmill({"-j1", "--timeout", "500%", "-k",
+                             "if [ {} = slow ]; then exec sleep 60; fi; sleep 0.5; echo {}", ":::", "a", "b",
                              "c", "d", "slow", "e"});
   EXPECT_EQ(r.status, 1);
   EXPECT_EQ(r.out, "a\nb\nc\nd\ne\n");

@@ -328,7 +328,7 @@ TEST(JobLogResume, JobsKilledByHaltNowAreNotLoggedAndResumeRunsThem) {
 TEST(JobLogResume, TimedOutJobsAreLoggedAsFailedAndResumeFailedRunsThemAgain) {
   scratch s;
   const std::string log = s / "log";
-  const ran first = run_parmill({"--timeout", "0.3", "--joblog", log,
+  const ran first = run_parmill({"--timeout", "3", "--joblog", log, // job 1 has time to start a shell
                                  "if [ {} = 2 ]; then exec sleep 60; fi; echo {}", ":::", "1", "2"});
   EXPECT_EQ(first.status, 1);
   const auto logged = lines(read_file(log));

@@ -109,7 +109,8 @@ TEST_P(StopEndsGroups, StopEndsEveryProcessOfEveryJobsGroup) {
   std::string command = job_leaving_a_marker(fifo);
   int expected_status = 255;
   if (GetParam() == stop_by::timeout) {
-    args.insert(args.end(), {"--timeout", "0.5"});
+    // Time for each job to leave its marker, even on a loaded machine.
+    args.insert(args.end(), {"--timeout", "3"});
     expected_status = 2; // the two jobs failed (killed)
   } else if (GetParam() == stop_by::halt_now) {
     ASSERT_EQ(::mkfifo(gate.c_str(), 0600), 0);
@@ -209,7 +210,7 @@ TEST_P(StopWhileReading, ASignalEndsTheRunAtOnce) {
   // Once parmill's signal thread takes the signal and parmill waits for input (if it never takes
   // it, it still gets the signal and must not die of it).
   (void)parmill_test::blocks_signal(parmill.pid, GetParam().signal, 1s);
-  EXPECT_TRUE(parmill_test::all_threads_asleep(parmill.pid, 2s));
+  EXPECT_TRUE(parmill_test::all_threads_asleep(parmill.pid, 10s)); // returns once they are
   const auto [status, took] = signal_and_wait(parmill, GetParam().signal, 1s);
   ::close(input[1]);
   ASSERT_TRUE(status.has_value()) << "parmill was still reading 1 s after the signal";
@@ -260,7 +261,8 @@ TEST(StopWhileReadingATerminal, CtrlCEndsTheRunAtOnce) {
   posix_spawnattr_destroy(&attributes);
   ASSERT_GT(parmill.pid, 0);
   (void)parmill_test::blocks_signal(parmill.pid, SIGINT, 1s);
-  EXPECT_TRUE(parmill_test::all_threads_asleep(parmill.pid, 2s));
+  EXPECT_TRUE(parmill_test::all_threads_asleep(parmill.pid, 10s)); // returns once they are
+
   ASSERT_EQ(::write(master, "\x03", 1), 1); // the terminal sends SIGINT to parmill
   const std::optional<int> status = parmill.wait(1s);
   ::close(master);

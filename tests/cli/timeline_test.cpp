@@ -469,11 +469,14 @@ TEST(TimelineCommand, ThePageHasALanePerSlotABarPerJobEachFailureInItsColourAndT
 TEST(TimelineCommand, EachAttemptOfARetriedJobAndATimeoutAreBarsOfTheirOwn) {
   scratch s;
   const std::string count = s / "attempts";
-  // Fails twice, then succeeds; the second job times out on each of its three attempts.
-  const ran r = run_parmill(
-      {"-j1", "--retries", "3", "--timeout", "0.3", "--timeline", s / "page.html",
-       "echo x >> " + count + "; case {} in a) [ $(wc -l < " + count + ") -ge 3 ];; b) sleep 10;; esac",
-       ":::", "a", "b"});
+  // Job a fails twice, then succeeds; job b fails twice, then times out on its third attempt. The
+  // limit leaves every attempt that is not meant to time out the time to start a shell on a loaded
+  // machine; only b's last attempt waits it out.
+  const ran r =
+      run_parmill({"-j1", "--retries", "3", "--timeout", "3", "--timeline", s / "page.html",
+                   "echo x >> " + count + "; case {} in a) [ $(wc -l < " + count +
+                       ") -ge 3 ];; b) [ $(wc -l < " + count + ") -ge 6 ] && exec sleep 60; exit 1;; esac",
+                   ":::", "a", "b"});
   EXPECT_EQ(r.status, 1) << r.err;
   const std::string dom = dom_of(s / "page.html", s);
   EXPECT_EQ(drawn(dom, "data-drawn-retried"), "4");

@@ -128,9 +128,11 @@ def test_a_range_longer_than_sys_maxsize_is_read_lazily(backend):
 
 
 def test_a_slow_generators_items_are_not_held_back_for_a_whole_pack(process_backend):
-    # Fast items grow the packs to thousands; then the input slows down (0.2 s an item). A pack
+    # Fast items grow the packs to thousands; then the input slows down (0.5 s an item). A pack
     # closes after a millisecond of reading, so the first slow item's result comes back long
-    # before the input has made its eighth; a pack waiting to be full would hold it until the end.
+    # before the input has made its eighth (3.5 s, far above a round trip under a sanitizer); a
+    # pack waiting to be full would hold it until the end. The loop leaves at that result, so the
+    # test lasts one round trip, not the slow reads.
     made = {}
 
     def source():
@@ -138,7 +140,7 @@ def test_a_slow_generators_items_are_not_held_back_for_a_whole_pack(process_back
         for k in range(10):
             made[k] = time.monotonic()
             yield N + k
-            time.sleep(0.2)  # the input is slow (this is what is tested, not a synchronisation)
+            time.sleep(0.5)  # the input is slow (this is what is tested, not a synchronisation)
 
     with parmill.map(lambda x: x, source(), backend=process_backend) as results:
         for value in results:
