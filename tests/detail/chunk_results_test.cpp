@@ -75,9 +75,13 @@ TEST(ChunkResults, AThrowingItemIsTriedAgainWithinItsRetries) {
 TEST(ChunkResults, UnderATimeLimitEveryResultIsDueAtOnce) {
   result_batch<std::string> per_item(true);
   EXPECT_TRUE(per_item.due());
+  const auto before = std::chrono::steady_clock::now();
   result_batch<std::string> batched(false);
   batched.add(run_item<std::string>([] { return std::string("small"); }, 0));
-  EXPECT_FALSE(batched.due()) << "a small batch waits (up to 2 ms)";
+  // Unless this thread was held up for the 2 ms itself (a loaded machine, a sanitizer).
+  EXPECT_TRUE(!batched.due() ||
+              std::chrono::steady_clock::now() - before > result_batch<std::string>::max_delay)
+      << "a small batch waits (up to 2 ms)";
   batched.add(
       run_item<std::string>([] { return std::string(result_batch<std::string>::max_bytes, 'x'); }, 0));
   EXPECT_TRUE(batched.due()) << "64 KiB go at once";

@@ -249,7 +249,8 @@ def test_report_gives_each_stage_its_median_and_99th_percentile_time(backend):
     p = parmill.pipeline().source(range(60)).pipe(slow_one_in_ten, name="mostly quick").build(backend)
     assert sum(p) == sum(range(60))
     (stage,) = p.report().stages
-    assert 0 < stage.p50_seconds < 0.005  # the median item is a quick one
+    # The median item is a quick one: far below the slow ones, however long a wait for the GIL.
+    assert 0 < stage.p50_seconds < stage.p99_seconds / 2
     assert 0.015 < stage.p99_seconds < 0.5  # (within 13%, as in C++)
     assert stage.p50_seconds <= stage.mean_seconds <= stage.p99_seconds
     line = str(p.report()).splitlines()[1]
