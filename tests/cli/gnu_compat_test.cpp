@@ -421,7 +421,7 @@ TEST(GnuCompat, JobsOneAfterAnotherReuseSlotOne) {
 TEST(GnuCompat, HaltStopsJobsWaitingForTheirDelay) {
   // The delay is far longer than the first job can take, even under a sanitizer on a loaded machine
   // (a 1 s delay let the second job start before the first had failed, in CI under ASan). Without
-  // the halt cutting it short, the run would last a minute and print 0 too.
+  // the check after the delay, the second job would start once its delay ends and print 0 too.
   const ran r = run_parmill(
       {"-j2", "--delay", "60", "--halt", "soon,fail=1", "echo {}; exit {}", ":::", "1", "0", "0"});
   EXPECT_EQ(r.out, "1\n");
